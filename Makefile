@@ -1,0 +1,30 @@
+# Two promises of the README: `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_FLOW ?= nice
+
+.PHONY: install demo test test-slow bench clean
+
+install: $(STAMP)
+
+# Re-install whenever pyproject.toml changes; the stamp marks a complete install.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,examples]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m tfp_flows.cli train --flow $(DEMO_FLOW) --dataset digits \
+	  --out saved_models/$(DEMO_FLOW)-digits
+
+test: $(STAMP)
+	$(PY) -m pytest -x -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -x -q -m slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,66 @@
+"""The tfp-flows command line, run as a user would."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfp_flows import cli
+
+
+def _run(args, tfds_dir, timeout=300):
+  return subprocess.run(
+      [sys.executable, "-m", "tfp_flows.cli"] + args, capture_output=True,
+      text=True, timeout=timeout,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TFDS_DATA_DIR=tfds_dir))
+
+
+def test_train_writes_saved_model_samples_and_metrics(tmp_path, tfds_dir):
+  out = tmp_path / "nice-digits"
+  proc = _run(["train", "--epochs", "2", "--hidden-units", "16",
+               "--num-samples", "9", "--out", str(out)], tfds_dir)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "test bits/dim:" in proc.stdout
+  assert "factorised Gaussian baseline test bits/dim:" in proc.stdout
+  assert (out / "saved_model.pb").exists()
+  assert (out / "samples.png").stat().st_size > 0
+  metrics = json.loads((out / "metrics.json").read_text())
+  assert metrics["flow"] == "nice" and metrics["dataset"] == "digits"
+  assert 0 < metrics["test_bits_per_dim"] < 10
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--dataset", "no_such_set", "--out", "x"], "Unknown dataset"),
+    (["train", "--epochs", "0", "--out", "x"], "expected an integer >= 1"),
+    (["train", "--temperature", "-1", "--out", "x"], "finite number >= 0"),
+    (["train", "--flow", "made_up", "--out", "x"], "invalid choice"),
+])
+def test_user_errors_are_one_line_with_status_2(args, message, tfds_dir,
+                                                capsys):
+  try:
+    status = cli.main(args)
+  except SystemExit as e:  # argparse's own errors
+    status = e.code
+  assert status == 2
+  err = capsys.readouterr().err
+  assert message in err
+  assert "Traceback" not in err
+
+
+def test_user_error_in_a_process_prints_no_traceback(tfds_dir):
+  proc = _run(["train", "--dataset", "no_such_set", "--out", "x"], tfds_dir)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith(
+      "tfp-flows: error: Unknown dataset")
+  assert "Traceback" not in proc.stderr
+
+
+def test_help(capsys):
+  with pytest.raises(SystemExit) as e:
+    cli.main(["train", "--help"])
+  assert e.value.code == 0
+  out = capsys.readouterr().out
+  for flag in ("--flow", "--dataset", "--epochs", "--out", "--temperature"):
+    assert flag in out

@@ -1,0 +1,171 @@
+"""Tests for tfp_flows.data (offline: only the bundled digits set is loaded)."""
+
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from tfp_flows import data
+
+K = 17  # digits grey levels
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """A TFDS data dir in which digits is prepared once per session."""
+  path = tmp_path_factory.mktemp("tfds")
+  data.digits_builder(path)
+  return str(path)
+
+
+def _images(ds):
+  return np.concatenate([x.numpy() for x in ds])
+
+
+def test_digits_is_prepared_once_and_reused(data_dir):
+  variant_dir = os.path.join(data_dir, "digits", "1.0.0")
+  assert os.path.exists(os.path.join(variant_dir, "dataset_info.json"))
+  builder = data.digits_builder(data_dir)
+  assert builder.info.splits["train"].num_examples == 1500
+  assert builder.info.splits["test"].num_examples == 297
+
+
+def test_digits_batches_shape_dtype_range(data_dir):
+  ds = data.load("digits", "train", batch_size=32, data_dir=data_dir, seed=0)
+  batches = [x.numpy() for x in ds]
+  assert all(b.dtype == np.float32 for b in batches)
+  assert all(b.shape[1:] == (8, 8, 1) for b in batches)
+  assert [b.shape[0] for b in batches] == [32] * 46 + [1500 - 32 * 46]
+  x = np.concatenate(batches)
+  assert x.min() >= 0.0 and x.max() < 1.0
+
+
+@pytest.mark.parametrize("split, size", [("train", 1500), ("test", 297)])
+def test_split_sizes(data_dir, split, size):
+  assert len(_images(data.load("digits", split, 100, data_dir=data_dir))) == size
+
+
+def test_drop_remainder_and_repeat(data_dir):
+  ds = data.load(
+    "digits", "test", 64, data_dir=data_dir, repeat=True, drop_remainder=True
+  )
+  assert ds.element_spec.shape.as_list() == [64, 8, 8, 1]
+  assert len(list(ds.take(10))) == 10  # more than one epoch (297 // 64 = 4)
+
+
+def test_labels(data_dir):
+  ds = data.load("digits", "test", 50, data_dir=data_dir, with_labels=True)
+  xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+  y = np.concatenate(ys)
+  assert y.dtype == np.int32 and y.shape == (297,)
+  assert set(np.unique(y)) <= set(range(10)) and len(np.unique(y)) == 10
+  assert np.concatenate(xs).shape == (297, 8, 8, 1)
+
+
+def test_same_seed_reproduces_order_and_noise(data_dir):
+  def two_epochs(seed):
+    ds = data.load(
+      "digits", "train", 128, data_dir=data_dir, seed=seed, with_labels=True
+    )
+    return [(x.numpy(), y.numpy()) for _ in range(2) for x, y in ds]
+
+  a, b = two_epochs(7), two_epochs(7)
+  for (xa, ya), (xb, yb) in zip(a, b):
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya, yb)
+  c = two_epochs(8)
+  assert not np.array_equal(a[0][0], c[0][0])
+
+
+def test_dequantization_noise_stays_in_bin(data_dir):
+  centres = _images(
+    data.load("digits", "test", 100, data_dir=data_dir, dequantize=False)
+  )
+  k = np.rint(centres * K - 0.5)
+  np.testing.assert_allclose(centres, (k + 0.5) / K, rtol=1e-6)
+  assert k.min() == 0 and k.max() == K - 1
+
+  ds = data.load("digits", "test", 100, data_dir=data_dir, seed=3)
+  assert ds.element_spec.dtype.name == "float32"
+  epoch1, epoch2 = _images(ds), _images(ds)
+  other_seed = _images(data.load("digits", "test", 100, data_dir=data_dir, seed=4))
+  lo = k.astype(np.float32) / np.float32(K)
+  hi = (k + 1).astype(np.float32) / np.float32(K)
+  for x in (epoch1, epoch2, other_seed):
+    assert np.all(x >= lo) and np.all(x < hi)
+  assert not np.allclose(epoch1, epoch2)
+  assert not np.allclose(epoch1, other_seed)
+  # The noise is U[0, 1) in pixel units: mean 1/2, variance 1/12.
+  u = epoch1 * K - k
+  assert abs(u.mean() - 0.5) < 0.01 and abs(u.var() - 1 / 12) < 0.005
+
+
+def test_unshuffled_eval_split_is_deterministic(data_dir):
+  a = _images(data.load("digits", "test", 64, data_dir=data_dir, dequantize=False))
+  b = _images(data.load("digits", "test", 64, data_dir=data_dir, dequantize=False))
+  np.testing.assert_array_equal(a, b)
+
+
+def test_spec_and_helpers():
+  assert data.spec("digits") == data.ImageSpec("digits", (8, 8, 1), 17, 10)
+  assert data.num_levels("mnist") == 256
+  assert data.image_shape("fashion_mnist") == (28, 28, 1)
+  assert data.image_shape("cifar10") == (32, 32, 3)
+  assert data.spec("digits").num_dims == 64
+  assert set(data.KNOWN_DATASETS) == {"digits", "mnist", "fashion_mnist", "cifar10"}
+
+
+def test_unknown_name_lists_known_datasets(tmp_path):
+  with pytest.raises(ValueError, match="digits"):
+    data.load("no_such_dataset_xyz", data_dir=str(tmp_path))
+  with pytest.raises(ValueError, match="digits"):
+    data.spec("no_such_dataset_xyz")
+
+
+def test_catalog_dataset_offline_fails_fast(tmp_path):
+  start = time.monotonic()
+  with pytest.raises(RuntimeError) as info:
+    data.load("mnist", data_dir=str(tmp_path))
+  assert time.monotonic() - start < 20.0
+  message = str(info.value)
+  assert "digits" in message and "not prepared" in message
+  assert "download" in message
+
+
+def test_invalid_split(data_dir):
+  with pytest.raises(ValueError, match="split"):
+    data.load("digits", "validation", data_dir=data_dir)
+  with pytest.raises(ValueError, match="split"):
+    data.load("digits", 3, data_dir=data_dir)
+
+
+@pytest.mark.parametrize("bad", [0, -4, 2.5, "64", True, None])
+def test_bad_batch_size(data_dir, bad):
+  pattern = r"batch_size.*" + repr(bad).replace(".", r"\.")
+  with pytest.raises(ValueError, match=pattern):
+    data.load("digits", batch_size=bad, data_dir=data_dir)
+
+
+@pytest.mark.parametrize("name", data.TOY_DATASETS)
+def test_toy(name):
+  x = data.toy(name, 1001, seed=1)
+  assert x.shape == (1001, 2) and x.dtype == np.float32
+  assert np.all(np.isfinite(x))
+  assert np.abs(x).max() < 10.0
+  np.testing.assert_array_equal(x, data.toy(name, 1001, seed=1))
+  assert not np.array_equal(x, data.toy(name, 1001, seed=2))
+
+
+def test_toy_errors():
+  with pytest.raises(ValueError, match="moons"):
+    data.toy("nope", 10)
+  with pytest.raises(ValueError, match="n must"):
+    data.toy("moons", 0)
+
+
+def test_default_data_dir_follows_env(data_dir, monkeypatch):
+  monkeypatch.setenv("TFDS_DATA_DIR", data_dir)
+  assert len(_images(data.load("digits", "test", 297, data_dir=None))) == 297

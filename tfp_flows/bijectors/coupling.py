@@ -1,0 +1,161 @@
+"""Coupling layers: the shared mechanism behind additive, affine and CDF couplings."""
+
+import numpy as np
+import tensorflow as tf
+
+from tensorflow_probability.python.internal import cache_util
+from tensorflow_probability.python.internal import prefer_static as ps
+
+from tfp_flows.bijectors import base
+from tfp_flows.bijectors import masks
+
+__all__ = ["Coupling"]
+
+
+class Coupling(base.FlowBijector):
+  """Base class: y_A = x_A, y_B = g(x_B; theta), theta = conditioner(x_A).
+
+  Subclasses define the elementwise transform g and its log-derivative by
+  implementing `_forward_transform(x_b, theta) -> (y_b, ldj)` and
+  `_inverse_transform(y_b, theta) -> (x_b, ldj)`, where `ldj` is the
+  elementwise log |dg/dx_b| at the point (None when it is zero everywhere).
+
+  The Jacobian is block triangular, so
+
+    log |det J| = sum over B of log |dg/dx_b|.
+
+  One conditioner call per pass: the transform and its log-det come out of the
+  same call and the log-det is stored in TFP's bijector cache, so
+  `log_prob` (inverse, then inverse log-det) runs the network once. TFP's
+  built-in couplings run it twice.
+
+  The partition is a binary `mask` (x_A = mask * x, the transform acts where
+  mask == 0) or a split of the last axis after `num_masked` entries;
+  `reverse=True` swaps the two parts so consecutive layers alternate.
+  """
+
+  _cache = cache_util.BijectorCacheWithGreedyAttrs(
+      forward_name="_augmented_forward", inverse_name="_augmented_inverse")
+
+  def __init__(self,
+               conditioner,
+               mask=None,
+               num_masked=None,
+               reverse=False,
+               event_ndims=None,
+               validate_args=False,
+               dtype=tf.float32,
+               parameters=None,
+               name="coupling"):
+    """Builds the partition and registers the conditioner.
+
+    Args:
+      conditioner: callable (a tf_keras layer, usually) mapping x_A of shape
+        [B, *event] (one batch dimension), plus any bijector kwargs, to the
+        parameters theta of the transform of x_B.
+      mask: binary array, 1 on the conditioning entries, of event shape or
+        broadcastable to it. Exclusive with `num_masked`.
+      num_masked: int, size of x_A when splitting the last axis.
+      reverse: swap the roles of the two parts.
+      event_ndims: rank of the event; defaults to the mask's rank, else 1.
+      validate_args: check inputs (finiteness) at run time.
+      dtype: float dtype of inputs and outputs.
+      parameters: the subclass's `dict(locals())`.
+      name: name scope of the bijector.
+    """
+    with tf.name_scope(name) as name:
+      if (mask is None) == (num_masked is None):
+        raise ValueError(
+            "Exactly one of `mask` and `num_masked` must be given; got "
+            f"mask={'None' if mask is None else 'an array'}, "
+            f"num_masked={num_masked!r}.")
+      if mask is not None:
+        self._partition = masks.MaskPartition(mask, reverse=reverse)
+        default_ndims = np.ndim(mask)
+      else:
+        self._partition = masks.SplitPartition(num_masked, reverse=reverse)
+        default_ndims = 1
+      self._event_ndims = int(default_ndims if event_ndims is None
+                              else event_ndims)
+      self._conditioner = conditioner
+      super().__init__(
+          forward_min_event_ndims=self._event_ndims,
+          is_constant_jacobian=False,
+          validate_args=validate_args,
+          dtype=dtype,
+          parameters=parameters,
+          name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    # Parameters are the conditioner's variables, not tensors to batch over.
+    return dict()
+
+  @property
+  def conditioner(self):
+    return self._conditioner
+
+  def _forward_transform(self, x_b, theta):
+    raise NotImplementedError
+
+  def _inverse_transform(self, y_b, theta):
+    raise NotImplementedError
+
+  def _prepare(self, value, arg_name):
+    return self._validate_input(
+        value, arg_name, self._partition.event_shape(self._event_ndims))
+
+  def _reduce(self, ldj, value):
+    if ldj is None:
+      return tf.zeros(ps.shape(value)[:ps.rank(value) - self._event_ndims],
+                      value.dtype)
+    return self._partition.reduce(ldj, self._event_ndims)
+
+  def _condition(self, x_a, kwargs):
+    """theta = conditioner(x_A), called on exactly one batch dimension.
+
+    Conditioner networks (convolutions especially) expect [B, *event]; any
+    other batch rank, none included, is folded into one and restored.
+    """
+    nd = self._event_ndims
+    if x_a.shape.rank == nd + 1:
+      return self._conditioner(x_a, **kwargs)
+    batch_shape = ps.shape(x_a)[:ps.rank(x_a) - nd]
+    flat = tf.reshape(x_a, ps.concat([[-1], ps.shape(x_a)[ps.rank(x_a) - nd:]],
+                                     0))
+    theta = self._conditioner(flat, **kwargs)
+    return tf.nest.map_structure(
+        lambda t: tf.reshape(t, ps.concat([batch_shape, ps.shape(t)[1:]], 0)),
+        theta)
+
+  def _augmented_forward(self, x, **kwargs):
+    x = self._prepare(x, "x")
+    x_a, x_b = self._partition.split(x)
+    y_b, ldj = self._forward_transform(x_b, self._condition(x_a, kwargs))
+    fldj = self._reduce(ldj, x)
+    return self._partition.merge(x_a, x, y_b), {"fldj": fldj, "ildj": -fldj}
+
+  def _augmented_inverse(self, y, **kwargs):
+    y = self._prepare(y, "y")
+    y_a, y_b = self._partition.split(y)
+    x_b, ldj = self._inverse_transform(y_b, self._condition(y_a, kwargs))
+    fldj = self._reduce(ldj, y)
+    return self._partition.merge(y_a, y, x_b), {"fldj": fldj, "ildj": -fldj}
+
+  def _forward(self, x, **kwargs):
+    return self._augmented_forward(x, **kwargs)[0]
+
+  def _inverse(self, y, **kwargs):
+    return self._augmented_inverse(y, **kwargs)[0]
+
+  def _forward_log_det_jacobian(self, x, **kwargs):
+    attrs = self._cache.forward_attributes(x, **kwargs)
+    if "fldj" not in attrs:
+      attrs.update(self._augmented_forward(x, **kwargs)[1])
+    return attrs["fldj"]
+
+  def _inverse_log_det_jacobian(self, y, **kwargs):
+    attrs = self._cache.inverse_attributes(y, **kwargs)
+    if "ildj" not in attrs:
+      attrs.update(self._augmented_inverse(y, **kwargs)[1])
+    return attrs["ildj"]

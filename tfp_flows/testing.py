@@ -1,0 +1,298 @@
+"""A public check harness for bijectors: run it on ours, and on your own.
+
+`check_bijector(make_bijector, event_shape)` builds a fresh bijector per dtype
+through `make_bijector(dtype)` and runs these checks, raising
+`BijectorCheckError` (naming the check, the dtype and the worst error) on the
+first failure:
+
+* `round_trip_forward`: inverse(forward(x)) == x.
+* `round_trip_inverse`: forward(inverse(y)) == y.
+* `log_det_inverse`: inverse_log_det_jacobian(y) == -forward_log_det_jacobian(x)
+  at y = forward(x).
+* `jacobian`: forward_log_det_jacobian(x) == log |det dy/dx|, the Jacobian from
+  autodiff (`GradientTape.batch_jacobian` and `slogdet`), on events of at most
+  `max_jacobian_dim` entries.
+* `batch_shape`: a batch of shape [2, 3] gives the same results as the same
+  six events in a batch of shape [6], and as each event alone.
+* `tf_function` and `jit_compile`: forward, inverse and log-dets traced with
+  `tf.function` (and with `jit_compile=True`) equal the eager results.
+* `trainable_variables`: the bijector exposes its variables (when
+  `expect_trainable`).
+* `saved_model`: a `tf.Module` holding the bijector and serving forward,
+  inverse and the log-det with a dynamic batch dimension survives
+  `tf.saved_model.save` / `load` with identical outputs.
+
+Every comparison is between fresh tensors (`tf.identity`) so that TFP's
+bijector cache cannot answer an inverse from the forward it just ran.
+
+Freshly built flows are often the identity (zero-initialised last layers).
+So that the checks see a non-trivial map, the harness first calls `forward`
+once (which builds lazily created variables and runs data-dependent
+initialisation) and then adds `perturb_variables` times standard normal noise
+to every trainable variable.
+
+Example:
+
+```python
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tfp_flows import testing
+
+def make(dtype):
+  return tfp.bijectors.Scale(tf.Variable(2., dtype=dtype))
+
+report = testing.check_bijector(make, event_shape=[4], expect_trainable=True)
+print(report)  # {'float32': {'round_trip_forward': 0.0, ...}, 'float64': ...}
+```
+"""
+
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["BijectorCheckError", "check_bijector", "DEFAULT_TOLERANCES"]
+
+# Largest admissible relative error, by dtype, for the exact checks and for the
+# autodiff Jacobian (whose slogdet loses a few more digits).
+DEFAULT_TOLERANCES = {
+    "float32": {"exact": 2e-4, "jacobian": 2e-3},
+    "float64": {"exact": 1e-9, "jacobian": 1e-7},
+}
+
+ALL_CHECKS = ("round_trip_forward", "round_trip_inverse", "log_det_inverse",
+              "jacobian", "batch_shape", "tf_function", "jit_compile",
+              "trainable_variables", "saved_model")
+
+
+class BijectorCheckError(AssertionError):
+  """A harness check failed; the message names the check and the worst error."""
+
+
+def _error(actual, expected):
+  """Worst error, relative to the size of `expected` when that exceeds 1."""
+  actual = np.asarray(actual, np.float64)
+  expected = np.asarray(expected, np.float64)
+  actual, expected = np.broadcast_arrays(actual, expected)
+  if not np.all(np.isfinite(actual) == np.isfinite(expected)):
+    return np.inf
+  finite = np.isfinite(expected)
+  if not finite.any():
+    return 0.
+  scale = max(1., float(np.max(np.abs(expected[finite]))))
+  return float(np.max(np.abs(actual[finite] - expected[finite]))) / scale
+
+
+class _Checker:
+  """Runs the checks for one dtype and records their worst errors."""
+
+  def __init__(self, bijector, dtype, tolerances, x_event, y_event):
+    self.bijector = bijector
+    self.dtype = dtype
+    self.tolerances = tolerances
+    self.x_event = x_event
+    self.y_event = y_event
+    self.report = {}
+
+  def fldj(self, x):
+    # Reduced over the whole event given to the harness, which may have more
+    # dims than the bijector's minimum (an elementwise bijector, say).
+    return self.bijector.forward_log_det_jacobian(
+        x, event_ndims=len(self.x_event))
+
+  def ildj(self, y):
+    return self.bijector.inverse_log_det_jacobian(
+        y, event_ndims=len(self.y_event))
+
+  def outputs(self, x, y):
+    """forward(x), inverse(y) and both log-dets."""
+    b = self.bijector
+    return b.forward(x), b.inverse(y), self.fldj(x), self.ildj(y)
+
+  def record(self, check, actual, expected, kind="exact"):
+    err = _error(actual, expected)
+    self.report[check] = max(err, self.report.get(check, 0.))
+    tol = self.tolerances[kind]
+    if not err <= tol:
+      raise BijectorCheckError(
+          f"check '{check}' failed for {self.bijector.name} "
+          f"({self.dtype.name}): worst error {err:.3g} > tolerance {tol:.1g}.")
+
+
+def _fresh(t):
+  return tf.identity(t)
+
+
+def _perturb(bijector, scale, seed):
+  rng = np.random.default_rng(seed)
+  for v in bijector.trainable_variables:
+    noise = rng.standard_normal(v.shape.as_list()) * scale
+    v.assign_add(tf.constant(noise, v.dtype))
+
+
+def _check_round_trips(c, x, y_ref):
+  b = c.bijector
+  y = b.forward(_fresh(x))
+  c.record("round_trip_forward", b.inverse(_fresh(y)), x)
+  x2 = b.inverse(_fresh(y_ref))
+  c.record("round_trip_inverse", b.forward(_fresh(x2)), y_ref)
+
+
+def _check_log_dets(c, x):
+  b = c.bijector
+  y = b.forward(_fresh(x))
+  c.record("log_det_inverse", c.ildj(_fresh(y)), -c.fldj(_fresh(x)))
+
+
+def _check_jacobian(c, x, event_shape, max_dim):
+  b = c.bijector
+  dim = int(np.prod(event_shape))
+  if dim > max_dim:
+    return
+  flat = tf.reshape(x, [-1, dim])
+  with tf.GradientTape() as tape:
+    tape.watch(flat)
+    y = b.forward(tf.reshape(flat, [-1] + list(event_shape)))
+    y_flat = tf.reshape(y, [tf.shape(flat)[0], -1])
+  jac = tape.batch_jacobian(y_flat, flat)
+  if jac.shape[-1] != jac.shape[-2]:
+    raise BijectorCheckError(
+        f"check 'jacobian' failed for {b.name}: forward maps {dim} entries to "
+        f"{jac.shape[-2]}, so it is not a bijection of the event.")
+  _, logabsdet = tf.linalg.slogdet(tf.cast(jac, tf.float64))
+  fldj = c.fldj(_fresh(tf.reshape(flat, [-1] + list(event_shape))))
+  c.record("jacobian", fldj, logabsdet, kind="jacobian")
+
+
+def _compare_outputs(c, check, got, want):
+  for g, w in zip(got, want):
+    c.record(check, g, w)
+
+
+def _check_batch_shape(c, x, y, x_event, y_event):
+  b = c.bijector
+  want = c.outputs(_fresh(x), _fresh(y))
+  xf = tf.reshape(x, [-1] + x_event)
+  yf = tf.reshape(y, [-1] + y_event)
+  got = c.outputs(xf, yf)
+  batch = list(x.shape[:x.shape.rank - len(x_event)])
+  n = xf.shape[0]
+  _compare_outputs(
+      c, "batch_shape",
+      [tf.reshape(got[0], batch + y_event), tf.reshape(got[1], batch + x_event)]
+      + [tf.reshape(tf.broadcast_to(t, [n]), batch) for t in got[2:]],
+      want)
+  # A single event with no batch dimension at all.
+  single = c.outputs(xf[0], yf[0])
+  first = [t[0] if t.shape.rank else t for t in got]
+  _compare_outputs(c, "batch_shape", single, first)
+
+
+def _check_traced(c, x, y, jit):
+  b = c.bijector
+  want = c.outputs(_fresh(x), _fresh(y))
+  traced = tf.function(lambda x, y: c.outputs(x, y), jit_compile=jit)
+  check = "jit_compile" if jit else "tf_function"
+  _compare_outputs(c, check, traced(_fresh(x), _fresh(y)), want)
+
+
+def _check_saved_model(c, x, y, x_event, y_event):
+  b = c.bijector
+  module = tf.Module()
+  module.bijector = b
+  module.run = tf.function(
+      lambda x, y: c.outputs(x, y),
+      input_signature=[tf.TensorSpec([None] + x_event, c.dtype),
+                       tf.TensorSpec([None] + y_event, c.dtype)])
+  xf, yf = tf.reshape(x, [-1] + x_event), tf.reshape(y, [-1] + y_event)
+  want = module.run(xf, yf)
+  with tempfile.TemporaryDirectory() as path:
+    tf.saved_model.save(module, path)
+    loaded = tf.saved_model.load(path)
+    got = loaded.run(xf, yf)
+  _compare_outputs(c, "saved_model", got, want)
+
+
+def check_bijector(make_bijector,
+                   event_shape,
+                   *,
+                   dtypes=(tf.float32, tf.float64),
+                   batch_shape=(2, 3),
+                   sample_x=None,
+                   checks=ALL_CHECKS,
+                   expect_trainable=None,
+                   perturb_variables=0.1,
+                   max_jacobian_dim=256,
+                   tolerances=None,
+                   seed=0):
+  """Runs the harness checks on bijectors built by `make_bijector(dtype)`.
+
+  Args:
+    make_bijector: callable taking a `tf.DType` and returning a new bijector
+      of that dtype (with `forward_min_event_ndims == len(event_shape)`).
+    event_shape: shape of one event of x, e.g. `[4]` or `[4, 4, 2]`; the
+      event shape of y comes from `forward_event_shape`.
+    dtypes: float dtypes to check.
+    batch_shape: batch shape of the test inputs (at least 2 events).
+    sample_x: callable `(shape, dtype, rng) -> np.ndarray` of points in the
+      bijector's domain; default standard normal.
+    checks: names of the checks to run (see the module docstring).
+    expect_trainable: if True, fail unless the bijector has trainable
+      variables; if False, fail if it has any; None skips the check.
+    perturb_variables: std of the noise added to trainable variables after the
+      first forward call, so that zero-initialised flows are not the identity.
+    max_jacobian_dim: the Jacobian check is skipped for larger events.
+    tolerances: overrides of `DEFAULT_TOLERANCES`, same nesting.
+    seed: seeds the inputs and the perturbation.
+
+  Returns:
+    dict: dtype name -> {check name: worst relative error}.
+
+  Raises:
+    BijectorCheckError: a check failed.
+  """
+  unknown = set(checks) - set(ALL_CHECKS)
+  if unknown:
+    raise ValueError(f"Unknown checks {sorted(unknown)}; known: {ALL_CHECKS}.")
+  event_shape = list(event_shape)
+  if sample_x is None:
+    sample_x = lambda shape, dtype, rng: rng.standard_normal(shape)  # pylint: disable=unnecessary-lambda-assignment
+  report = {}
+  for dtype in dtypes:
+    dtype = tf.as_dtype(dtype)
+    tol = dict(DEFAULT_TOLERANCES[dtype.name])
+    tol.update((tolerances or {}).get(dtype.name, {}))
+    rng = np.random.default_rng(seed)
+    shape = list(batch_shape) + event_shape
+    x = tf.constant(np.asarray(sample_x(shape, dtype, rng)), dtype)
+    x_other = tf.constant(np.asarray(sample_x(shape, dtype, rng)), dtype)
+    bijector = make_bijector(dtype)
+    bijector.forward(_fresh(x))  # Builds lazy variables, runs data init.
+    if perturb_variables:
+      _perturb(bijector, perturb_variables, seed)
+    y_event = bijector.forward_event_shape(event_shape).as_list()
+    c = _Checker(bijector, dtype, tol, event_shape, y_event)
+    y = bijector.forward(_fresh(x_other))
+    if "trainable_variables" in checks and expect_trainable is not None:
+      has = bool(bijector.trainable_variables)
+      if has != expect_trainable:
+        raise BijectorCheckError(
+            f"check 'trainable_variables' failed for {bijector.name}: expected "
+            f"{'some' if expect_trainable else 'none'}, found "
+            f"{len(bijector.trainable_variables)}.")
+    if "round_trip_forward" in checks or "round_trip_inverse" in checks:
+      _check_round_trips(c, x, y)
+    if "log_det_inverse" in checks:
+      _check_log_dets(c, x)
+    if "jacobian" in checks:
+      _check_jacobian(c, x, event_shape, max_jacobian_dim)
+    if "batch_shape" in checks:
+      _check_batch_shape(c, x, y, event_shape, y_event)
+    if "tf_function" in checks:
+      _check_traced(c, x, y, jit=False)
+    if "jit_compile" in checks:
+      _check_traced(c, x, y, jit=True)
+    if "saved_model" in checks:
+      _check_saved_model(c, x, y, event_shape, y_event)
+    report[dtype.name] = c.report
+  return report
