@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-DEMO_FLOW ?= nice
+DEMO_FLOW ?= glow
 
 .PHONY: install demo test test-slow bench clean
 

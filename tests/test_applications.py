@@ -63,3 +63,13 @@ def test_encode_decode_round_trip(dist):
   np.testing.assert_allclose(
       tfp_flows.decode(dist, tf.identity(tfp_flows.encode(dist, x))), x,
       atol=1e-5)
+
+
+def test_interpolate_ends_at_the_two_examples(dist):
+  x1, x2 = tf.random.normal([6]), tf.random.normal([6])
+  path = tfp_flows.interpolate(dist, x1, x2, steps=5)
+  assert path.shape == [5, 6]
+  np.testing.assert_allclose(path[0], x1, atol=1e-5)
+  np.testing.assert_allclose(path[-1], x2, atol=1e-5)
+  with pytest.raises(ValueError, match="`steps` must be an integer >= 2"):
+    tfp_flows.interpolate(dist, x1, x2, steps=1)

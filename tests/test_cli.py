@@ -19,7 +19,7 @@ def _run(args, tfds_dir, timeout=300):
 
 def test_train_writes_saved_model_samples_and_metrics(tmp_path, tfds_dir):
   out = tmp_path / "nice-digits"
-  proc = _run(["train", "--epochs", "2", "--hidden-units", "16",
+  proc = _run(["train", "--flow", "nice", "--epochs", "2", "--hidden-units", "16",
                "--num-samples", "9", "--out", str(out)], tfds_dir)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "test bits/dim:" in proc.stdout
@@ -36,6 +36,8 @@ def test_train_writes_saved_model_samples_and_metrics(tmp_path, tfds_dir):
     (["train", "--epochs", "0", "--out", "x"], "expected an integer >= 1"),
     (["train", "--temperature", "-1", "--out", "x"], "finite number >= 0"),
     (["train", "--flow", "made_up", "--out", "x"], "invalid choice"),
+    (["train", "--flow", "nice", "--depth", "2", "--out", "x"],
+     "--depth does not apply to --flow nice"),
 ])
 def test_user_errors_are_one_line_with_status_2(args, message, tfds_dir,
                                                 capsys):
@@ -47,6 +49,21 @@ def test_user_errors_are_one_line_with_status_2(args, message, tfds_dir,
   err = capsys.readouterr().err
   assert message in err
   assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("flow_args", [
+    ["--flow", "glow", "--num-levels", "1", "--depth", "1",
+     "--hidden-channels", "4"],
+    ["--flow", "realnvp", "--num-scales", "1", "--hidden-channels", "4"],
+])
+def test_train_image_flows_in_process(flow_args, tmp_path, tfds_dir, capsys):
+  out = tmp_path / "model"
+  assert cli.main(["train", "--epochs", "1", "--num-samples", "4",
+                   "--out", str(out)] + flow_args) == 0
+  assert "test bits/dim:" in capsys.readouterr().out
+  metrics = json.loads((out / "metrics.json").read_text())
+  assert metrics["flow"] == flow_args[1]
+  assert (out / "samples.png").exists() and (out / "saved_model.pb").exists()
 
 
 def test_user_error_in_a_process_prints_no_traceback(tfds_dir):

@@ -2,12 +2,15 @@
 
 Public API:
 
-* `tfp_flows.bijectors`: AdditiveCoupling, Rescaling, Unflatten, Coupling
+* `tfp_flows.bijectors`: AdditiveCoupling, AffineCoupling, ActNorm,
+  InvertibleConv1x1, Squeeze, FactorOut, Logit, Rescaling, Unflatten, Coupling
   (base class), masks.
-* `tfp_flows.nets`: conditioner networks (MLP).
-* `tfp_flows.flows`: builders returning `tfd.TransformedDistribution` (nice).
+* `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet).
+* `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
+  (nice, realnvp, glow).
 * `FlowModel`, `NaNGuard`, `bits_per_dim`, `evaluate_bits_per_dim`: training.
-* `sample`, `encode`, `decode`: temperature sampling and latent maps.
+* `sample`, `encode`, `decode`, `interpolate`: temperature sampling and
+  latent maps.
 * `export_saved_model`: SavedModel with serving signatures.
 * `data`: TFDS pipelines, the offline digits dataset, 2-D toys.
 * `testing`: the bijector check harness.
@@ -22,6 +25,7 @@ from tfp_flows import nets
 from tfp_flows import testing
 from tfp_flows.applications import decode
 from tfp_flows.applications import encode
+from tfp_flows.applications import interpolate
 from tfp_flows.applications import sample
 from tfp_flows.export import export_saved_model
 from tfp_flows.training import FlowModel
@@ -34,5 +38,5 @@ __version__ = "0.1.0"
 __all__ = [
     "FlowModel", "NaNGuard", "baselines", "bijectors", "bits_per_dim", "data",
     "decode", "encode", "evaluate_bits_per_dim", "export_saved_model", "flows",
-    "images", "nets", "sample", "testing"
+    "images", "interpolate", "nets", "sample", "testing"
 ]

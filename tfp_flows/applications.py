@@ -9,7 +9,10 @@ import math
 
 import tensorflow as tf
 
-__all__ = ["sample", "encode", "decode", "check_temperature", "check_num_samples"]
+__all__ = [
+    "sample", "encode", "decode", "interpolate", "check_temperature",
+    "check_num_samples"
+]
 
 
 def check_temperature(temperature, dtype=tf.float32):
@@ -81,3 +84,25 @@ def encode(distribution, x):
 def decode(distribution, z):
   """Maps latents [B, *latent_shape] to data [B, *event_shape]."""
   return distribution.bijector.forward(z)
+
+
+def interpolate(distribution, x1, x2, steps=8):
+  """Decodes the straight line between the latents of two examples.
+
+  z(a) = (1 - a) encode(x1) + a encode(x2) for a in linspace(0, 1, steps);
+  Glow's figure 5 (and RealNVP's) show such paths between real images.
+
+  Args:
+    distribution: flow with a zero-centred base.
+    x1, x2: two examples, each of shape event_shape.
+    steps: number of points, >= 2, ends included.
+
+  Returns:
+    Tensor [steps, *event_shape]; its first and last rows reconstruct x1, x2.
+  """
+  if isinstance(steps, bool) or int(steps) != steps or steps < 2:
+    raise ValueError(f"`steps` must be an integer >= 2; got {steps!r}.")
+  z = encode(distribution, tf.stack([x1, x2]))
+  a = tf.reshape(tf.linspace(tf.zeros([], z.dtype), 1., int(steps)),
+                 [-1] + [1] * (z.shape.rank - 1))
+  return decode(distribution, (1. - a) * z[:1] + a * z[1:])

@@ -9,14 +9,16 @@ import tensorflow as tf
 __all__ = ["image_grid", "save_image_grid"]
 
 
-def image_grid(images, num_cols=None, zoom=1, pad=1):
+def image_grid(images, num_cols=None, zoom=1, pad=1, pad_value=0.5):
   """Tiles images [N, H, W, C] with values in [0, 1] into one uint8 image.
 
   Args:
     images: array or tensor [N, H, W, C], C in {1, 3}; clipped to [0, 1].
     num_cols: images per row (default: ceil(sqrt(N))).
     zoom: integer upscaling by pixel repetition (8x8 digits need it).
-    pad: pixels of black between tiles.
+    pad: pixels between tiles.
+    pad_value: grey level of the padding (mid-grey keeps dark-background
+      tiles such as digits apart).
 
   Returns:
     uint8 array [rows * (H*zoom + pad) + pad, cols * (W*zoom + pad) + pad, C].
@@ -30,8 +32,8 @@ def image_grid(images, num_cols=None, zoom=1, pad=1):
   num_rows = max(1, math.ceil(n / num_cols))
   images = images.repeat(zoom, axis=1).repeat(zoom, axis=2)
   h, w = h * zoom, w * zoom
-  grid = np.zeros([num_rows * (h + pad) + pad, num_cols * (w + pad) + pad, c],
-                  np.float32)
+  grid = np.full([num_rows * (h + pad) + pad, num_cols * (w + pad) + pad, c],
+                 pad_value, np.float32)
   for i in range(n):
     r, col = divmod(i, num_cols)
     top, left = pad + r * (h + pad), pad + col * (w + pad)
@@ -39,9 +41,9 @@ def image_grid(images, num_cols=None, zoom=1, pad=1):
   return (grid * 255. + 0.5).astype(np.uint8)
 
 
-def save_image_grid(images, path, num_cols=None, zoom=1, pad=1):
+def save_image_grid(images, path, num_cols=None, zoom=1, pad=1, pad_value=0.5):
   """Writes `image_grid(images, ...)` to `path` as a PNG; returns `path`."""
-  png = tf.io.encode_png(image_grid(images, num_cols, zoom, pad))
+  png = tf.io.encode_png(image_grid(images, num_cols, zoom, pad, pad_value))
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tf.io.write_file(path, png)
   return path

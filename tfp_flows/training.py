@@ -168,8 +168,12 @@ def evaluate_bits_per_dim(distribution, dataset, num_levels=None):
   Returns:
     Python float.
   """
-  event_size = int(np.prod(distribution.event_shape.as_list()))
-  log_prob = tf.function(distribution.log_prob)
+  event_shape = distribution.event_shape.as_list()
+  event_size = int(np.prod(event_shape))
+  # One trace for every batch size, the last partial batch included.
+  log_prob = tf.function(
+      distribution.log_prob,
+      input_signature=[tf.TensorSpec([None] + event_shape, distribution.dtype)])
   total, count = 0., 0
   for batch in dataset:
     lp = log_prob(_features(batch))

@@ -1,9 +1,18 @@
 """tfp_flows bijectors: `tfp.bijectors.Bijector` subclasses, one per module."""
 
 from tfp_flows.bijectors import masks
+from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.additive_coupling import AdditiveCoupling
+from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.coupling import Coupling
+from tfp_flows.bijectors.factor_out import FactorOut
+from tfp_flows.bijectors.invertible_conv1x1 import InvertibleConv1x1
+from tfp_flows.bijectors.logit import Logit
 from tfp_flows.bijectors.rescaling import Rescaling
+from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.unflatten import Unflatten
 
-__all__ = ["AdditiveCoupling", "Coupling", "Rescaling", "Unflatten", "masks"]
+__all__ = [
+    "ActNorm", "AdditiveCoupling", "AffineCoupling", "Coupling", "FactorOut",
+    "InvertibleConv1x1", "Logit", "Rescaling", "Squeeze", "Unflatten", "masks"
+]

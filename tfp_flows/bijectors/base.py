@@ -4,10 +4,15 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tensorflow_probability.python.internal import assert_util
+from tensorflow_probability.python.internal import cache_util
+from tensorflow_probability.python.internal import prefer_static as ps
 
 tfb = tfp.bijectors
 
-__all__ = ["FlowBijector", "check_event_shape"]
+__all__ = [
+    "AugmentedBijector", "VectorToEventShapes", "FlowBijector", "call_with_one_batch_dim",
+    "check_event_shape"
+]
 
 
 def check_event_shape(value, expected, arg_name="x"):
@@ -31,6 +36,23 @@ def check_event_shape(value, expected, arg_name="x"):
     raise ValueError(
         f"`{arg_name}` must have event shape {expected.as_list()} (the trailing "
         f"{expected.rank} dims); got {got.as_list()} in shape {shape.as_list()}.")
+
+
+def call_with_one_batch_dim(fn, x, event_ndims, **kwargs):
+  """fn(x) for networks that expect exactly one batch dimension, [B, *event].
+
+  Any other batch rank, none included, is folded into one before the call and
+  restored on every output tensor after it.
+  """
+  if x.shape.rank == event_ndims + 1:
+    return fn(x, **kwargs)
+  rank = ps.rank(x)
+  batch_shape = ps.shape(x)[:rank - event_ndims]
+  flat = tf.reshape(x, ps.concat([[-1], ps.shape(x)[rank - event_ndims:]], 0))
+  out = fn(flat, **kwargs)
+  return tf.nest.map_structure(
+      lambda t: tf.reshape(t, ps.concat([batch_shape, ps.shape(t)[1:]], 0)),
+      out)
 
 
 class FlowBijector(tfb.Bijector):
@@ -67,3 +89,63 @@ class FlowBijector(tfb.Bijector):
         f"{self.name}.")
     with tf.control_dependencies([finite]):
       return tf.identity(value)
+
+
+class AugmentedBijector(FlowBijector):
+  """A bijector that computes its output and log-det in one pass.
+
+  Subclasses implement `_augmented_forward(x) -> (y, attrs)` and
+  `_augmented_inverse(y) -> (x, attrs)` with attrs = {"fldj": ..., "ildj": ...}
+  (log-dets reduced over `forward_min_event_ndims`, resp. inverse). TFP's
+  bijector cache stores attrs with the result, so `log_prob` (inverse, then
+  inverse log-det at the same point) runs the networks inside once instead of
+  twice, as TFP's FFJORD does for its ODE solve.
+  """
+
+  _cache = cache_util.BijectorCacheWithGreedyAttrs(
+      forward_name="_augmented_forward", inverse_name="_augmented_inverse")
+
+  def _forward(self, x, **kwargs):
+    return self._augmented_forward(x, **kwargs)[0]
+
+  def _inverse(self, y, **kwargs):
+    return self._augmented_inverse(y, **kwargs)[0]
+
+  def _forward_log_det_jacobian(self, x, **kwargs):
+    attrs = self._cache.forward_attributes(x, **kwargs)
+    if "fldj" not in attrs:
+      attrs.update(self._augmented_forward(x, **kwargs)[1])
+    return attrs["fldj"]
+
+  def _inverse_log_det_jacobian(self, y, **kwargs):
+    attrs = self._cache.inverse_attributes(y, **kwargs)
+    if "ildj" not in attrs:
+      attrs.update(self._augmented_inverse(y, **kwargs)[1])
+    return attrs["ildj"]
+
+
+class VectorToEventShapes:
+  """Event-shape methods of a bijector from latent vectors to data events.
+
+  forward: [..., D] -> [..., *event_shape]; inverse the other way. The class
+  using it sets `self._event_shape` (a fully defined `tf.TensorShape`) and
+  `self._latent_size` (D). TFP passes whole shapes, batch dims included.
+  """
+
+  def _forward_event_shape(self, input_shape):
+    if input_shape.rank is None:
+      return tf.TensorShape(None)
+    return input_shape[:-1].concatenate(self._event_shape)
+
+  def _forward_event_shape_tensor(self, input_shape):
+    return ps.concat([input_shape[:-1], self._event_shape.as_list()], 0)
+
+  def _inverse_event_shape(self, output_shape):
+    if output_shape.rank is None:
+      return tf.TensorShape(None)
+    rank = output_shape.rank - self._event_shape.rank
+    return output_shape[:rank].concatenate([self._latent_size])
+
+  def _inverse_event_shape_tensor(self, output_shape):
+    rank = ps.size(output_shape) - self._event_shape.rank
+    return ps.concat([output_shape[:rank], [self._latent_size]], 0)

@@ -3,7 +3,6 @@
 import numpy as np
 import tensorflow as tf
 
-from tensorflow_probability.python.internal import cache_util
 from tensorflow_probability.python.internal import prefer_static as ps
 
 from tfp_flows.bijectors import base
@@ -12,7 +11,7 @@ from tfp_flows.bijectors import masks
 __all__ = ["Coupling"]
 
 
-class Coupling(base.FlowBijector):
+class Coupling(base.AugmentedBijector):
   """Base class: y_A = x_A, y_B = g(x_B; theta), theta = conditioner(x_A).
 
   Subclasses define the elementwise transform g and its log-derivative by
@@ -24,18 +23,14 @@ class Coupling(base.FlowBijector):
 
     log |det J| = sum over B of log |dg/dx_b|.
 
-  One conditioner call per pass: the transform and its log-det come out of the
-  same call and the log-det is stored in TFP's bijector cache, so
-  `log_prob` (inverse, then inverse log-det) runs the network once. TFP's
-  built-in couplings run it twice.
+  One conditioner call per pass (see `base.AugmentedBijector`): the transform
+  and its log-det come out of the same call, so `log_prob` runs the network
+  once. TFP's built-in couplings run it twice.
 
   The partition is a binary `mask` (x_A = mask * x, the transform acts where
   mask == 0) or a split of the last axis after `num_masked` entries;
   `reverse=True` swaps the two parts so consecutive layers alternate.
   """
-
-  _cache = cache_util.BijectorCacheWithGreedyAttrs(
-      forward_name="_augmented_forward", inverse_name="_augmented_inverse")
 
   def __init__(self,
                conditioner,
@@ -111,51 +106,18 @@ class Coupling(base.FlowBijector):
                       value.dtype)
     return self._partition.reduce(ldj, self._event_ndims)
 
-  def _condition(self, x_a, kwargs):
-    """theta = conditioner(x_A), called on exactly one batch dimension.
-
-    Conditioner networks (convolutions especially) expect [B, *event]; any
-    other batch rank, none included, is folded into one and restored.
-    """
-    nd = self._event_ndims
-    if x_a.shape.rank == nd + 1:
-      return self._conditioner(x_a, **kwargs)
-    batch_shape = ps.shape(x_a)[:ps.rank(x_a) - nd]
-    flat = tf.reshape(x_a, ps.concat([[-1], ps.shape(x_a)[ps.rank(x_a) - nd:]],
-                                     0))
-    theta = self._conditioner(flat, **kwargs)
-    return tf.nest.map_structure(
-        lambda t: tf.reshape(t, ps.concat([batch_shape, ps.shape(t)[1:]], 0)),
-        theta)
-
   def _augmented_forward(self, x, **kwargs):
     x = self._prepare(x, "x")
     x_a, x_b = self._partition.split(x)
-    y_b, ldj = self._forward_transform(x_b, self._condition(x_a, kwargs))
+    y_b, ldj = self._forward_transform(x_b, base.call_with_one_batch_dim(
+        self._conditioner, x_a, self._event_ndims, **kwargs))
     fldj = self._reduce(ldj, x)
     return self._partition.merge(x_a, x, y_b), {"fldj": fldj, "ildj": -fldj}
 
   def _augmented_inverse(self, y, **kwargs):
     y = self._prepare(y, "y")
     y_a, y_b = self._partition.split(y)
-    x_b, ldj = self._inverse_transform(y_b, self._condition(y_a, kwargs))
+    x_b, ldj = self._inverse_transform(y_b, base.call_with_one_batch_dim(
+        self._conditioner, y_a, self._event_ndims, **kwargs))
     fldj = self._reduce(ldj, y)
     return self._partition.merge(y_a, y, x_b), {"fldj": fldj, "ildj": -fldj}
-
-  def _forward(self, x, **kwargs):
-    return self._augmented_forward(x, **kwargs)[0]
-
-  def _inverse(self, y, **kwargs):
-    return self._augmented_inverse(y, **kwargs)[0]
-
-  def _forward_log_det_jacobian(self, x, **kwargs):
-    attrs = self._cache.forward_attributes(x, **kwargs)
-    if "fldj" not in attrs:
-      attrs.update(self._augmented_forward(x, **kwargs)[1])
-    return attrs["fldj"]
-
-  def _inverse_log_det_jacobian(self, y, **kwargs):
-    attrs = self._cache.inverse_attributes(y, **kwargs)
-    if "ildj" not in attrs:
-      attrs.update(self._augmented_inverse(y, **kwargs)[1])
-    return attrs["ildj"]

@@ -77,6 +77,11 @@ class MaskPartition:
     # y_b must not turn into inf * 0 = NaN.
     return tf.where(tf.cast(self.mask, tf.bool), x, y_b)
 
+  def zero_conditioning(self, theta):
+    """theta with zeros on the conditioning entries (where mask == 1)."""
+    return tf.where(tf.cast(self.mask, tf.bool), tf.zeros([], theta.dtype),
+                    theta)
+
   def reduce(self, ldj, event_ndims):
     """Sums an elementwise log-det over the transformed entries of the event."""
     ldj = tf.where(tf.cast(self.mask, tf.bool), tf.zeros([], ldj.dtype), ldj)
@@ -120,6 +125,10 @@ class SplitPartition:
     if self.reverse:
       return tf.concat([y_b, x_a], axis=-1)
     return tf.concat([x_a, y_b], axis=-1)
+
+  def zero_conditioning(self, theta):
+    """theta unchanged: a split's x_B has no conditioning entries."""
+    return theta
 
   def reduce(self, ldj, event_ndims):
     return tf.reduce_sum(ldj, axis=list(range(-event_ndims, 0)))

@@ -10,7 +10,7 @@ from tfp_flows.bijectors import base
 __all__ = ["Unflatten"]
 
 
-class Unflatten(base.FlowBijector):
+class Unflatten(base.VectorToEventShapes, base.FlowBijector):
   """forward: [..., D] -> [..., *event_shape]; inverse flattens, D = prod(event_shape).
 
   Vector flows (NICE, MAF) on images sit behind this bijector: `log_prob`
@@ -34,7 +34,7 @@ class Unflatten(base.FlowBijector):
         raise ValueError("`event_shape` must be a fully defined shape of rank "
                          f">= 1; got {event_shape}.")
       self._event_shape = event_shape
-      self._size = int(np.prod(event_shape.as_list()))
+      self._latent_size = int(np.prod(event_shape.as_list()))
       super().__init__(
           forward_min_event_ndims=1,
           inverse_min_event_ndims=event_shape.rank,
@@ -52,7 +52,7 @@ class Unflatten(base.FlowBijector):
     return self._event_shape
 
   def _forward(self, x):
-    x = self._validate_input(x, "x", [self._size])
+    x = self._validate_input(x, "x", [self._latent_size])
     batch = ps.shape(x)[:-1]
     return tf.reshape(x, ps.concat([batch, self._event_shape.as_list()], 0))
 
@@ -60,27 +60,7 @@ class Unflatten(base.FlowBijector):
     y = self._validate_input(
         y, "y (the data passed to inverse or log_prob)", self._event_shape)
     batch = ps.shape(y)[:ps.rank(y) - self._event_shape.rank]
-    return tf.reshape(y, ps.concat([batch, [self._size]], 0))
+    return tf.reshape(y, ps.concat([batch, [self._latent_size]], 0))
 
   def _forward_log_det_jacobian(self, x):
     return tf.zeros([], x.dtype)
-
-  # TFP passes whole shapes (batch dims included) to these methods.
-  def _forward_event_shape(self, input_shape):
-    if input_shape.rank is None:
-      return tf.TensorShape(None)
-    return input_shape[:-1].concatenate(self._event_shape)
-
-  def _forward_event_shape_tensor(self, input_shape):
-    return ps.concat([input_shape[:-1], self._event_shape.as_list()], 0)
-
-  def _inverse_event_shape(self, output_shape):
-    if output_shape.rank is None:
-      return tf.TensorShape(None)
-    k = self._event_shape.rank
-    return output_shape[:output_shape.rank - k].concatenate([self._size])
-
-  def _inverse_event_shape_tensor(self, output_shape):
-    k = self._event_shape.rank
-    return ps.concat([output_shape[:ps.size(output_shape) - k], [self._size]],
-                     0)

@@ -1,6 +1,8 @@
 """Flow builders: each returns a `tfd.TransformedDistribution`."""
 
+from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.priors import standard_prior
+from tfp_flows.flows.realnvp import realnvp
 
-__all__ = ["nice", "standard_prior"]
+__all__ = ["glow", "nice", "realnvp", "standard_prior"]

@@ -1,5 +1,11 @@
-"""Conditioner networks (tf_keras layers) for coupling bijectors."""
+"""Conditioner networks (tf_keras layers) for coupling bijectors.
 
+Each has a zero-initialised output layer (a new coupling starts as the
+identity) and a `build(input_shape)` that creates every variable up front.
+"""
+
+from tfp_flows.nets.glow_net import GlowNet
 from tfp_flows.nets.mlp import MLP
+from tfp_flows.nets.resnet import ResNet
 
-__all__ = ["MLP"]
+__all__ = ["GlowNet", "MLP", "ResNet"]

@@ -1,0 +1,204 @@
+"""AffineCoupling: harness on vectors and images, one conditioner call."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+
+from tfp_flows import testing
+from tfp_flows.bijectors import masks
+from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.nets import MLP
+
+tfd = tfp.distributions
+
+
+def _conv_net(out_channels, dtype):
+  """3x3 conv ReLU, zero-initialised 3x3 conv: [B, H, W, C] -> [B, H, W, out].
+
+  Coupling folds every batch shape into the one batch dim Conv2D wants.
+  """
+  return tf_keras.Sequential([
+      tf_keras.layers.Conv2D(8, 3, padding="same", activation="relu",
+                             dtype=dtype),
+      tf_keras.layers.Conv2D(out_channels, 3, padding="same",
+                             kernel_initializer="zeros", dtype=dtype),
+  ])
+
+
+class Counting(tf.Module):
+  """Wraps a conditioner and counts its (Python-level) calls."""
+
+  def __init__(self, net):
+    super().__init__()
+    self.net = net
+    self.calls = 0
+
+  def __call__(self, x):
+    self.calls += 1
+    return self.net(x)
+
+
+def _image_layer(kind, dtype, scale_fn="exp_tanh", **kwargs):
+  """A coupling of [4, 4, 2] events: checkerboard, channel mask or split."""
+  if kind == "checkerboard":
+    return AffineCoupling(_conv_net(4, dtype),
+                          mask=masks.checkerboard(4, 4, 2), scale_fn=scale_fn,
+                          dtype=dtype, **kwargs)
+  if kind == "channel_mask":
+    return AffineCoupling(_conv_net(4, dtype),
+                          mask=masks.channel_mask(2), event_ndims=3,
+                          scale_fn=scale_fn, dtype=dtype, **kwargs)
+  return AffineCoupling(_conv_net(2, dtype), num_masked=1, event_ndims=3,
+                        scale_fn=scale_fn, dtype=dtype, **kwargs)
+
+
+@pytest.mark.parametrize("scale_fn,reverse", [("exp_tanh", False),
+                                              ("sigmoid", True)])
+def test_harness_vector_split(scale_fn, reverse):
+  # Event size 5, x_A has 2 entries (the last 2 when reversed), x_B has 3.
+  testing.check_bijector(
+      lambda dtype: AffineCoupling(
+          MLP([8], output_units=2 * 3, dtype=dtype), num_masked=2,
+          reverse=reverse, scale_fn=scale_fn, validate_args=True,
+          dtype=dtype),
+      event_shape=[5], expect_trainable=True)
+
+
+def test_harness_vector_halves_mask():
+  testing.check_bijector(
+      lambda dtype: AffineCoupling(
+          MLP([8], output_units=2 * 4, dtype=dtype), mask=masks.halves(4),
+          dtype=dtype),
+      event_shape=[4], expect_trainable=True)
+
+
+@pytest.mark.parametrize("kind,scale_fn", [
+    ("checkerboard", "exp_tanh"),
+    ("checkerboard", "sigmoid"),
+    ("channel_mask", "exp_tanh"),
+    ("channel_split", "sigmoid"),
+])
+def test_harness_images(kind, scale_fn):
+  testing.check_bijector(
+      lambda dtype: _image_layer(kind, dtype, scale_fn, validate_args=True),
+      event_shape=[4, 4, 2], expect_trainable=True)
+
+
+def test_zero_conditioner_exp_tanh_is_identity():
+  layer = _image_layer("checkerboard", tf.float32)
+  x = tf.random.normal([3, 4, 4, 2])
+  np.testing.assert_array_equal(layer.forward(x), x)
+  np.testing.assert_array_equal(
+      layer.forward_log_det_jacobian(x, event_ndims=3), np.zeros([3]))
+  np.testing.assert_array_equal(layer.scale_factor, np.ones([2]))
+
+
+def test_zero_conditioner_sigmoid_scales_by_sigmoid_2():
+  layer = AffineCoupling(MLP([8], output_units=4), num_masked=2,
+                         scale_fn="sigmoid")
+  x = tf.random.normal([3, 4])
+  y = layer.forward(x)
+  s = 1. / (1. + np.exp(-2.))
+  np.testing.assert_allclose(y[:, :2], x[:, :2])
+  np.testing.assert_allclose(y[:, 2:], s * x[:, 2:], rtol=1e-6)
+  np.testing.assert_allclose(layer.forward_log_det_jacobian(x, event_ndims=1),
+                             np.full([3], 2 * np.log(s)), rtol=1e-6)
+  assert layer.scale_factor is None
+
+
+def test_exp_tanh_log_scale_is_bounded_by_scale_factor():
+  # A huge raw scale saturates tanh: log s = scale_factor exactly.
+  def conditioner(x_a):
+    return tf.concat([tf.zeros_like(x_a), tf.fill(tf.shape(x_a), 1e6)], -1)
+
+  layer = AffineCoupling(conditioner, num_masked=2)
+  x = tf.random.normal([3, 4])
+  layer.forward(x)
+  layer.scale_factor.assign([0.5, -2.])
+  np.testing.assert_allclose(
+      layer.forward(x)[:, 2:], x[:, 2:] * np.exp([0.5, -2.]), rtol=1e-6)
+  np.testing.assert_allclose(layer.forward_log_det_jacobian(x, event_ndims=1),
+                             np.full([3], -1.5), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["checkerboard", "channel_split"])
+@pytest.mark.parametrize("traced", [False, True])
+def test_conditioner_called_once_per_log_prob(kind, traced):
+  layer = _image_layer(kind, tf.float32)
+  counting = Counting(layer.conditioner)
+  layer._conditioner = counting  # pylint: disable=protected-access
+  dist = tfd.TransformedDistribution(
+      tfd.Sample(tfd.Normal(0., 1.), [4, 4, 2]), layer)
+  x = tf.random.normal([3, 4, 4, 2])
+  # Build the variables first: a tf.function whose first call creates
+  # variables traces twice (once with creation allowed), each trace calling
+  # the conditioner once.
+  layer.forward(x)
+  log_prob = tf.function(dist.log_prob) if traced else dist.log_prob
+  counting.calls = 0
+  lp = log_prob(x)
+  assert counting.calls == 1
+  want = (tfd.Sample(tfd.Normal(0., 1.), [4, 4, 2]).log_prob(layer.inverse(x))
+          + layer.inverse_log_det_jacobian(x, event_ndims=3))
+  np.testing.assert_allclose(lp, want, rtol=1e-5)
+
+
+def test_huge_conditioner_output_on_masked_entries_does_not_leak():
+  """Outputs on the conditioning entries must not turn into inf or NaN."""
+  mask = masks.checkerboard(4, 4, 2)
+  # Raw scale -1e30 on the conditioning entries: without masking, sigmoid's
+  # 1/s = inf there, and d/dv of the discarded branch is NaN.
+  pattern = np.concatenate(
+      [np.zeros_like(mask), np.where(mask == 1, -1e30, 0.)], -1)
+
+  class Huge(tf.Module):
+
+    def __init__(self):
+      super().__init__()
+      self.v = tf.Variable(1.)
+
+    def __call__(self, x_a):
+      return self.v * tf.broadcast_to(
+          tf.constant(pattern, tf.float32),
+          tf.concat([tf.shape(x_a)[:-1], [4]], 0))
+
+  layer = AffineCoupling(Huge(), mask=mask, scale_fn="sigmoid")
+  y = tf.random.normal([3, 4, 4, 2])
+  with tf.GradientTape() as tape:
+    x = layer.inverse(y)
+    loss = tf.reduce_sum(x) + tf.reduce_sum(
+        layer.inverse_log_det_jacobian(y, event_ndims=3))
+  assert np.all(np.isfinite(x))
+  assert np.isfinite(loss)
+  assert np.isfinite(tape.gradient(loss, layer.conditioner.v))
+
+
+def test_wrong_conditioner_output_size_raises():
+  layer = AffineCoupling(MLP([8], output_units=3), num_masked=2)
+  with pytest.raises(ValueError, match=r"`conditioner` output must be 2 \* 2 "
+                     r"= 4.*got 3"):
+    layer.forward(tf.zeros([3, 4]))
+
+
+def test_unknown_scale_fn_raises():
+  with pytest.raises(ValueError, match=r"`scale_fn` must be one of.*'tanh'"):
+    AffineCoupling(MLP([8], output_units=4), num_masked=2, scale_fn="tanh")
+
+
+def test_wrong_event_shape_raises():
+  layer = _image_layer("checkerboard", tf.float32)
+  with pytest.raises(ValueError,
+                     match=r"`x` must have event shape \[4, 4, 2\]"):
+    layer.forward(tf.zeros([1, 4, 4, 3]))
+
+
+@pytest.mark.parametrize("method,arg", [("forward", "x"), ("inverse", "y")])
+def test_nan_input_raises_under_validate_args(method, arg):
+  layer = AffineCoupling(MLP([8], output_units=4), num_masked=2,
+                         validate_args=True)
+  value = tf.constant([[0., 1., np.nan, 2.]])
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=f"`{arg}` must be finite"):
+    getattr(layer, method)(value)

@@ -1,0 +1,173 @@
+"""The affine coupling layer of RealNVP (Dinh et al. 2016) and Glow (2018)."""
+
+import tensorflow as tf
+
+from tfp_flows.bijectors import coupling
+
+__all__ = ["AffineCoupling"]
+
+SCALE_FNS = ("exp_tanh", "sigmoid")
+
+
+class AffineCoupling(coupling.Coupling):
+  """Affine coupling: y_A = x_A, y_B = x_B * s(x_A) + t(x_A).
+
+  The conditioner returns ONE tensor h_all = conditioner(x_A). Its last axis
+  is twice the last axis of x_B. The first half is the shift t and the second
+  half is the raw scale h. The log-scale comes from one of two
+  parameterisations (`scale_fn`):
+
+  * "exp_tanh" (RealNVP): log s = scale_factor * tanh(h), where `scale_factor`
+    is a trainable per-channel variable of shape [last axis of x_B],
+    initialised to 1. The bound |log s| < |scale_factor| keeps a new flow
+    stable. It starts at 1, not 0: with a zero-initialised conditioner
+    (h = 0) a zero factor would leave both d(log s)/d(scale_factor) = tanh(h)
+    and d(log s)/dh = scale_factor at zero, so neither could ever train. A
+    zero-initialised conditioner therefore makes the layer the identity.
+  * "sigmoid" (Glow): s = sigmoid(h + 2), log s = log_sigmoid(h + 2), so
+    0 < s < 1. A zero-initialised conditioner gives s = sigmoid(2) ~ 0.88,
+    not the identity (Glow's choice: each layer starts slightly contracting).
+
+  The Jacobian is triangular, so
+
+    log |det J| = sum over the transformed entries of log s,
+
+  and the inverse is x_B = (y_B - t) / s, with the same conditioner output
+  because y_A = x_A.
+
+  Shapes: x and y are `batch_shape + event_shape`. The `Coupling` base folds
+  the batch into one dim B, and the conditioner maps x_A of shape
+  `[B] + event shape of x_A` to `[B] + event_shape[:-1] + [2 * d_B]`. For a
+  `num_masked` split,
+  d_B is the size of x_B's last axis. For a `mask`, d_B is the event's last
+  axis: the conditioner sees the masked event and predicts for every entry,
+  and its outputs on the conditioning entries are ignored. The log-det has
+  shape `batch_shape`.
+
+  #### Example
+
+  ```python
+  import tensorflow_probability as tfp
+  import tf_keras
+  import tfp_flows
+
+  nets = tfp_flows.nets
+  tfb = tfp_flows.bijectors
+  # Vectors of size 8: transform the last 4 entries given the first 4.
+  layer = tfb.AffineCoupling(nets.MLP([64, 64], output_units=2 * 4),
+                             num_masked=4)
+  # Images [H, W, C] = [8, 8, 3] with a checkerboard mask (RealNVP).
+  conditioner = tf_keras.Sequential([
+      tf_keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
+      tf_keras.layers.Conv2D(2 * 3, 3, padding="same",
+                             kernel_initializer="zeros"),
+  ])
+  image_layer = tfb.AffineCoupling(
+      conditioner, mask=tfb.masks.checkerboard(8, 8, 3), scale_fn="sigmoid")
+  ```
+  """
+
+  def __init__(self,
+               conditioner,
+               mask=None,
+               num_masked=None,
+               reverse=False,
+               event_ndims=None,
+               scale_fn="exp_tanh",
+               channels=None,
+               validate_args=False,
+               dtype=tf.float32,
+               name="affine_coupling"):
+    """See `tfp_flows.bijectors.coupling.Coupling` for the shared arguments.
+
+    Args:
+      conditioner: callable mapping x_A to the concatenation [t, h] along
+        the last axis (2 * d_B entries, see the class docstring).
+      mask: binary mask, 1 on the conditioning entries. Exclusive with
+        `num_masked`.
+      num_masked: size of x_A when splitting the last axis.
+      reverse: swap the roles of the two parts.
+      event_ndims: rank of the event; defaults to the mask's rank, else 1.
+      scale_fn: "exp_tanh" (RealNVP) or "sigmoid" (Glow).
+      channels: d_B, the size of x_B's last axis. Given, the "exp_tanh"
+        `scale_factor` variable is created here (the builders pass it, so a
+        model lists all its weights before any data); else at the first call.
+      validate_args: check inputs (finiteness) at run time.
+      dtype: float dtype of inputs and outputs.
+      name: name scope.
+
+    Raises:
+      ValueError: unknown `scale_fn`, or an invalid partition.
+    """
+    parameters = dict(locals())
+    if scale_fn not in SCALE_FNS:
+      raise ValueError(
+          f"`scale_fn` must be one of {SCALE_FNS}; got {scale_fn!r}.")
+    self._scale_fn = scale_fn
+    self._scale_factor = None
+    super().__init__(
+        conditioner,
+        mask=mask,
+        num_masked=num_masked,
+        reverse=reverse,
+        event_ndims=event_ndims,
+        validate_args=validate_args,
+        dtype=dtype,
+        parameters=parameters,
+        name=name)
+    if scale_fn == "exp_tanh" and channels is not None:
+      with tf.name_scope(self.name):
+        self._get_scale_factor(int(channels))
+
+  @property
+  def scale_fn(self):
+    return self._scale_fn
+
+  @property
+  def scale_factor(self):
+    """The "exp_tanh" bound, shape [d_B]; None for "sigmoid" or before use."""
+    return self._scale_factor
+
+  def _get_scale_factor(self, channels):
+    if self._scale_factor is None:
+      if channels is None:
+        raise ValueError(
+            f"{self.name}: the last axis of `x` must be statically known to "
+            "create `scale_factor`; got None.")
+      self._scale_factor = tf.Variable(
+          tf.ones([channels], self.dtype), name="scale_factor")
+    elif channels is not None and self._scale_factor.shape[0] != channels:
+      raise ValueError(
+          f"{self.name}: the transformed part x_B must keep its last axis of "
+          f"{self._scale_factor.shape[0]} entries (the size of "
+          f"`scale_factor`); got {channels}.")
+    return self._scale_factor
+
+  def _shift_and_log_scale(self, x_b, theta):
+    """Splits the conditioner output into (t, log s), each shaped like x_b."""
+    channels = x_b.shape[-1]
+    if channels is not None and theta.shape[-1] not in (None, 2 * channels):
+      raise ValueError(
+          f"{self.name}: the last axis of the `conditioner` output must be "
+          f"2 * {channels} = {2 * channels} (shift and raw scale for each of "
+          f"the {channels} channels of x_B); got {theta.shape[-1]} in shape "
+          f"{theta.shape.as_list()}.")
+    shift, raw = tf.split(theta, 2, axis=-1)
+    # The merge discards the outputs on the conditioning entries of a mask;
+    # zeroing them keeps a huge value there from overflowing y_b to inf, whose
+    # discarded gradient would still be 0 * inf = NaN.
+    shift = self._partition.zero_conditioning(shift)
+    raw = self._partition.zero_conditioning(raw)
+    if self._scale_fn == "sigmoid":
+      log_scale = tf.math.log_sigmoid(raw + 2.)
+    else:
+      log_scale = self._get_scale_factor(channels) * tf.tanh(raw)
+    return shift, log_scale
+
+  def _forward_transform(self, x_b, theta):
+    shift, log_scale = self._shift_and_log_scale(x_b, theta)
+    return x_b * tf.exp(log_scale) + shift, log_scale
+
+  def _inverse_transform(self, y_b, theta):
+    shift, log_scale = self._shift_and_log_scale(y_b, theta)
+    return (y_b - shift) * tf.exp(-log_scale), log_scale

@@ -1,0 +1,124 @@
+"""RealNVP's logit preprocessing of pixel data."""
+
+import math
+
+import tensorflow as tf
+
+from tensorflow_probability.python.internal import assert_util
+
+from tfp_flows.bijectors import base
+
+__all__ = ["Logit"]
+
+
+class Logit(base.FlowBijector):
+  """Maps latents to pixels: x = (sigmoid(z) - alpha) / (1 - 2 alpha).
+
+  RealNVP (Dinh et al. 2016, section 4.1) models data x in [0, 1) through
+  p = alpha + (1 - 2 alpha) x and z = logit(p). The alpha margin keeps the
+  logit finite at x = 0 and at x = 1. In TFP's direction, `forward` maps the
+  latent z to the data and `inverse` maps the data to the latent, so
+  `TransformedDistribution(base, Logit()).log_prob(x)` runs `inverse` on the
+  data:
+
+    inverse(x) = logit(p) = log(p) - log1p(-p),
+    forward(z) = (sigmoid(z) - alpha) / (1 - 2 alpha).
+
+  The map is elementwise (`forward_min_event_ndims=0`, unreduced log-det):
+
+    log |dx/dz| = log_sigmoid(z) + log_sigmoid(-z) - log(1 - 2 alpha)
+                = -softplus(z) - softplus(-z) - log(1 - 2 alpha),
+    log |dz/dx| = log(1 - 2 alpha) - log(p) - log1p(-p).
+
+  The image of `forward` is the open interval
+  (-alpha / (1 - 2 alpha), (1 - alpha) / (1 - 2 alpha)), which contains
+  [0, 1]. Under `validate_args`, `inverse` accepts only data in [0, 1] and
+  raises `tf.errors.InvalidArgumentError` otherwise. That catches unscaled
+  pixels (such as [0, 255]). It also means that `inverse(forward(z))`
+  rejects a z whose sigmoid is below alpha or above 1 - alpha.
+
+  Shapes: elementwise; log-dets are shaped like the input.
+
+  #### Example
+
+  ```python
+  import tensorflow_probability as tfp
+  tfd = tfp.distributions
+  base = tfd.Sample(tfd.Normal(0., 1.), [28, 28, 1])
+  model = tfd.TransformedDistribution(base, tfp_flows.bijectors.Logit(0.05))
+  model.log_prob(pixels / 256.)  # pixels, dequantised, in [0, 256)
+  ```
+  """
+
+  def __init__(self,
+               alpha=0.05,
+               validate_args=False,
+               dtype=tf.float32,
+               name="logit"):
+    """Creates the bijector.
+
+    Args:
+      alpha: Python float in [0, 0.5), the margin kept at each end of [0, 1].
+      validate_args: check inputs (finiteness; data in [0, 1]) at run time.
+      dtype: float dtype.
+      name: name scope.
+
+    Raises:
+      ValueError: `alpha` is not in [0, 0.5).
+    """
+    parameters = dict(locals())
+    with tf.name_scope(name) as name:
+      if not 0. <= alpha < 0.5:
+        raise ValueError(f"`alpha` must be in [0, 0.5); got {alpha!r}.")
+      self._alpha = float(alpha)
+      super().__init__(
+          forward_min_event_ndims=0,
+          is_constant_jacobian=False,
+          validate_args=validate_args,
+          dtype=dtype,
+          parameters=parameters,
+          name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    # `alpha` is a static Python float.
+    return dict()
+
+  @property
+  def alpha(self):
+    return self._alpha
+
+  def _squash(self, x):
+    """Validates the data x; returns p = alpha + (1 - 2 alpha) x."""
+    x = self._validate_input(x, "x")
+    if self.validate_args:
+      message = (f"{self.name}: the data `x` (input of `inverse`) must lie in "
+                 "[0, 1].")
+      in_range = [
+          assert_util.assert_greater_equal(
+              x, tf.zeros([], x.dtype), message=message),
+          assert_util.assert_less_equal(
+              x, tf.ones([], x.dtype), message=message),
+      ]
+      with tf.control_dependencies(in_range):
+        x = tf.identity(x)
+    return self._alpha + (1. - 2. * self._alpha) * x
+
+  def _log_width(self):
+    return math.log1p(-2. * self._alpha)
+
+  def _forward(self, z):
+    z = self._validate_input(z, "z")
+    return (tf.sigmoid(z) - self._alpha) / (1. - 2. * self._alpha)
+
+  def _inverse(self, x):
+    p = self._squash(x)
+    return tf.math.log(p) - tf.math.log1p(-p)
+
+  def _forward_log_det_jacobian(self, z):
+    z = self._validate_input(z, "z")
+    return -tf.nn.softplus(z) - tf.nn.softplus(-z) - self._log_width()
+
+  def _inverse_log_det_jacobian(self, x):
+    p = self._squash(x)
+    return self._log_width() - tf.math.log(p) - tf.math.log1p(-p)

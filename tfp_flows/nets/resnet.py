@@ -1,0 +1,64 @@
+"""RealNVP's residual convolutional conditioner."""
+
+import functools
+
+import tensorflow as tf
+import tf_keras
+
+__all__ = ["ResNet"]
+
+
+class ResNet(tf_keras.layers.Layer):
+  """h = Conv3x3_zero(ReLU(B_n(...B_1(Conv3x3(x))))), B(u) = u + Conv(ReLU(Conv(ReLU(u)))).
+
+  Shapes: x [B, H, W, C_in] -> h [B, H, W, output_channels]; every hidden
+  convolution is 3x3 with `hidden_channels` filters and 'same' padding. The
+  output convolution starts at zero so a new coupling is the identity.
+  RealNVP (Dinh et al. 2016) uses 8 blocks of 64 channels on CIFAR-10; its
+  batch and weight normalisation are left out (ActNorm serves in Glow).
+  """
+
+  def __init__(self, hidden_channels, output_channels, num_blocks=2, **kwargs):
+    """Creates the layers.
+
+    Args:
+      hidden_channels: width of the residual stream.
+      output_channels: channels of h.
+      num_blocks: residual blocks.
+      **kwargs: tf_keras layer arguments (`name`, `dtype`).
+    """
+    super().__init__(**kwargs)
+    self.hidden_channels = int(hidden_channels)
+    self.output_channels = int(output_channels)
+    self.num_blocks = int(num_blocks)
+    conv = functools.partial(tf_keras.layers.Conv2D, kernel_size=3,
+                             padding="same", dtype=self.dtype)
+    self.conv_in = conv(self.hidden_channels, name="conv_in")
+    self.blocks = [(conv(self.hidden_channels, name=f"block_{i}_a"),
+                    conv(self.hidden_channels, name=f"block_{i}_b"))
+                   for i in range(self.num_blocks)]
+    self.conv_out = conv(self.output_channels, name="conv_out",
+                         kernel_initializer="zeros")
+
+  def build(self, input_shape):
+    # Creates every variable up front (see MLP.build).
+    hidden = tf.TensorShape([None, None, None, self.hidden_channels])
+    self.conv_in.build(tf.TensorShape([None, None, None, input_shape[-1]]))
+    for a, b in self.blocks:
+      a.build(hidden)
+      b.build(hidden)
+    self.conv_out.build(hidden)
+    super().build(input_shape)
+
+  def call(self, x):
+    h = self.conv_in(x)
+    for a, b in self.blocks:
+      h = h + b(tf.nn.relu(a(tf.nn.relu(h))))
+    return self.conv_out(tf.nn.relu(h))
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(hidden_channels=self.hidden_channels,
+                  output_channels=self.output_channels,
+                  num_blocks=self.num_blocks)
+    return config
