@@ -95,11 +95,6 @@ class ActNorm(base.FlowBijector):
       if channels is not None:
         self._build(int(channels))
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    # The parameters are variables the bijector owns, not batched arguments.
-    return dict()
-
   @property
   def channels(self):
     """C, or None before the first call when built with `channels=None`."""

@@ -68,6 +68,12 @@ class FlowBijector(tfb.Bijector):
   def _get_parameterization(self):
     return id(self)
 
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    # Our bijectors hold variables, networks and static Python settings, not
+    # tensor parameters to batch over; a subclass with one declares it.
+    return dict()
+
   def _validate_input(self, value, arg_name, event_shape=None):
     """Checks `value`'s static event shape always, its finiteness under `validate_args`.
 

@@ -81,11 +81,6 @@ class Coupling(base.AugmentedBijector):
           parameters=parameters,
           name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    # Parameters are the conditioner's variables, not tensors to batch over.
-    return dict()
-
   @property
   def conditioner(self):
     return self._conditioner

@@ -92,10 +92,6 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
           parameters=parameters,
           name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
   @property
   def inner(self):
     return self._inner

@@ -130,11 +130,6 @@ class InvertibleConv1x1(base.FlowBijector):
           parameters=parameters,
           name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    # The parameters are variables the bijector owns, not batched arguments.
-    return dict()
-
   @property
   def channels(self):
     return self._channels

@@ -79,11 +79,6 @@ class Logit(base.FlowBijector):
           parameters=parameters,
           name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    # `alpha` is a static Python float.
-    return dict()
-
   @property
   def alpha(self):
     return self._alpha

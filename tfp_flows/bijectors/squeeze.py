@@ -76,10 +76,6 @@ class Squeeze(base.FlowBijector):
           parameters=parameters,
           name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
   @property
   def factor(self):
     return self._factor

@@ -43,10 +43,6 @@ class Unflatten(base.VectorToEventShapes, base.FlowBijector):
           parameters=parameters,
           name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
   @property
   def event_shape(self):
     return self._event_shape
