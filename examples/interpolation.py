@@ -4,7 +4,8 @@ Each row decodes (1 - a) z1 + a z2 for a from 0 to 1, z = encode(x) of two
 test images (Glow's figure 5, RealNVP's figure 6). Needs only the SavedModel
 and the digits data.
 
-  python examples/interpolation.py --model saved_models/glow-digits \
+  python examples/interpolation.py \
+      --model saved_models/glow-digits/saved_model \
       --out saved_models/glow-digits/interpolation.png
 """
 
@@ -19,7 +20,8 @@ from tfp_flows import images
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--model", default="saved_models/glow-digits")
+  parser.add_argument("--model",
+                      default="saved_models/glow-digits/saved_model")
   parser.add_argument("--out", default="interpolation.png")
   parser.add_argument("--pairs", type=int, default=6)
   parser.add_argument("--steps", type=int, default=8)

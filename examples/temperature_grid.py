@@ -4,7 +4,8 @@ One column per temperature, the same latents in each row, z = T * eps with
 eps ~ N(0, I): the Glow paper's figure 8. Needs only the SavedModel (any
 tfp-flows export) and TensorFlow.
 
-  python examples/temperature_grid.py --model saved_models/glow-digits \
+  python examples/temperature_grid.py \
+      --model saved_models/glow-digits/saved_model \
       --out saved_models/glow-digits/temperature_grid.png
 """
 
@@ -20,7 +21,8 @@ TEMPERATURES = (0., 0.5, 0.7, 0.85, 1.)
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--model", default="saved_models/glow-digits")
+  parser.add_argument("--model",
+                      default="saved_models/glow-digits/saved_model")
   parser.add_argument("--out", default="temperature_grid.png")
   parser.add_argument("--rows", type=int, default=8)
   parser.add_argument("--seed", type=int, default=0)

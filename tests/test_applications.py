@@ -73,3 +73,42 @@ def test_interpolate_ends_at_the_two_examples(dist):
   np.testing.assert_allclose(path[-1], x2, atol=1e-5)
   with pytest.raises(ValueError, match="`steps` must be an integer >= 2"):
     tfp_flows.interpolate(dist, x1, x2, steps=1)
+
+
+def test_temperature_grid_rows_share_latents(dist):
+  grid = tfp_flows.temperature_grid(dist, 3, (0., 1.), seed=(1, 2))
+  assert grid.shape == [3, 2, 6]
+  np.testing.assert_allclose(grid[:, 1], tfp_flows.sample(dist, 3, 1.,
+                                                          seed=(1, 2)),
+                             rtol=1e-6)
+  np.testing.assert_allclose(grid[:, 0],
+                             np.repeat(tfp_flows.decode(dist, tf.zeros([1, 6])),
+                                       3, axis=0), rtol=1e-6)
+
+
+def test_inpaint_keeps_observed_pixels_and_raises_likelihood():
+  image_dist = flows.glow([4, 4, 1], num_levels=1, depth=1, hidden_channels=4)
+  x = tf.random.stateless_uniform([3, 4, 4, 1], [4, 5])
+  image_dist.log_prob(x)  # ActNorm init
+  observed = np.ones([4, 4, 1], np.float32)
+  observed[2:] = 0.
+  start = observed * x + (1. - observed) * 0.5
+  filled = tfp_flows.inpaint(image_dist, x, observed, steps=50)
+  np.testing.assert_array_equal(filled[:, :2], np.asarray(x)[:, :2])
+  assert np.all((filled >= 0.) & (filled < 1.))
+  assert np.all(image_dist.log_prob(filled) > image_dist.log_prob(start))
+
+
+def test_manipulate_moves_latents_along_the_direction(dist):
+  a = tf.random.stateless_normal([5, 6], [6, 7])
+  b = tf.random.stateless_normal([5, 6], [8, 9]) + 1.
+  direction = tfp_flows.attribute_direction(dist, a, b)
+  np.testing.assert_allclose(
+      direction, tf.reduce_mean(tfp_flows.encode(dist, b), 0) -
+      tf.reduce_mean(tfp_flows.encode(dist, a), 0), rtol=1e-6)
+  out = tfp_flows.manipulate(dist, a[:2], direction, scales=(0., 1.))
+  assert out.shape == [2, 2, 6]
+  np.testing.assert_allclose(out[:, 0], a[:2], atol=1e-5)
+  np.testing.assert_allclose(
+      tfp_flows.encode(dist, tf.identity(out[:, 1])),
+      tfp_flows.encode(dist, a[:2]) + direction, atol=1e-4)

@@ -169,3 +169,37 @@ def test_toy_errors():
 def test_default_data_dir_follows_env(data_dir, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", data_dir)
   assert len(_images(data.load("digits", "test", 297, data_dir=None))) == 297
+
+
+def test_n_bits_reduces_levels(data_dir):
+  # digits has 17 levels: not a power of two, so n_bits is refused there.
+  with pytest.raises(ValueError, match="n_bits must be an integer"):
+    data.load("digits", "test", 32, data_dir=data_dir, n_bits=3)
+  assert data.levels("mnist", n_bits=5) == 32
+  assert data.levels("digits") == K
+
+
+def test_flip_mirrors_some_images_and_keeps_pixels(data_dir):
+  plain = _images(data.load("digits", "test", 297, data_dir=data_dir,
+                            dequantize=False))
+  flipped = _images(data.load("digits", "test", 297, data_dir=data_dir,
+                              dequantize=False, flip=True, seed=3))
+  mirrored = np.all(flipped == plain[:, :, ::-1], axis=(1, 2, 3))
+  same = np.all(flipped == plain, axis=(1, 2, 3))
+  assert np.all(mirrored | same)
+  assert 0.2 < mirrored.mean() < 0.8
+
+
+def test_image_size_crops_and_resizes(data_dir):
+  x = _images(data.load("digits", "test", 64, data_dir=data_dir, image_size=4))
+  assert x.shape[1:] == (4, 4, 1) and x.min() >= 0 and x.max() < 1
+
+
+def test_preprocess_keeps_most_significant_bits_and_resizes():
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  image = tf.constant(np.arange(256, dtype=np.uint8).reshape(16, 16, 1))
+  reduced = data._preprocess(image, 256, 5, None).numpy()  # pylint: disable=protected-access
+  np.testing.assert_array_equal(reduced, image.numpy() // 8)
+  assert reduced.max() == 31
+  wide = tf.zeros([6, 10, 3], tf.uint8)
+  assert data._preprocess(wide, 256, None, 4).shape == [4, 4, 3]  # pylint: disable=protected-access

@@ -62,6 +62,7 @@ def test_nan_batch_skips_update_and_guard_stops():
 def test_event_shape_must_be_known():
   class _NoShape:
     event_shape = tf.TensorShape(None)
+    dtype = tf.float32
   with pytest.raises(ValueError, match="fully defined event shape"):
     tfp_flows.FlowModel(_NoShape())
 
@@ -101,3 +102,180 @@ def test_image_flows_beat_nice_with_fewer_parameters(tfds_dir):
   for flow in ("realnvp", "glow"):
     assert results[flow][1] <= results["nice"][1], results
     assert results[flow][0] < results["nice"][0] - 0.2, results
+
+
+def test_linear_warmup():
+  schedule = tfp_flows.LinearWarmup(1e-3, 4)
+  np.testing.assert_allclose([float(schedule(s)) for s in range(6)],
+                             [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+  with pytest.raises(ValueError, match="`warmup_steps` an integer >= 1"):
+    tfp_flows.LinearWarmup(1e-3, 0)
+
+
+def test_ema_weights_are_used_after_fit():
+  # With momentum 1 the average never leaves the initial weights, and fit
+  # writes the average into the model at its end.
+  dist = flows.nice([4], hidden_units=[8])
+  initial = [v.numpy().copy() for v in dist.trainable_variables]
+  model = tfp_flows.FlowModel(dist)
+  model.compile(tf_keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=1.))
+  model.fit(_toy_dataset(), epochs=2, verbose=0)
+  for a, v in zip(initial, dist.trainable_variables):
+    np.testing.assert_allclose(v.numpy(), a, atol=1e-7)
+
+
+def test_jit_compile_and_clipnorm_fit():
+  dist = flows.glow([4, 4, 1], num_levels=1, depth=1, hidden_channels=4)
+  model = tfp_flows.FlowModel(dist, num_levels=256)
+  model.compile(tf_keras.optimizers.Adam(1e-3, global_clipnorm=1.),
+                jit_compile=True)
+  x = np.random.default_rng(0).uniform(size=[16, 4, 4, 1]).astype(np.float32)
+  hist = model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), epochs=2,
+                   verbose=0)
+  assert np.all(np.isfinite(hist.history["loss"]))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_log_dets_and_loss_float32(policy):
+  tf_keras.mixed_precision.set_global_policy(policy)
+  try:
+    dist = flows.glow([4, 4, 1], num_levels=1, depth=1, hidden_channels=4)
+    net = dist.trainable_variables  # the convolutions hold float32 weights
+    assert all(v.dtype == tf.float32 for v in net)
+    model = tfp_flows.FlowModel(dist, num_levels=256)
+    model.compile(tf_keras.optimizers.Adam(1e-3))
+    x = np.random.default_rng(0).uniform(size=[8, 4, 4, 1]).astype(np.float32)
+    hist = model.fit(tf.data.Dataset.from_tensors(x), epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+    assert dist.log_prob(x).dtype == tf.float32
+  finally:
+    tf_keras.mixed_precision.set_global_policy("float32")
+
+
+def test_fit_initialises_actnorm_on_the_first_batch():
+  dist = flows.glow([4, 4, 1], num_levels=1, depth=1, hidden_channels=4)
+  model = tfp_flows.FlowModel(dist)
+  assert len(model.uninitialized()) == 1
+  x = np.random.default_rng(0).uniform(size=[8, 4, 4, 1]).astype(np.float32)
+  model.compile(tf_keras.optimizers.Adam(0.))
+  model.fit(tf.data.Dataset.from_tensors(x), epochs=1, verbose=0)
+  assert not model.uninitialized()
+  actnorm = [m for m in dist.submodules
+             if isinstance(m, tfp_flows.bijectors.ActNorm)][0]
+  # Zero learning rate: the state is exactly the first batch's statistics.
+  squeezed = tf.nn.space_to_depth(x - 0.5, 2)
+  np.testing.assert_allclose(actnorm.shift, tf.reduce_mean(squeezed, [0, 1, 2]),
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_sample_grid_writes_png_and_tensorboard(tmp_path):
+  dist = flows.nice([2, 2, 1], hidden_units=[4])
+  model = tfp_flows.FlowModel(dist)
+  model.compile(tf_keras.optimizers.Adam(1e-3))
+  x = np.random.default_rng(0).uniform(size=[8, 2, 2, 1]).astype(np.float32)
+  grid = tfp_flows.SampleGrid(str(tmp_path / "png"), num_samples=4, every=2,
+                              log_dir=str(tmp_path / "tb"))
+  model.fit(tf.data.Dataset.from_tensors(x), epochs=4, callbacks=[grid],
+            verbose=0)
+  assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [
+      "epoch_0002.png", "epoch_0004.png"]
+  assert list((tmp_path / "tb").iterdir())
+
+
+_DISTRIBUTED = r"""
+import json, os, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import tf_keras
+import tfp_flows
+
+x = np.random.default_rng(0).uniform(size=[8, 4, 4, 1]).astype(np.float32)
+losses, shifts = {}, {}
+for name, strategy in [("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
+                       ("two", tf.distribute.MirroredStrategy(
+                           ["/cpu:0", "/cpu:1"]))]:
+  tf_keras.utils.set_random_seed(0)
+  with strategy.scope():
+    dist = tfp_flows.flows.glow([4, 4, 1], num_levels=1, depth=1,
+                                hidden_channels=4)
+    model = tfp_flows.FlowModel(dist)
+    model.compile(tf_keras.optimizers.SGD(0.01))
+  hist = model.fit(tf.data.Dataset.from_tensors(x).repeat(3), epochs=1,
+                   verbose=0)
+  losses[name] = hist.history["loss"][0]
+  shifts[name] = [float(v) for v in dist.trainable_variables[0].numpy()]
+print("RESULT" + json.dumps({"losses": losses, "weights": shifts}))
+"""
+
+
+def test_mirrored_two_replicas_match_one(tmp_path):
+  import json  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  proc = subprocess.run([sys.executable, "-c", _DISTRIBUTED],
+                        capture_output=True, text=True, timeout=300,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.split("RESULT", 1)[1])
+  one, two = out["losses"]["one"], out["losses"]["two"]
+  assert two == pytest.approx(one, rel=1e-4)
+  np.testing.assert_allclose(out["weights"]["two"], out["weights"]["one"],
+                             rtol=1e-4, atol=1e-6)
+
+
+_RESUME = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+import tf_keras
+import tfp_flows
+tf.config.experimental.enable_op_determinism()
+
+class Crash(tf_keras.callbacks.Callback):
+  def on_epoch_begin(self, epoch, logs=None):
+    if epoch == 2:
+      raise KeyboardInterrupt
+
+def run(backup, crash=False):
+  tf_keras.utils.set_random_seed(0)
+  dist = tfp_flows.flows.glow([4, 4, 1], num_levels=1, depth=1,
+                              hidden_channels=4)
+  model = tfp_flows.FlowModel(dist)
+  model.compile(tf_keras.optimizers.Adam(1e-2, use_ema=True,
+                                         ema_momentum=0.9))
+  x = np.random.default_rng(0).uniform(size=[16, 4, 4, 1]).astype("float32")
+  callbacks = [tf_keras.callbacks.BackupAndRestore(backup)] if backup else []
+  if crash:
+    callbacks.append(Crash())
+  try:
+    model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), epochs=4,
+              callbacks=callbacks, verbose=0)
+  except KeyboardInterrupt:
+    return None
+  return [v.numpy().tolist() for v in dist.variables]
+
+straight = run(None)
+assert run(sys.argv[1], crash=True) is None
+resumed = run(sys.argv[1])
+print("RESULT" + json.dumps({"straight": straight, "resumed": resumed}))
+"""
+
+
+def test_resume_from_backup_matches_an_uninterrupted_run(tmp_path):
+  import json  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  proc = subprocess.run(
+      [sys.executable, "-c", _RESUME, str(tmp_path / "backup")],
+      capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.split("RESULT", 1)[1])
+  assert len(out["straight"]) == len(out["resumed"]) > 0
+  for a, b in zip(out["straight"], out["resumed"]):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

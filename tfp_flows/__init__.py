@@ -8,9 +8,11 @@ Public API:
 * `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet).
 * `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
   (nice, realnvp, glow).
-* `FlowModel`, `NaNGuard`, `bits_per_dim`, `evaluate_bits_per_dim`: training.
-* `sample`, `encode`, `decode`, `interpolate`: temperature sampling and
-  latent maps.
+* `FlowModel`, `LinearWarmup`, `NaNGuard`, `SampleGrid`, `bits_per_dim`,
+  `evaluate_nll`, `evaluate_bits_per_dim`: training and evaluation.
+* `sample`, `temperature_grid`, `encode`, `decode`, `interpolate`, `inpaint`,
+  `attribute_direction`, `manipulate`: the papers' applications.
+* `save_flow`, `load_flow`: a trained flow as config + weights.
 * `export_saved_model`: SavedModel with serving signatures.
 * `data`: TFDS pipelines, the offline digits dataset, 2-D toys.
 * `testing`: the bijector check harness.
@@ -23,20 +25,32 @@ from tfp_flows import flows
 from tfp_flows import images
 from tfp_flows import nets
 from tfp_flows import testing
+from tfp_flows.applications import attribute_direction
 from tfp_flows.applications import decode
 from tfp_flows.applications import encode
+from tfp_flows.applications import inpaint
 from tfp_flows.applications import interpolate
+from tfp_flows.applications import manipulate
 from tfp_flows.applications import sample
+from tfp_flows.applications import temperature_grid
 from tfp_flows.export import export_saved_model
+from tfp_flows.saving import load_flow
+from tfp_flows.saving import save_flow
 from tfp_flows.training import FlowModel
+from tfp_flows.training import LinearWarmup
 from tfp_flows.training import NaNGuard
+from tfp_flows.training import SampleGrid
 from tfp_flows.training import bits_per_dim
 from tfp_flows.training import evaluate_bits_per_dim
+from tfp_flows.training import evaluate_nll
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "FlowModel", "NaNGuard", "baselines", "bijectors", "bits_per_dim", "data",
-    "decode", "encode", "evaluate_bits_per_dim", "export_saved_model", "flows",
-    "images", "interpolate", "nets", "sample", "testing"
+    "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid",
+    "attribute_direction", "baselines", "bijectors", "bits_per_dim", "data",
+    "decode", "encode", "evaluate_bits_per_dim", "evaluate_nll",
+    "export_saved_model", "flows", "images", "inpaint", "interpolate",
+    "load_flow", "manipulate", "nets", "sample", "save_flow",
+    "temperature_grid", "testing"
 ]

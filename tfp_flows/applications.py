@@ -1,4 +1,7 @@
-"""What a trained flow is used for: temperature sampling, encoding, decoding.
+"""What a trained flow is used for, as in the papers' figures.
+
+Temperature sampling, encoding and decoding, latent interpolation, inpainting
+by MAP (NICE) and attribute manipulation (Glow).
 
 Every function takes a `tfd.TransformedDistribution` whose base is a standard
 factorised distribution centred at 0 (what every tfp_flows builder returns):
@@ -10,9 +13,13 @@ import math
 import tensorflow as tf
 
 __all__ = [
-    "sample", "encode", "decode", "interpolate", "check_temperature",
-    "check_num_samples"
+    "sample", "encode", "decode", "interpolate", "temperature_grid", "inpaint",
+    "attribute_direction", "manipulate", "check_temperature",
+    "check_num_samples", "TEMPERATURES"
 ]
+
+# The Glow paper's temperature grid (figure 8 uses 0 ... 1 in finer steps).
+TEMPERATURES = (0., 0.5, 0.7, 0.85, 1.)
 
 
 def check_temperature(temperature, dtype=tf.float32):
@@ -106,3 +113,92 @@ def interpolate(distribution, x1, x2, steps=8):
   a = tf.reshape(tf.linspace(tf.zeros([], z.dtype), 1., int(steps)),
                  [-1] + [1] * (z.shape.rank - 1))
   return decode(distribution, (1. - a) * z[:1] + a * z[1:])
+
+
+def temperature_grid(distribution, n, temperatures=TEMPERATURES, seed=None):
+  """Decodes the same `n` base draws at each temperature.
+
+  x[i, j] = g(T_j * eps_i), eps_i ~ base: row i shows one latent cooled from
+  T = 1 to the mode at T = 0 (Glow, figure 8).
+
+  Returns:
+    Tensor [n, len(temperatures), *event_shape].
+  """
+  eps = distribution.distribution.sample(check_num_samples(n), seed=seed)
+  rows = [decode(distribution, eps * check_temperature(t, eps.dtype))
+          for t in temperatures]
+  return tf.stack(rows, axis=1)
+
+
+def inpaint(distribution, x, observed, steps=300, learning_rate=0.05,
+            low=0., high=1.):
+  """Fills the unobserved pixels of `x` by maximising log p(x) (NICE, 5.2).
+
+  Projected gradient ascent over the missing pixels only: the observed ones
+  stay fixed, the missing ones start at mid-range and follow Adam-normalised
+  ascent steps on log p(x), projected back into [low, high) after each step.
+
+  Args:
+    distribution: the flow.
+    x: images [B, *event_shape]; the values of missing pixels are ignored.
+    observed: mask broadcastable to x, 1 where the pixel is known.
+    steps: ascent steps.
+    learning_rate: step size (in pixel units of [low, high)).
+    low, high: the data range.
+
+  Returns:
+    Tensor like x: the observed pixels of x, the inpainted others.
+  """
+  x = tf.convert_to_tensor(x, distribution.dtype)
+  observed = tf.cast(tf.broadcast_to(observed, tf.shape(x)), x.dtype)
+  missing = tf.Variable(tf.fill(tf.shape(x), tf.cast((low + high) / 2.,
+                                                     x.dtype)))
+  # Stay strictly inside the data range: a flow's density may be undefined
+  # at the upper edge (RealNVP's logit).
+  top = tf.cast(high - (high - low) * 1e-3, x.dtype)
+  m = tf.Variable(tf.zeros_like(x))
+  v = tf.Variable(tf.zeros_like(x))
+
+  @tf.function
+  def ascend():
+    for t in tf.range(1, steps + 1):
+      with tf.GradientTape() as tape:
+        image = observed * x + (1. - observed) * missing
+        objective = tf.reduce_sum(distribution.log_prob(image))
+      grad = (1. - observed) * tape.gradient(objective, missing)
+      # Adam's per-pixel normalisation: a flow's pixel gradients span orders
+      # of magnitude, so one raw step size would not suit them all.
+      m.assign(0.9 * m + 0.1 * grad)
+      v.assign(0.999 * v + 0.001 * grad * grad)
+      t = tf.cast(t, x.dtype)
+      step = (m / (1. - 0.9**t)) / (tf.sqrt(v / (1. - 0.999**t)) + 1e-8)
+      missing.assign(tf.clip_by_value(missing + learning_rate * step,
+                                      tf.cast(low, x.dtype), top))
+
+  if steps > 0:
+    ascend()
+  return observed * x + (1. - observed) * missing
+
+
+def attribute_direction(distribution, without, with_attribute):
+  """The latent direction of an attribute (Glow, section 5.3).
+
+  d = mean(encode(with_attribute)) - mean(encode(without)): the difference of
+  the mean latents of two groups of examples (on digits: two classes).
+
+  Returns:
+    Tensor [*latent_shape].
+  """
+  return (tf.reduce_mean(encode(distribution, with_attribute), axis=0) -
+          tf.reduce_mean(encode(distribution, without), axis=0))
+
+
+def manipulate(distribution, x, direction, scales=(-1., -0.5, 0., 0.5, 1.)):
+  """Decodes encode(x) + a * direction for each scale a (Glow, figure 6).
+
+  Returns:
+    Tensor [B, len(scales), *event_shape]; the column of a = 0 reconstructs x.
+  """
+  z = encode(distribution, x)
+  rows = [decode(distribution, z + a * direction) for a in scales]
+  return tf.stack(rows, axis=1)

@@ -1,9 +1,16 @@
 """The `tfp-flows` command line: a thin layer over the Python API.
 
   tfp-flows train --flow glow --dataset digits --out saved_models/glow-digits
+  tfp-flows evaluate --model saved_models/glow-digits
+  tfp-flows sample --model saved_models/glow-digits --temperature 0.7 --out grid.png
+  tfp-flows export --model saved_models/glow-digits --out /tmp/serving
+  tfp-flows interpolate | inpaint | manipulate --model ... --out x.png
 
-User errors (unknown dataset, bad argument values) print one line and exit
-with status 2; no traceback.
+`train` writes into --out: `saved_model/` (the SavedModel with serving
+signatures), `flow/` (config and weights, which the other commands rebuild
+the flow from), `samples.png`, `metrics.json` and, with --sample-every,
+`samples/epoch_NNNN.png`. User errors (unknown dataset, bad values)
+print one line and exit with status 2; no traceback.
 """
 
 import argparse
@@ -12,21 +19,33 @@ import os
 import sys
 import time
 
-__all__ = ["main", "FLOWS"]
+__all__ = ["main", "FLOWS", "TRAIN_DEFAULTS"]
 
-# Per-flow defaults, tuned on the offline digits data (1500 8x8 images): larger
-# networks overfit them. Each flow reaches these test bits/dim there (README).
-FLOW_DEFAULTS = {
-    "nice": dict(epochs=250, learning_rate=1e-3, temperature=1.0,
-                 num_layers=4, hidden_units=[64, 64], prior="logistic"),
-    "realnvp": dict(epochs=150, learning_rate=1e-3, temperature=1.0,
-                    num_scales=2, hidden_channels=10, num_blocks=1),
+# Training settings per flow, tuned on the offline digits data; the README's
+# table comes from them. Architecture defaults live in flows/registry.py.
+TRAIN_DEFAULTS = {
+    "nice": dict(epochs=250, learning_rate=1e-3, temperature=1.0),
+    "realnvp": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     # Glow's samples are shown at T = 0.7 in the paper.
-    "glow": dict(epochs=150, learning_rate=2e-3, temperature=0.7,
-                 num_levels=2, depth=4, hidden_channels=32,
-                 coupling="affine", lu=False),
+    "glow": dict(epochs=150, learning_rate=2e-3, temperature=0.7),
 }
-FLOWS = tuple(FLOW_DEFAULTS)
+FLOWS = tuple(TRAIN_DEFAULTS)
+# Architecture flags: builder option name -> argparse keyword arguments.
+_ARCHITECTURE_FLAGS = {
+    "num_coupling_layers": dict(type="int", help="NICE: additive couplings"),
+    "hidden_units": dict(type="ints", help="NICE: MLP hidden sizes, "
+                         "comma-separated"),
+    "prior": dict(choices=("logistic", "gaussian"), help="NICE: base"),
+    "num_scales": dict(type="int", help="RealNVP: scales"),
+    "num_blocks": dict(type="int", help="RealNVP: residual blocks per net"),
+    "hidden_channels": dict(type="int", help="RealNVP, Glow: conditioner "
+                            "width"),
+    "num_levels": dict(type="int", help="Glow: levels L"),
+    "depth": dict(type="int", help="Glow: steps K per level"),
+    "coupling": dict(choices=("affine", "additive"), help="Glow: coupling"),
+    "lu_decomposed": dict(action="store_true", help="Glow: LU 1x1 convs"),
+}
+_INPAINT_MASKS = ("bottom", "top", "left", "right", "random")
 
 
 def _int_list(text):
@@ -38,6 +57,17 @@ def _int_list(text):
   if not values or min(values) < 1:
     raise argparse.ArgumentTypeError(
         f"expected positive integers, got {text!r}")
+  return values
+
+
+def _float_list(text):
+  try:
+    values = [_non_negative_float(v) for v in text.split(",") if v.strip()]
+  except argparse.ArgumentTypeError:
+    raise argparse.ArgumentTypeError(
+        f"expected comma-separated numbers >= 0, got {text!r}") from None
+  if not values:
+    raise argparse.ArgumentTypeError(f"expected numbers, got {text!r}")
   return values
 
 
@@ -64,134 +94,238 @@ def _non_negative_float(text):
   return value
 
 
+_TYPES = {"int": _positive_int, "ints": _int_list}
+
+
+def _add_data_flags(p, dataset_default="digits"):
+  p.add_argument("--dataset", default=dataset_default,
+                 help="'digits' (offline) or a TFDS image dataset such as "
+                 "mnist, fashion_mnist, cifar10, celeb_a, "
+                 "downsampled_imagenet/32x32")
+  p.add_argument("--data-dir", default=None,
+                 help="TFDS data directory (default: $TFDS_DATA_DIR or "
+                 "~/tensorflow_datasets)")
+  p.add_argument("--download", action="store_true",
+                 help="let TFDS download a catalog dataset (needs a network)")
+  p.add_argument("--batch-size", type=_positive_int, default=64)
+  p.add_argument("--seed", type=int, default=0)
+
+
+def _add_model_flag(p):
+  p.add_argument("--model", required=True,
+                 help="folder written by `tfp-flows train --out`")
+
+
 def build_parser():
   parser = argparse.ArgumentParser(
       prog="tfp-flows",
-      description="Train, evaluate and export normalizing flows built on "
-      "TensorFlow Probability.")
+      description="Train, evaluate, sample and export normalizing flows "
+      "built on TensorFlow Probability.")
   sub = parser.add_subparsers(dest="command", required=True)
 
   train = sub.add_parser(
-      "train",
-      help="train a flow, report test bits/dim, export a SavedModel",
+      "train", help="train a flow, report test bits/dim, export it",
       description="Train a flow with tf_keras model.fit, print test bits/dim "
-      "next to a factorised Gaussian baseline, and write a SavedModel, a "
-      "sample grid (samples.png) and metrics.json into --out.")
+      "next to a factorised Gaussian baseline, and write into --out "
+      "saved_model/ (SavedModel), flow/ (config and weights), samples.png "
+      "and metrics.json.")
   train.add_argument("--flow", choices=FLOWS, default="glow",
                      help="flow family (default: glow)")
-  train.add_argument("--dataset", default="digits",
-                     help="'digits' (offline, the default) or a TFDS image "
-                     "dataset name such as mnist or cifar10")
-  train.add_argument("--data-dir", default=None,
-                     help="TFDS data directory (default: $TFDS_DATA_DIR or "
-                     "~/tensorflow_datasets)")
-  train.add_argument("--download", action="store_true",
-                     help="let TFDS download a catalog dataset (needs a "
-                     "network)")
-  def per_flow(flag, flows, **kw):
-    kw["help"] = (kw.get("help", "") + " [" + ", ".join(flows) +
-                  "; default per flow: " + ", ".join(
-                      f"{f}={FLOW_DEFAULTS[f][flag.lstrip('-').replace('-', '_')]}"
-                      for f in flows) + "]").strip()
-    train.add_argument(flag, default=None, **kw)
-
-  train.add_argument("--batch-size", type=_positive_int, default=64)
-  per_flow("--epochs", FLOWS, type=_positive_int)
-  per_flow("--learning-rate", FLOWS, type=_non_negative_float,
-           help="Adam learning rate")
-  per_flow("--temperature", FLOWS, type=_non_negative_float,
-           help="sampling temperature for samples.png")
-  per_flow("--num-layers", ["nice"], type=_positive_int,
-           help="additive coupling layers")
-  per_flow("--hidden-units", ["nice"], type=_int_list,
-           help="hidden layer sizes of each coupling MLP, comma-separated")
-  per_flow("--prior", ["nice"], choices=("logistic", "gaussian"),
-           help="base distribution")
-  per_flow("--num-scales", ["realnvp"], type=_positive_int,
-           help="multi-scale levels")
-  per_flow("--num-blocks", ["realnvp"], type=_positive_int,
-           help="residual blocks per ResNet conditioner")
-  per_flow("--hidden-channels", ["realnvp", "glow"], type=_positive_int,
-           help="width of the convolutional conditioners")
-  per_flow("--num-levels", ["glow"], type=_positive_int,
-           help="levels L (squeeze, steps, split)")
-  per_flow("--depth", ["glow"], type=_positive_int, help="steps K per level")
-  per_flow("--coupling", ["glow"], choices=("affine", "additive"),
-           help="coupling type")
-  per_flow("--lu", ["glow"], action="store_const", const=True,
-           help="LU-decomposed 1x1 convolutions")
+  _add_data_flags(train)
+  train.add_argument("--n-bits", type=_positive_int, default=None,
+                     help="keep the n most significant pixel bits (Glow's "
+                     "5-bit CelebA)")
+  train.add_argument("--image-size", type=_positive_int, default=None,
+                     help="centre-crop and resize images to this side")
+  train.add_argument("--flip", action="store_true",
+                     help="random horizontal flips")
+  for key in ("epochs", "learning_rate", "temperature"):
+    defaults = ", ".join(f"{f}={TRAIN_DEFAULTS[f][key]}" for f in FLOWS)
+    kind = _positive_int if key == "epochs" else _non_negative_float
+    train.add_argument("--" + key.replace("_", "-"), type=kind, default=None,
+                       help=f"default per flow: {defaults}" +
+                       (" (temperature of samples.png)"
+                        if key == "temperature" else ""))
+  for option, spec in _ARCHITECTURE_FLAGS.items():
+    kw = dict(spec)
+    if "type" in kw:
+      kw["type"] = _TYPES[kw["type"]]
+    kw["help"] += " (default: see tfp_flows.flows.registry)"
+    train.add_argument("--" + option.replace("_", "-"),
+                       default=None, **kw)
+  train.add_argument("--warmup-steps", type=_positive_int, default=None,
+                     help="linear learning-rate warm-up steps")
+  train.add_argument("--clip-norm", type=_non_negative_float, default=None,
+                     help="clip gradients to this global norm")
+  train.add_argument("--ema", type=_non_negative_float, default=None,
+                     help="EMA momentum of the weights (e.g. 0.999), used "
+                     "for evaluation and export")
+  train.add_argument("--jit-compile", action="store_true",
+                     help="compile the training step with XLA")
+  train.add_argument("--mixed-precision",
+                     choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                     default="float32",
+                     help="Keras dtype policy of the networks (log-dets and "
+                     "loss stay float32)")
+  train.add_argument("--strategy", choices=("default", "mirrored"),
+                     default="default",
+                     help="tf.distribute strategy (mirrored: all local "
+                     "GPUs, or CPUs)")
+  train.add_argument("--checkpoint-dir", default=None,
+                     help="back up every epoch here and resume from it when "
+                     "the same command runs again")
+  train.add_argument("--tensorboard-dir", default=None,
+                     help="TensorBoard scalars and sample images")
+  train.add_argument("--sample-every", type=_positive_int, default=None,
+                     help="write a sample grid every N epochs into "
+                     "--out/samples/")
   train.add_argument("--num-samples", type=_positive_int, default=64,
                      help="images in samples.png")
-  train.add_argument("--seed", type=int, default=0)
-  train.add_argument("--out", required=True,
-                     help="output folder: the SavedModel, samples.png, "
-                     "metrics.json")
+  train.add_argument("--out", required=True, help="output folder")
+
+  evaluate = sub.add_parser(
+      "evaluate", help="test NLL and bits/dim of a trained flow",
+      description="Rebuild a trained flow and report its NLL (nats) and "
+      "bits/dim on a split, with uniform dequantization.")
+  _add_model_flag(evaluate)
+  _add_data_flags(evaluate, dataset_default=None)
+  evaluate.add_argument("--split", default="test")
+
+  sample = sub.add_parser(
+      "sample", help="write a PNG grid of samples",
+      description="Sample a trained flow at a temperature, or a grid of "
+      "temperatures (rows: latents, columns: temperatures).")
+  _add_model_flag(sample)
+  sample.add_argument("--n", type=_positive_int, default=64)
+  sample.add_argument("--temperature", type=_non_negative_float,
+                      default=1.0)
+  sample.add_argument("--temperatures", type=_float_list, default=None,
+                      help="comma-separated; draws a temperature grid "
+                      "(e.g. 0,0.5,0.7,0.85,1) instead")
+  sample.add_argument("--seed", type=int, default=0)
+  sample.add_argument("--out", required=True, help="PNG path")
+
+  export = sub.add_parser(
+      "export", help="write a SavedModel of a trained flow",
+      description="Rebuild a trained flow and export it as a SavedModel "
+      "with log_prob, sample, encode and decode signatures.")
+  _add_model_flag(export)
+  export.add_argument("--out", required=True, help="SavedModel folder")
+
+  interpolate = sub.add_parser(
+      "interpolate", help="latent interpolation between test images",
+      description="Decode straight lines between the latents of pairs of "
+      "test images (one row per pair).")
+  _add_model_flag(interpolate)
+  _add_data_flags(interpolate, dataset_default=None)
+  interpolate.add_argument("--pairs", type=_positive_int, default=6)
+  interpolate.add_argument("--steps", type=_positive_int, default=8)
+  interpolate.add_argument("--out", required=True, help="PNG path")
+
+  inpaint = sub.add_parser(
+      "inpaint", help="fill masked pixels by MAP (NICE)",
+      description="Mask part of test images and fill it by projected "
+      "gradient ascent on log p(x); rows: masked, inpainted, original.")
+  _add_model_flag(inpaint)
+  _add_data_flags(inpaint, dataset_default=None)
+  inpaint.add_argument("--mask", choices=_INPAINT_MASKS, default="bottom")
+  inpaint.add_argument("--count", type=_positive_int, default=8)
+  inpaint.add_argument("--steps", type=_positive_int, default=300)
+  inpaint.add_argument("--out", required=True, help="PNG path")
+
+  manipulate = sub.add_parser(
+      "manipulate", help="move test images along a class direction (Glow)",
+      description="Take the latent direction from the mean of class "
+      "--from-class to the mean of class --to-class (training images) and "
+      "decode test images of --from-class moved along it.")
+  _add_model_flag(manipulate)
+  _add_data_flags(manipulate, dataset_default=None)
+  manipulate.add_argument("--from-class", type=int, default=1)
+  manipulate.add_argument("--to-class", type=int, default=7)
+  manipulate.add_argument("--count", type=_positive_int, default=6)
+  manipulate.add_argument("--scales", type=_float_list,
+                          default=[0., 0.25, 0.5, 0.75, 1.])
+  manipulate.add_argument("--out", required=True, help="PNG path")
   return parser
 
 
-def resolve_flow_options(args):
-  """Fills the per-flow defaults into `args`; refuses options of other flows."""
-  defaults = FLOW_DEFAULTS[args.flow]
-  for key in {k for d in FLOW_DEFAULTS.values() for k in d}:
-    value = getattr(args, key)
-    if value is None:
-      setattr(args, key, defaults.get(key))
-    elif key not in defaults:
-      flag = "--" + key.replace("_", "-")
-      raise ValueError(f"{flag} does not apply to --flow {args.flow}.")
-  return args
+def _architecture(args):
+  return {k: getattr(args, k) for k in _ARCHITECTURE_FLAGS
+          if getattr(args, k) not in (None, False)}
 
 
-def build_flow(args, shape):
-  """The distribution `args` describe, over images of `shape`."""
-  from tfp_flows import flows  # pylint: disable=import-outside-toplevel
-  if args.flow == "nice":
-    return flows.nice(shape, num_coupling_layers=args.num_layers,
-                      hidden_units=args.hidden_units, prior=args.prior)
-  if args.flow == "realnvp":
-    return flows.realnvp(shape, num_scales=args.num_scales,
-                         hidden_channels=args.hidden_channels,
-                         num_blocks=args.num_blocks)
-  return flows.glow(shape, num_levels=args.num_levels, depth=args.depth,
-                    hidden_channels=args.hidden_channels,
-                    coupling=args.coupling, lu_decomposed=args.lu)
+def _zoom(shape):
+  return max(1, 64 // shape[0])
+
+
+def _callbacks(args, tfp_flows, tf_keras):
+  callbacks = [tfp_flows.NaNGuard()]
+  if args.checkpoint_dir:
+    callbacks.append(tf_keras.callbacks.BackupAndRestore(args.checkpoint_dir))
+  if args.tensorboard_dir:
+    callbacks.append(tf_keras.callbacks.TensorBoard(args.tensorboard_dir))
+  if args.sample_every or args.tensorboard_dir:
+    callbacks.append(tfp_flows.SampleGrid(
+        os.path.join(args.out, "samples") if args.sample_every else None,
+        num_samples=args.num_samples, temperature=args.temperature,
+        every=args.sample_every or 1, log_dir=args.tensorboard_dir))
+  return callbacks
 
 
 def train(args):
   """Runs `tfp-flows train`; returns the metrics dict it writes."""
   # Imported here so that `--help` and argument errors answer at once.
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import tf_keras  # pylint: disable=import-outside-toplevel
   import tfp_flows  # pylint: disable=import-outside-toplevel
 
-  resolve_flow_options(args)
+  for key, value in TRAIN_DEFAULTS[args.flow].items():
+    if getattr(args, key) is None:
+      setattr(args, key, value)
+  options = _architecture(args)
   tf_keras.utils.set_random_seed(args.seed)
-  spec = tfp_flows.data.spec(args.dataset)
+  tf_keras.mixed_precision.set_global_policy(args.mixed_precision)
+  shape = tfp_flows.data.image_shape(args.dataset, args.image_size)
+  levels = tfp_flows.data.levels(args.dataset, args.n_bits)
   load = dict(batch_size=args.batch_size, data_dir=args.data_dir,
-              download=args.download)
-  train_ds = tfp_flows.data.load(args.dataset, "train", seed=args.seed, **load)
+              download=args.download, n_bits=args.n_bits,
+              image_size=args.image_size)
+  train_ds = tfp_flows.data.load(args.dataset, "train", seed=args.seed,
+                                 flip=args.flip, **load)
   test_ds = tfp_flows.data.load(args.dataset, "test", seed=args.seed + 1,
                                 **load)
 
-  dist = build_flow(args, spec.shape)
-  model = tfp_flows.FlowModel(dist, num_levels=spec.num_levels)
-  model.compile(optimizer=tf_keras.optimizers.Adam(args.learning_rate))
-  guard = tfp_flows.NaNGuard()
+  strategy = (tf.distribute.MirroredStrategy() if args.strategy == "mirrored"
+              else tf.distribute.get_strategy())
+  with strategy.scope():
+    dist = tfp_flows.flows.registry.build(args.flow, shape, **options)
+    model = tfp_flows.FlowModel(dist, num_levels=levels)
+    rate = args.learning_rate
+    if args.warmup_steps:
+      rate = tfp_flows.LinearWarmup(rate, args.warmup_steps)
+    optimizer = tf_keras.optimizers.Adam(
+        rate, global_clipnorm=args.clip_norm, use_ema=args.ema is not None,
+        ema_momentum=args.ema if args.ema is not None else 0.99)
+    model.compile(optimizer=optimizer, jit_compile=args.jit_compile)
   start = time.time()
-  model.fit(train_ds, epochs=args.epochs, callbacks=[guard],
+  callbacks = _callbacks(args, tfp_flows, tf_keras)
+  model.fit(train_ds, epochs=args.epochs, callbacks=callbacks,
             verbose=1 if sys.stdout.isatty() else 2)
   train_seconds = time.time() - start
 
-  test_bpd = tfp_flows.evaluate_bits_per_dim(dist, test_ds, spec.num_levels)
+  test_bpd = tfp_flows.evaluate_bits_per_dim(dist, test_ds, levels)
   baseline = tfp_flows.baselines.factorized_gaussian(train_ds)
-  baseline_bpd = tfp_flows.evaluate_bits_per_dim(baseline, test_ds,
-                                                 spec.num_levels)
+  baseline_bpd = tfp_flows.evaluate_bits_per_dim(baseline, test_ds, levels)
 
-  out = tfp_flows.export_saved_model(model, args.out)
+  out = args.out
+  served = tfp_flows.export_saved_model(model, os.path.join(out, "saved_model"))
+  tfp_flows.save_flow(dist, os.path.join(out, "flow"), args.flow, shape,
+                      options, dataset=args.dataset, num_levels=levels,
+                      n_bits=args.n_bits, image_size=args.image_size)
   samples = tfp_flows.sample(dist, args.num_samples, args.temperature)
   png = tfp_flows.images.save_image_grid(
-      samples.numpy(), os.path.join(out, "samples.png"),
-      zoom=max(1, 64 // spec.shape[0]))
-
+      samples.numpy(), os.path.join(out, "samples.png"), zoom=_zoom(shape))
+  guard = callbacks[0]
   metrics = {
       "flow": args.flow,
       "dataset": args.dataset,
@@ -209,18 +343,149 @@ def train(args):
   print(f"test bits/dim: {test_bpd:.4f}  ({args.flow} on {args.dataset}, "
         f"{metrics['num_parameters']} parameters, {train_seconds:.0f} s)")
   print(f"factorised Gaussian baseline test bits/dim: {baseline_bpd:.4f}")
-  print(f"SavedModel: {out}")
+  print(f"SavedModel: {served}")
   print(f"samples: {png}")
   return metrics
+
+
+def _load(args):
+  """(distribution, config) of --model; fills --dataset from the config."""
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  dist, config = tfp_flows.load_flow(os.path.join(args.model, "flow"))
+  if getattr(args, "dataset", "unset") is None:
+    args.dataset = config["dataset"]
+  return dist, config
+
+
+def _test_images(args, config, count, labels=False, split="test"):
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  ds = tfp_flows.data.load(
+      args.dataset, split, batch_size=count, dequantize=False,
+      data_dir=args.data_dir, download=args.download, seed=args.seed,
+      with_labels=labels, n_bits=config.get("n_bits"),
+      image_size=config.get("image_size"), shuffle=False)
+  return next(iter(ds))
+
+
+def evaluate(args):
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  dist, config = _load(args)
+  ds = tfp_flows.data.load(
+      args.dataset, args.split, batch_size=args.batch_size, seed=args.seed,
+      data_dir=args.data_dir, download=args.download,
+      n_bits=config.get("n_bits"), image_size=config.get("image_size"))
+  nll = tfp_flows.evaluate_nll(dist, ds)
+  bpd = tfp_flows.bits_per_dim(nll, dist.event_shape.num_elements(),
+                               config["num_levels"])
+  print(f"{args.split} NLL: {nll:.2f} nats per image in [0, 1)  "
+        f"bits/dim: {bpd:.4f}  ({config['flow']} on {args.dataset})")
+  return bpd
+
+
+def sample(args):
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  dist, config = _load(args)
+  seed = (args.seed, 0)
+  if args.temperatures:
+    grid = tfp_flows.temperature_grid(dist, args.n, args.temperatures,
+                                      seed=seed).numpy()
+    images = grid.reshape((-1,) + grid.shape[2:])
+    cols = len(args.temperatures)
+  else:
+    images = tfp_flows.sample(dist, args.n, args.temperature,
+                              seed=seed).numpy()
+    cols = None
+  path = tfp_flows.images.save_image_grid(
+      images, args.out, num_cols=cols, zoom=_zoom(config["image_shape"]))
+  print(f"samples: {path}")
+
+
+def export(args):
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  dist, _ = _load(args)
+  print(f"SavedModel: {tfp_flows.export_saved_model(dist, args.out)}")
+
+
+def interpolate(args):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  dist, config = _load(args)
+  x = _test_images(args, config, 2 * args.pairs)
+  rows = [tfp_flows.interpolate(dist, x[2 * i], x[2 * i + 1], args.steps)
+          for i in range(args.pairs)]
+  path = tfp_flows.images.save_image_grid(
+      np.concatenate([r.numpy() for r in rows]), args.out,
+      num_cols=args.steps, zoom=_zoom(config["image_shape"]))
+  print(f"interpolations: {path}")
+
+
+def _inpaint_mask(kind, shape, seed):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  h, w, c = shape
+  observed = np.ones([h, w, c], np.float32)
+  if kind == "bottom":
+    observed[h // 2:] = 0.
+  elif kind == "top":
+    observed[:h // 2] = 0.
+  elif kind == "left":
+    observed[:, :w // 2] = 0.
+  elif kind == "right":
+    observed[:, w // 2:] = 0.
+  else:
+    observed = (np.random.default_rng(seed).uniform(size=[h, w, 1]) > 0.5
+                ).astype(np.float32).repeat(c, axis=-1)
+  return observed
+
+
+def inpaint(args):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  dist, config = _load(args)
+  x = _test_images(args, config, args.count).numpy()
+  observed = _inpaint_mask(args.mask, config["image_shape"], args.seed)
+  filled = tfp_flows.inpaint(dist, x, observed, steps=args.steps).numpy()
+  masked = x * observed + 0.5 * (1. - observed)
+  path = tfp_flows.images.save_image_grid(
+      np.concatenate([masked, filled, x]), args.out, num_cols=args.count,
+      zoom=_zoom(config["image_shape"]))
+  print(f"rows masked / inpainted / original: {path}")
+
+
+def manipulate(args):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  dist, config = _load(args)
+  train_x, train_y = _test_images(args, config, 10_000, labels=True,
+                                  split="train")
+  test_x, test_y = _test_images(args, config, 10_000, labels=True)
+  groups = {c: train_x.numpy()[train_y.numpy() == c]
+            for c in (args.from_class, args.to_class)}
+  if any(len(g) == 0 for g in groups.values()):
+    raise ValueError(f"--from-class {args.from_class} and --to-class "
+                     f"{args.to_class} must both be classes of "
+                     f"{args.dataset}.")
+  direction = tfp_flows.attribute_direction(dist, groups[args.from_class],
+                                            groups[args.to_class])
+  x = test_x.numpy()[test_y.numpy() == args.from_class][:args.count]
+  grid = tfp_flows.manipulate(dist, x, direction, args.scales).numpy()
+  path = tfp_flows.images.save_image_grid(
+      grid.reshape((-1,) + grid.shape[2:]), args.out,
+      num_cols=len(args.scales), zoom=_zoom(config["image_shape"]))
+  print(f"class {args.from_class} -> {args.to_class}, scales {args.scales}: "
+        f"{path}")
+
+
+_COMMANDS = {"train": train, "evaluate": evaluate, "sample": sample,
+             "export": export, "interpolate": interpolate,
+             "inpaint": inpaint, "manipulate": manipulate}
 
 
 def main(argv=None):
   args = build_parser().parse_args(argv)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   try:
-    if args.command == "train":
-      train(args)
-  except (ValueError, RuntimeError, TypeError) as e:
+    _COMMANDS[args.command](args)
+  except (ValueError, RuntimeError) as e:
     print(f"tfp-flows: error: {e}", file=sys.stderr)
     return 2
   return 0

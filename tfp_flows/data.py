@@ -39,6 +39,7 @@ __all__ = [
   "ImageSpec",
   "digits_builder",
   "image_shape",
+  "levels",
   "load",
   "num_levels",
   "spec",
@@ -273,9 +274,45 @@ def num_levels(name: str) -> int:
   return spec(name).num_levels
 
 
-def image_shape(name: str) -> tuple[int, int, int]:
-  """Image shape ``(H, W, C)`` of dataset ``name``."""
-  return spec(name).shape
+def image_shape(name: str, image_size: int | None = None) -> tuple[int, int, int]:
+  """Image shape ``(H, W, C)`` that :func:`load` yields for ``name``."""
+  shape = spec(name).shape
+  if image_size is None:
+    return shape
+  return (image_size, image_size, shape[2])
+
+
+def _levels(image_spec: ImageSpec, n_bits) -> int:
+  """K after keeping the `n_bits` most significant bits (None: all)."""
+  if n_bits is None:
+    return image_spec.num_levels
+  source_bits = math.log2(image_spec.num_levels)
+  if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)) or (
+    not source_bits.is_integer() or not 1 <= n_bits <= source_bits):
+    raise ValueError(
+      f"n_bits must be an integer in [1, log2(num_levels)] for a dataset with "
+      f"a power-of-two number of levels; got n_bits={n_bits!r} for "
+      f"{image_spec.name!r} with {image_spec.num_levels} levels."
+    )
+  return 2**int(n_bits)
+
+
+def _preprocess(image, num_levels: int, n_bits, image_size):
+  """uint8 [H, W, C] -> centre-cropped, resized, n_bits-reduced uint8 image."""
+  if image_size is not None:
+    side = tf.minimum(tf.shape(image)[0], tf.shape(image)[1])
+    image = tf.image.resize_with_crop_or_pad(image, side, side)
+    image = tf.image.resize(image, [image_size, image_size], method="area")
+    image = tf.cast(tf.round(image), tf.uint8)
+  if n_bits is not None:
+    shift = int(math.log2(num_levels)) - n_bits
+    image = tf.bitwise.right_shift(image, tf.constant(shift, image.dtype))
+  return image
+
+
+def levels(name: str, n_bits: int | None = None) -> int:
+  """K, the number of pixel levels :func:`load` yields for these arguments."""
+  return _levels(spec(name), n_bits)
 
 
 def _check_positive_int(arg_name: str, value) -> None:
@@ -310,6 +347,9 @@ def load(
   repeat: bool = False,
   drop_remainder: bool = False,
   download: bool = False,
+  n_bits: int | None = None,
+  flip: bool = False,
+  image_size: int | None = None,
 ) -> tf.data.Dataset:
   """Loads an image dataset as batches of float32 images in ``[0, 1)``.
 
@@ -344,6 +384,12 @@ def load(
     download: For catalog datasets only: download and prepare the data if
     missing (needs network access). When ``False`` a missing dataset
     fails immediately instead of retrying the network for minutes.
+    n_bits: Keep the ``n_bits`` most significant bits of each pixel, so
+    ``K = 2**n_bits`` (Glow's 5-bit CelebA); the dataset's own number of
+    levels must be a power of two. :func:`levels` gives the resulting K.
+    flip: Random horizontal flips, redrawn every epoch (augmentation).
+    image_size: Centre-crop to a square and resize to
+    ``image_size x image_size`` (area averaging), e.g. 64 for CelebA.
 
   Returns:
     A ``tf.data.Dataset``.
@@ -376,6 +422,9 @@ def load(
       if not download:
         raise _not_prepared_error(name, data_dir)
       builder.download_and_prepare()
+  levels = _levels(image_spec, n_bits)
+  if image_size is not None:
+    _check_positive_int("image_size", image_size)
   if with_labels and image_spec.num_classes is None:
     raise ValueError(
       f"Dataset {name!r} has no class labels; use with_labels=False."
@@ -391,11 +440,14 @@ def load(
   if shuffle is None:
     shuffle = split == "train"
 
+  def pixels(image):
+    return _preprocess(image, image_spec.num_levels, n_bits, image_size)
+
   ds = builder.as_dataset(split=split, shuffle_files=False)
   if with_labels:
-    ds = ds.map(lambda ex: (ex["image"], tf.cast(ex["label"], tf.int32)))
+    ds = ds.map(lambda ex: (pixels(ex["image"]), tf.cast(ex["label"], tf.int32)))
   else:
-    ds = ds.map(lambda ex: ex["image"])
+    ds = ds.map(lambda ex: pixels(ex["image"]))
   ds = ds.cache()
   if shuffle:
     ds = ds.shuffle(
@@ -407,10 +459,13 @@ def load(
     ds = ds.repeat()
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 
-  levels = float(image_spec.num_levels)
+  levels = float(levels)
 
   def to_unit_interval(images, noise_seed):
     k = tf.cast(images, tf.float32)
+    if flip:
+      k = tf.image.stateless_random_flip_left_right(
+        k, seed=tf.stack([noise_seed, tf.constant(1, tf.int64)]))
     if not dequantize:
       return (k + 0.5) / levels
     u = tf.random.stateless_uniform(

@@ -22,13 +22,12 @@ Loading a SavedModel runs its graph: load only models you trust.
 """
 
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows import applications
+from tfp_flows import files
 from tfp_flows import training
 
 __all__ = ["export_saved_model", "SIGNATURES"]
@@ -111,21 +110,8 @@ def export_saved_model(model, path):
     raise ValueError(
         f"Refusing to export: variables {bad} hold NaN or inf values.")
   module = _ServingModule(distribution)
-  path = os.path.abspath(path)
-  parent = os.path.dirname(path)
-  os.makedirs(parent, exist_ok=True)
-  staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
-  try:
+  with files.atomic_directory(path) as staging:
     tf.saved_model.save(
         module, staging,
         signatures={name: getattr(module, name) for name in SIGNATURES})
-    if os.path.exists(path):
-      old = tempfile.mkdtemp(prefix=".old-", dir=parent)
-      os.rename(path, os.path.join(old, "model"))
-      os.rename(staging, path)
-      shutil.rmtree(old, ignore_errors=True)
-    else:
-      os.rename(staging, path)
-  finally:
-    shutil.rmtree(staging, ignore_errors=True)
-  return path
+  return os.path.abspath(path)

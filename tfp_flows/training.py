@@ -10,12 +10,19 @@ With `num_levels=None` the offset is left out (continuous data, e.g. 2-D toys).
 """
 
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-__all__ = ["FlowModel", "NaNGuard", "bits_per_dim", "evaluate_bits_per_dim"]
+from tfp_flows import applications
+from tfp_flows import images
+
+__all__ = [
+    "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "bits_per_dim",
+    "evaluate_bits_per_dim", "evaluate_nll"
+]
 
 
 def bits_per_dim(nll, event_size, num_levels=None):
@@ -52,14 +59,36 @@ class FlowModel(tf_keras.Model):
   Metrics: `loss` (mean NLL in nats per example, plus any layer losses) and
   `bits_per_dim` (see the module docstring).
 
-  A step whose loss or gradients are not finite applies no update: the
-  weights stay those of the last good step, and the reported loss is NaN so
-  that `NaNGuard` (or Keras' `TerminateOnNaN`) can stop the run.
+  What the papers' training recipes need, from Keras itself:
+
+  * learning-rate warm-up: `Adam(LinearWarmup(3e-4, 2000))`;
+  * gradient-norm clipping: `Adam(..., global_clipnorm=1.)`;
+  * an exponential moving average of the weights, used for evaluation and
+    export: `Adam(..., use_ema=True, ema_momentum=0.999)` (`fit` writes the
+    averages into the weights when it ends);
+  * XLA: `compile(..., jit_compile=True)`;
+  * mixed precision: `tf_keras.mixed_precision.set_global_policy(
+    "mixed_float16")` (or "mixed_bfloat16") before building the flow: the
+    conditioner networks compute in half precision while the couplings cast
+    their outputs back, so transforms, log-dets and the loss stay float32;
+  * any `tf.distribute` strategy: build and compile under `strategy.scope()`;
+    the loss is the per-replica sum over the GLOBAL batch size, so gradients
+    equal a single-device run's.
+
+  Non-finite steps: `compile` wraps the optimizer in Keras's
+  `LossScaleOptimizer`, which applies no update whose gradients hold NaN or
+  inf, under any strategy (in float32 its scale stays 1, so nothing else
+  changes). The weights stay those of the last good step and the reported
+  loss is NaN, so that `NaNGuard` can stop the run.
+
+  Data-dependent initialisation (ActNorm): `fit` first runs `initialize` on
+  its first batch, outside any replica context, so every replica starts from
+  the same statistics of the same (global) batch.
 
   Example:
 
   ```python
-  dist = tfp_flows.flows.nice([8, 8, 1])
+  dist = tfp_flows.flows.glow([8, 8, 1])
   model = tfp_flows.FlowModel(dist, num_levels=17)
   model.compile(tf_keras.optimizers.Adam(1e-3))
   model.fit(tfp_flows.data.load("digits"), epochs=5)
@@ -75,6 +104,9 @@ class FlowModel(tf_keras.Model):
         bits/dim; None for continuous data.
       **kwargs: tf_keras.Model arguments (`name`).
     """
+    # The model's own policy is the flow's dtype: under a mixed-precision
+    # global policy Keras would otherwise cast the data to half precision.
+    kwargs.setdefault("dtype", distribution.dtype)
     super().__init__(**kwargs)
     event_shape = distribution.event_shape
     if not event_shape.is_fully_defined():
@@ -94,9 +126,54 @@ class FlowModel(tf_keras.Model):
     """Log-density of each example: [B, *event_shape] -> [B]."""
     return self.distribution.log_prob(x)
 
-  def _nll(self, x, training):
-    nll = -tf.reduce_mean(self(x, training=training))
-    return nll, nll + tf.add_n(self.losses) if self.losses else nll
+  def compile(self, optimizer="adam", skip_nonfinite=True, **kwargs):
+    """Keras `compile`; see the class docstring for `skip_nonfinite`."""
+    optimizer = tf_keras.optimizers.get(optimizer)
+    mixed = tf_keras.mixed_precision.global_policy().name == "mixed_float16"
+    if skip_nonfinite and not isinstance(
+        optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+      if mixed:
+        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+      else:
+        # Scale 1 that never grows: skipping non-finite steps is all it does.
+        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
+            optimizer, initial_scale=1., dynamic_growth_steps=2**31 - 1)
+    super().compile(optimizer=optimizer, **kwargs)
+
+  def uninitialized(self):
+    """Sub-modules whose data-dependent init has not run (ActNorm, ...).
+
+    Any module of the flow with a boolean `initialized` variable counts.
+    """
+    return [m for m in self.distribution.submodules
+            if isinstance(getattr(m, "initialized", None), tf.Variable) and
+            not m.initialized.numpy()]
+
+  def initialize(self, x):
+    """Runs the data-dependent initialisation (ActNorm) on the batch `x`.
+
+    Called eagerly and outside any replica context, so under a strategy every
+    replica gets the statistics of this one (global) batch.
+    """
+    self.distribution.log_prob(x)
+
+  def fit(self, x=None, *args, **kwargs):
+    if isinstance(x, tf.data.Dataset) and self.uninitialized():
+      self.initialize(_features(next(iter(x))))
+    return super().fit(x, *args, **kwargs)
+
+  def _nll_and_loss(self, x, training):
+    """(mean NLL of this batch, loss to differentiate, loss to report)."""
+    per_example = -self(x, training=training)
+    nll = tf.reduce_mean(per_example)
+    # Sum over the GLOBAL batch: the optimizer sums replicas' gradients.
+    loss = tf.nn.compute_average_loss(per_example)
+    report = nll
+    if self.losses:
+      extra = tf.add_n(self.losses)
+      loss += tf.nn.scale_regularization_loss(extra)
+      report += extra
+    return nll, loss, report
 
   def _update_metrics(self, nll, loss):
     self.loss_tracker.update_state(loss)
@@ -107,29 +184,43 @@ class FlowModel(tf_keras.Model):
   def train_step(self, data):
     x = _features(data)
     with tf.GradientTape() as tape:
-      nll, loss = self._nll(x, training=True)
-    variables = self.trainable_variables
-    grads = tape.gradient(loss, variables)
-    finite = tf.math.is_finite(loss)
-    for g in grads:
-      if g is not None:
-        finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-
-    def apply():
-      self.optimizer.apply_gradients(pairs)
-      return tf.constant(True)
-
-    tf.cond(finite, apply, lambda: tf.constant(False))
-    return self._update_metrics(nll, loss)
+      nll, loss, report = self._nll_and_loss(x, training=True)
+    grads_and_vars = self.optimizer.compute_gradients(
+        loss, self.trainable_variables, tape=tape)
+    self.optimizer.apply_gradients(
+        [(g, v) for g, v in grads_and_vars if g is not None])
+    return self._update_metrics(nll, report)
 
   def test_step(self, data):
-    nll, loss = self._nll(_features(data), training=False)
-    return self._update_metrics(nll, loss)
+    nll, _, report = self._nll_and_loss(_features(data), training=False)
+    return self._update_metrics(nll, report)
 
   def get_config(self):
     # The distribution is Python state built by a builder, not a config.
     return {"num_levels": self.num_levels}
+
+
+class LinearWarmup(tf_keras.optimizers.schedules.LearningRateSchedule):
+  """Learning rate rising linearly from 0 to `peak` over `warmup_steps`, then flat.
+
+  lr(step) = peak * min(1, (step + 1) / warmup_steps). Flow++ warms up over
+  2000 steps to 3e-4 (Ho et al. 2019); Glow uses a warm-up too.
+  """
+
+  def __init__(self, peak, warmup_steps):
+    super().__init__()
+    if not peak > 0 or int(warmup_steps) != warmup_steps or warmup_steps < 1:
+      raise ValueError("`peak` must be > 0 and `warmup_steps` an integer >= 1;"
+                       f" got peak={peak!r}, warmup_steps={warmup_steps!r}.")
+    self.peak = float(peak)
+    self.warmup_steps = int(warmup_steps)
+
+  def __call__(self, step):
+    fraction = tf.cast(step + 1, tf.float32) / self.warmup_steps
+    return self.peak * tf.minimum(1., fraction)
+
+  def get_config(self):
+    return {"peak": self.peak, "warmup_steps": self.warmup_steps}
 
 
 class NaNGuard(tf_keras.callbacks.Callback):
@@ -157,19 +248,63 @@ class NaNGuard(tf_keras.callbacks.Callback):
       self.model.stop_training = True
 
 
-def evaluate_bits_per_dim(distribution, dataset, num_levels=None):
-  """Mean bits/dim of `distribution` over every example of `dataset`.
+class SampleGrid(tf_keras.callbacks.Callback):
+  """Writes a grid of samples every `every` epochs: PNG files and/or TensorBoard.
+
+  The same base draws (fixed `seed`) are decoded each time, so successive
+  grids show how the same latents change as the flow trains.
+  """
+
+  def __init__(self, directory=None, num_samples=64, temperature=1.0,
+               every=1, log_dir=None, seed=0):
+    """Creates the callback.
+
+    Args:
+      directory: folder for `epoch_NNNN.png`, or None.
+      num_samples: images per grid.
+      temperature: sampling temperature (see `tfp_flows.sample`).
+      every: epochs between grids.
+      log_dir: TensorBoard log folder for a `samples` image summary, or None.
+      seed: stateless seed of the base draws.
+    """
+    super().__init__()
+    self.directory = directory
+    self.num_samples = num_samples
+    self.temperature = temperature
+    self.every = every
+    self.seed = seed
+    self._writer = (tf.summary.create_file_writer(log_dir)
+                    if log_dir else None)
+
+  def on_epoch_end(self, epoch, logs=None):
+    if (epoch + 1) % self.every:
+      return
+    dist = self.model.distribution
+    x = applications.sample(dist, self.num_samples, self.temperature,
+                            seed=(self.seed, 0)).numpy()
+    zoom = max(1, 64 // x.shape[1]) if x.ndim == 4 else 1
+    if self.directory:
+      images.save_image_grid(
+          x, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"),
+          zoom=zoom)
+    if self._writer is not None:
+      with self._writer.as_default():
+        tf.summary.image("samples", images.image_grid(x, zoom=zoom)[None],
+                         step=epoch + 1)
+      self._writer.flush()
+
+
+def evaluate_nll(distribution, dataset):
+  """Mean negative log-likelihood (nats) of `distribution` over `dataset`.
 
   Args:
-    distribution: anything with `log_prob` and an `event_shape`.
+    distribution: anything with `log_prob`, `dtype` and an `event_shape`.
     dataset: batches of `x` or `(x, label)`.
-    num_levels: K of the data, or None for continuous data.
 
   Returns:
     Python float.
   """
   event_shape = distribution.event_shape.as_list()
-  event_size = int(np.prod(event_shape))
   # One trace for every batch size, the last partial batch included.
   log_prob = tf.function(
       distribution.log_prob,
@@ -181,4 +316,20 @@ def evaluate_bits_per_dim(distribution, dataset, num_levels=None):
     count += int(lp.shape[0])
   if count == 0:
     raise ValueError("`dataset` is empty.")
-  return float(bits_per_dim(-total / count, event_size, num_levels))
+  return -total / count
+
+
+def evaluate_bits_per_dim(distribution, dataset, num_levels=None):
+  """Mean bits/dim of `distribution` over every example of `dataset`.
+
+  Args:
+    distribution: anything with `log_prob`, `dtype` and an `event_shape`.
+    dataset: batches of `x` or `(x, label)`.
+    num_levels: K of the data, or None for continuous data.
+
+  Returns:
+    Python float.
+  """
+  event_size = int(np.prod(distribution.event_shape.as_list()))
+  return float(bits_per_dim(evaluate_nll(distribution, dataset), event_size,
+                            num_levels))

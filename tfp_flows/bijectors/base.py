@@ -42,16 +42,20 @@ def call_with_one_batch_dim(fn, x, event_ndims, **kwargs):
   """fn(x) for networks that expect exactly one batch dimension, [B, *event].
 
   Any other batch rank, none included, is folded into one before the call and
-  restored on every output tensor after it.
+  restored on every output tensor after it. Outputs are cast to x's dtype: a
+  network may compute in half precision (mixed precision) while the flow's
+  transforms and log-dets stay in x's precision.
   """
-  if x.shape.rank == event_ndims + 1:
-    return fn(x, **kwargs)
   rank = ps.rank(x)
+  if x.shape.rank == event_ndims + 1:
+    out = fn(x, **kwargs)
+    return tf.nest.map_structure(lambda t: tf.cast(t, x.dtype), out)
   batch_shape = ps.shape(x)[:rank - event_ndims]
   flat = tf.reshape(x, ps.concat([[-1], ps.shape(x)[rank - event_ndims:]], 0))
   out = fn(flat, **kwargs)
   return tf.nest.map_structure(
-      lambda t: tf.reshape(t, ps.concat([batch_shape, ps.shape(t)[1:]], 0)),
+      lambda t: tf.reshape(tf.cast(t, x.dtype),
+                           ps.concat([batch_shape, ps.shape(t)[1:]], 0)),
       out)
 
 

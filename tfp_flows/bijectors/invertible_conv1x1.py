@@ -12,8 +12,12 @@ __all__ = ["InvertibleConv1x1"]
 
 
 def _random_rotation(channels, seed):
-  """A Haar-random rotation (orthogonal, det +1) as a float64 numpy array."""
-  rng = np.random.default_rng(seed)
+  """A Haar-random rotation (orthogonal, det +1) as a float64 numpy array.
+
+  With `seed=None` the draw comes from numpy's global generator, so
+  `tf_keras.utils.set_random_seed` (which seeds it) makes a flow reproducible.
+  """
+  rng = np.random if seed is None else np.random.default_rng(seed)
   q, r = np.linalg.qr(rng.standard_normal([channels, channels]))
   # Without the sign fix, QR's convention biases Q away from uniform.
   q *= np.sign(np.diag(r))
@@ -84,7 +88,8 @@ class InvertibleConv1x1(base.FlowBijector):
     Args:
       channels: size C of the channel (last) axis.
       lu_decomposed: parameterise W by its LU decomposition.
-      seed: int seed of the initial rotation (numpy), or None for a random one.
+      seed: int seed of the initial rotation, or None to draw it from numpy's
+        global generator (seeded by `tf_keras.utils.set_random_seed`).
       validate_args: check inputs (finiteness) and W's invertibility at run
         time.
       dtype: float dtype.

@@ -3,6 +3,7 @@
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.priors import standard_prior
+from tfp_flows.flows import registry
 from tfp_flows.flows.realnvp import realnvp
 
-__all__ = ["glow", "nice", "realnvp", "standard_prior"]
+__all__ = ["glow", "nice", "realnvp", "registry", "standard_prior"]
