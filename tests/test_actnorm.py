@@ -183,3 +183,13 @@ def test_nan_input_raises_under_validate_args():
                      match="`y` must be finite"):
     actnorm.inverse(y)
   assert not actnorm.initialized.numpy()
+
+
+def test_empty_batch_does_not_initialise():
+  actnorm = ActNorm(channels=2)
+  assert actnorm.inverse(tf.zeros([0, 3, 3, 2])).shape == [0, 3, 3, 2]
+  assert not actnorm.initialized.numpy()
+  x = tf.random.stateless_normal([4, 3, 3, 2], [1, 2]) * 3. + 1.
+  z = actnorm.inverse(x)
+  assert actnorm.initialized.numpy()
+  assert np.all(np.isfinite(z))

@@ -15,7 +15,7 @@ import tensorflow as tf
 __all__ = [
     "sample", "encode", "decode", "interpolate", "temperature_grid", "inpaint",
     "attribute_direction", "manipulate", "check_temperature",
-    "check_num_samples", "TEMPERATURES"
+    "check_num_samples", "unless_empty", "TEMPERATURES"
 ]
 
 # The Glow paper's temperature grid (figure 8 uses 0 ... 1 in finer steps).
@@ -60,6 +60,20 @@ def check_num_samples(n):
     return tf.identity(n)
 
 
+def unless_empty(batch_size, compute, empty_shape, dtype):
+  """compute(), or zeros of `empty_shape` when `batch_size` is 0.
+
+  TF's convolutions reject empty batches on CPU (oneDNN's BiasAdd), so the
+  sampling and serving entry points answer an empty request without running
+  the networks. Static sizes decide in Python; dynamic ones with `tf.cond`.
+  """
+  static = tf.get_static_value(batch_size)
+  if static is not None:
+    return compute() if static > 0 else tf.zeros(empty_shape, dtype)
+  return tf.cond(batch_size > 0, compute,
+                 lambda: tf.zeros(empty_shape, dtype))
+
+
 def sample(distribution, n, temperature=1.0, seed=None):
   """Draws `n` samples with the base's spread scaled by `temperature`.
 
@@ -79,8 +93,13 @@ def sample(distribution, n, temperature=1.0, seed=None):
   n = check_num_samples(n)
   base = distribution.distribution
   temperature = check_temperature(temperature, base.dtype)
-  z = base.sample(n, seed=seed)
-  return distribution.bijector.forward(z * temperature)
+
+  def draw():
+    z = base.sample(n, seed=seed)
+    return distribution.bijector.forward(z * temperature)
+
+  return unless_empty(n, draw, [0] + distribution.event_shape.as_list(),
+                      distribution.dtype)
 
 
 def encode(distribution, x):

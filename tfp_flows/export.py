@@ -55,10 +55,16 @@ class _ServingModule(tf.Module):
     x_spec = tf.TensorSpec([None] + event, dtype, name="x")
     z_spec = tf.TensorSpec([None] + latent, dtype, name="z")
 
+    def guarded(fn, value, arg_name, out_event):
+      """fn(value) after a finiteness check; empty batches give empty results."""
+      with tf.control_dependencies([_finite(value, arg_name)]):
+        value = tf.identity(value)
+      return applications.unless_empty(
+          tf.shape(value)[0], lambda: fn(value), [0] + out_event, dtype)
+
     @tf.function(input_signature=[x_spec])
     def log_prob(x):
-      with tf.control_dependencies([_finite(x, "x")]):
-        return {"log_prob": distribution.log_prob(tf.identity(x))}
+      return {"log_prob": guarded(distribution.log_prob, x, "x", [])}
 
     @tf.function(input_signature=[
         tf.TensorSpec([], tf.int32, name="n"),
@@ -69,13 +75,11 @@ class _ServingModule(tf.Module):
 
     @tf.function(input_signature=[x_spec])
     def encode(x):
-      with tf.control_dependencies([_finite(x, "x")]):
-        return {"z": applications.encode(distribution, tf.identity(x))}
+      return {"z": guarded(distribution.bijector.inverse, x, "x", latent)}
 
     @tf.function(input_signature=[z_spec])
     def decode(z):
-      with tf.control_dependencies([_finite(z, "z")]):
-        return {"x": applications.decode(distribution, tf.identity(z))}
+      return {"x": guarded(distribution.bijector.forward, z, "z", event)}
 
     self.log_prob = log_prob
     self.sample = sample

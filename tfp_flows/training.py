@@ -57,7 +57,8 @@ class FlowModel(tf_keras.Model):
   Batches are images `x` [B, *event_shape] or `(x, label)` tuples.
 
   Metrics: `loss` (mean NLL in nats per example, plus any layer losses) and
-  `bits_per_dim` (see the module docstring).
+  `bits_per_dim` (see the module docstring). With `num_levels` set, batches
+  outside [0, 1] raise `InvalidArgumentError` naming `x` and the range.
 
   What the papers' training recipes need, from Keras itself:
 
@@ -162,9 +163,30 @@ class FlowModel(tf_keras.Model):
       self.initialize(_features(next(iter(x))))
     return super().fit(x, *args, **kwargs)
 
+  def _checked(self, x):
+    """x, asserted to lie in [0, 1] when the data are discrete (num_levels).
+
+    Bits/dim assume pixels dequantized into [0, 1); data on another scale
+    (0..255, say) would train and report a meaningless figure without error.
+    """
+    if self.num_levels is None:
+      return x
+    checks = [
+        tf.debugging.assert_greater_equal(
+            x, tf.zeros([], x.dtype), summarize=4, message=(
+                "`x` must lie in [0, 1] (pixels dequantized to [0, 1) with "
+                f"num_levels={self.num_levels}); found values below 0:")),
+        tf.debugging.assert_less_equal(
+            x, tf.ones([], x.dtype), summarize=4, message=(
+                "`x` must lie in [0, 1] (pixels dequantized to [0, 1) with "
+                f"num_levels={self.num_levels}); found values above 1:")),
+    ]
+    with tf.control_dependencies(checks):
+      return tf.identity(x)
+
   def _nll_and_loss(self, x, training):
     """(mean NLL of this batch, loss to differentiate, loss to report)."""
-    per_example = -self(x, training=training)
+    per_example = -self(self._checked(x), training=training)
     nll = tf.reduce_mean(per_example)
     # Sum over the GLOBAL batch: the optimizer sums replicas' gradients.
     loss = tf.nn.compute_average_loss(per_example)

@@ -157,7 +157,9 @@ class ActNorm(base.FlowBijector):
         # this first call then reach the variables, as in every later call.
         return current()
 
-    shift, log_scale = tf.cond(self._initialized, current, initialize)
+    # An empty batch has no statistics: initialising from it would store NaN.
+    ready = tf.logical_or(self._initialized, tf.equal(tf.size(value), 0))
+    shift, log_scale = tf.cond(ready, current, initialize)
     return value, shift, log_scale
 
   def _entries_per_channel(self, value):

@@ -7,6 +7,10 @@ from tfp_flows.bijectors import coupling
 __all__ = ["AffineCoupling"]
 
 SCALE_FNS = ("exp_tanh", "sigmoid")
+# Floor of Glow's log s: sigmoid(h + 2) underflows towards 0 for very negative
+# h, and the inverse divides by s. exp(-15) keeps |x| <= 1e3 finite in float32
+# and is never reached by a working flow.
+_MIN_SIGMOID_LOG_SCALE = -15.
 
 
 class AffineCoupling(coupling.Coupling):
@@ -25,8 +29,9 @@ class AffineCoupling(coupling.Coupling):
     and d(log s)/dh = scale_factor at zero, so neither could ever train. A
     zero-initialised conditioner therefore makes the layer the identity.
   * "sigmoid" (Glow): s = sigmoid(h + 2), log s = log_sigmoid(h + 2), so
-    0 < s < 1. A zero-initialised conditioner gives s = sigmoid(2) ~ 0.88,
-    not the identity (Glow's choice: each layer starts slightly contracting).
+    0 < s < 1, with log s floored at -15 so the inverse stays finite. A
+    zero-initialised conditioner gives s = sigmoid(2) ~ 0.88, not the
+    identity (Glow's choice: each layer starts slightly contracting).
 
   The Jacobian is triangular, so
 
@@ -159,7 +164,8 @@ class AffineCoupling(coupling.Coupling):
     shift = self._partition.zero_conditioning(shift)
     raw = self._partition.zero_conditioning(raw)
     if self._scale_fn == "sigmoid":
-      log_scale = tf.math.log_sigmoid(raw + 2.)
+      log_scale = tf.maximum(tf.math.log_sigmoid(raw + 2.),
+                             _MIN_SIGMOID_LOG_SCALE)
     else:
       log_scale = self._get_scale_factor(channels) * tf.tanh(raw)
     return shift, log_scale

@@ -109,9 +109,10 @@ class Squeeze(base.FlowBijector):
             f"{shape.as_list()}.")
 
   def _prepare(self, value, arg_name, inverse):
-    self._check_shape(value.shape, arg_name, inverse)
+    # The declared event shape first: its error names both whole shapes.
     expected = self._event_shapes and self._event_shapes[int(inverse)]
     value = self._validate_input(value, arg_name, expected)
+    self._check_shape(value.shape, arg_name, inverse)
     if not self.validate_args:
       return value
     # The static check above covered the dims known statically.

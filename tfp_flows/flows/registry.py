@@ -19,13 +19,17 @@ ARCHITECTURE_DEFAULTS = {
 }
 
 
+_COMMON = ("validate_args", "dtype")
+
+
 def build(name, image_shape, **options):
   """Builds flow `name` over `image_shape`; `options` override the defaults.
 
   Args:
     name: one of `BUILDERS`.
     image_shape: [H, W, C] of the data.
-    **options: builder arguments (see each builder), e.g. `depth=8`.
+    **options: builder arguments (see each builder), e.g. `depth=8`, and the
+      arguments every builder takes (`validate_args`, `dtype`).
 
   Returns:
     The builder's `tfd.TransformedDistribution`.
@@ -35,7 +39,7 @@ def build(name, image_shape, **options):
   """
   if name not in BUILDERS:
     raise ValueError(f"Unknown flow {name!r}; known: {sorted(BUILDERS)}.")
-  unknown = set(options) - set(ARCHITECTURE_DEFAULTS[name])
+  unknown = set(options) - set(ARCHITECTURE_DEFAULTS[name]) - set(_COMMON)
   if unknown:
     raise ValueError(
         f"Options {sorted(unknown)} do not apply to flow {name!r}; it takes "
