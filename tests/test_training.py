@@ -140,8 +140,12 @@ def test_mixed_precision_keeps_log_dets_and_loss_float32(policy):
   tf_keras.mixed_precision.set_global_policy(policy)
   try:
     dist = flows.glow([4, 4, 1], num_levels=1, depth=1, hidden_channels=4)
-    net = dist.trainable_variables  # the convolutions hold float32 weights
-    assert all(v.dtype == tf.float32 for v in net)
+    convs = [m for m in dist.submodules
+             if isinstance(m, tf_keras.layers.Conv2D)]
+    # The networks compute in half precision on float32 weights.
+    assert convs and all(c.compute_dtype == policy.split("_")[1]
+                         for c in convs)
+    assert all(v.dtype == tf.float32 for v in dist.trainable_variables)
     model = tfp_flows.FlowModel(dist, num_levels=256)
     model.compile(tf_keras.optimizers.Adam(1e-3))
     x = np.random.default_rng(0).uniform(size=[8, 4, 4, 1]).astype(np.float32)

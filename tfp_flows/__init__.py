@@ -3,11 +3,14 @@
 Public API:
 
 * `tfp_flows.bijectors`: AdditiveCoupling, AffineCoupling, ActNorm,
-  InvertibleConv1x1, Squeeze, FactorOut, Logit, Rescaling, Unflatten, Coupling
-  (base class), masks.
-* `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet).
+  InvertibleConv1x1, LogisticMixtureCoupling, Squeeze, FactorOut, Logit,
+  Rescaling, Unflatten, Coupling (base class), masks.
+* `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet,
+  GatedAttentionNet).
 * `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
-  (nice, realnvp, glow).
+  (nice, realnvp, glow, flowpp).
+* `tfp_flows.dequantization`: uniform and variational dequantization,
+  `DequantizedFlowModel`, `importance_weighted_bits_per_dim`.
 * `FlowModel`, `LinearWarmup`, `NaNGuard`, `SampleGrid`, `bits_per_dim`,
   `evaluate_nll`, `evaluate_bits_per_dim`: training and evaluation.
 * `sample`, `temperature_grid`, `encode`, `decode`, `interpolate`, `inpaint`,
@@ -21,6 +24,7 @@ Public API:
 from tfp_flows import baselines
 from tfp_flows import bijectors
 from tfp_flows import data
+from tfp_flows import dequantization
 from tfp_flows import flows
 from tfp_flows import images
 from tfp_flows import nets
@@ -49,8 +53,8 @@ __version__ = "0.1.0"
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid",
     "attribute_direction", "baselines", "bijectors", "bits_per_dim", "data",
-    "decode", "encode", "evaluate_bits_per_dim", "evaluate_nll",
-    "export_saved_model", "flows", "images", "inpaint", "interpolate",
-    "load_flow", "manipulate", "nets", "sample", "save_flow",
+    "decode", "dequantization", "encode", "evaluate_bits_per_dim",
+    "evaluate_nll", "export_saved_model", "flows", "images", "inpaint",
+    "interpolate", "load_flow", "manipulate", "nets", "sample", "save_flow",
     "temperature_grid", "testing"
 ]

@@ -7,6 +7,8 @@ from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.coupling import Coupling
 from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.invertible_conv1x1 import InvertibleConv1x1
+from tfp_flows.bijectors.logistic_mixture_coupling import \
+    LogisticMixtureCoupling
 from tfp_flows.bijectors.logit import Logit
 from tfp_flows.bijectors.rescaling import Rescaling
 from tfp_flows.bijectors.squeeze import Squeeze
@@ -14,5 +16,6 @@ from tfp_flows.bijectors.unflatten import Unflatten
 
 __all__ = [
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "Coupling", "FactorOut",
-    "InvertibleConv1x1", "Logit", "Rescaling", "Squeeze", "Unflatten", "masks"
+    "InvertibleConv1x1", "Logit", "LogisticMixtureCoupling", "Rescaling",
+    "Squeeze", "Unflatten", "masks"
 ]

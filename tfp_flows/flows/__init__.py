@@ -1,9 +1,10 @@
 """Flow builders: each returns a `tfd.TransformedDistribution`."""
 
+from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.priors import standard_prior
 from tfp_flows.flows import registry
 from tfp_flows.flows.realnvp import realnvp
 
-__all__ = ["glow", "nice", "realnvp", "registry", "standard_prior"]
+__all__ = ["flowpp", "glow", "nice", "realnvp", "registry", "standard_prior"]

@@ -21,8 +21,8 @@ COUPLINGS = ("affine", "additive")
 def _zero_conv(channels_in, channels_out, dtype, name):
   """A zero-initialised 3x3 convolution, built: Glow's split-prior network."""
   conv = tf_keras.layers.Conv2D(channels_out, 3, padding="same",
-                                kernel_initializer="zeros", dtype=dtype,
-                                name=name)
+                                kernel_initializer="zeros",
+                                dtype=nets.layer_dtype(dtype), name=name)
   conv.build([None, None, None, channels_in])
   return conv
 
@@ -37,7 +37,8 @@ def _step(channels, hidden_channels, coupling, lu_decomposed, validate_args,
   kept = channels // 2
   changed = channels - kept
   width = 2 * changed if coupling == "affine" else changed
-  net = nets.GlowNet(hidden_channels, width, dtype=dtype, name=f"{name}_net")
+  net = nets.GlowNet(hidden_channels, width, dtype=nets.layer_dtype(dtype),
+                     name=f"{name}_net")
   net.build([None, None, None, kept])
   common = dict(num_masked=kept, event_ndims=3, validate_args=validate_args,
                 dtype=dtype)

@@ -61,7 +61,8 @@ def nice(event_shape,
   for i in range(num_coupling_layers):
     reverse = i % 2 == 1
     net = nets.MLP(hidden_units, output_units=dim - half, activation=activation,
-                   dtype=dtype, name=f"{name}_coupling_{i}_net")
+                   dtype=nets.layer_dtype(dtype),
+                   name=f"{name}_coupling_{i}_net")
     net.build([None, half])
     # x_A is the first `half` entries, or the last `half` when reversed.
     couplings.append(

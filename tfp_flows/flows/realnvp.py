@@ -66,7 +66,7 @@ def realnvp(image_shape,
   h, w, c = shapes_lib.check_image_shape(image_shape, num_scales - 1)
   common = dict(validate_args=validate_args, dtype=dtype)
   net_args = dict(hidden_channels=hidden_channels, num_blocks=num_blocks,
-                  dtype=dtype)
+                  dtype=nets.layer_dtype(dtype))
   # Shapes entering each scale, outermost first.
   shapes = [(h, w, c)]
   for _ in range(num_scales - 1):

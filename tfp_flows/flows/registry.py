@@ -1,12 +1,13 @@
 """Flow families by name, with architecture defaults sized for digits."""
 
+from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.realnvp import realnvp
 
 __all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "build"]
 
-BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow}
+BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp}
 
 # The offline digits data (1500 8x8 images) overfit larger networks; these
 # sizes give the README's figures.
@@ -16,6 +17,11 @@ ARCHITECTURE_DEFAULTS = {
     "realnvp": dict(num_scales=2, hidden_channels=10, num_blocks=1),
     "glow": dict(num_levels=2, depth=4, hidden_channels=32, coupling="affine",
                  lu_decomposed=False),
+    # 27,946 parameters, Glow's budget. The registry builds the flow alone
+    # (dequantization="uniform"); the CLI adds a variational dequantizer.
+    "flowpp": dict(num_levels=1, checkerboard_steps=2, channel_steps=2,
+                   final_steps=2, filters=8, num_blocks=1, num_heads=4,
+                   num_components=4),
 }
 
 

@@ -4,8 +4,10 @@ Each has a zero-initialised output layer (a new coupling starts as the
 identity) and a `build(input_shape)` that creates every variable up front.
 """
 
+from tfp_flows.nets.gated_attention import GatedAttentionNet
 from tfp_flows.nets.glow_net import GlowNet
 from tfp_flows.nets.mlp import MLP
+from tfp_flows.nets.policy import layer_dtype
 from tfp_flows.nets.resnet import ResNet
 
-__all__ = ["GlowNet", "MLP", "ResNet"]
+__all__ = ["GatedAttentionNet", "GlowNet", "MLP", "ResNet", "layer_dtype"]

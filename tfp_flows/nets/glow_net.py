@@ -29,11 +29,11 @@ class GlowNet(tf_keras.layers.Layer):
     conv = tf_keras.layers.Conv2D
     self.convs = [
         conv(self.hidden_channels, 3, padding="same", activation="relu",
-             dtype=self.dtype, name="conv_in"),
+             dtype=self.dtype_policy, name="conv_in"),
         conv(self.hidden_channels, 1, padding="same", activation="relu",
-             dtype=self.dtype, name="conv_hidden"),
+             dtype=self.dtype_policy, name="conv_hidden"),
         conv(self.output_channels, 3, padding="same", kernel_initializer="zeros",
-             dtype=self.dtype, name="conv_out"),
+             dtype=self.dtype_policy, name="conv_out"),
     ]
 
   def build(self, input_shape):

@@ -33,14 +33,14 @@ class MLP(tf_keras.layers.Layer):
     self.activation = activation
     self.zero_init_output = zero_init_output
     self.hidden = [
-        tf_keras.layers.Dense(u, activation=activation, dtype=self.dtype,
+        tf_keras.layers.Dense(u, activation=activation, dtype=self.dtype_policy,
                               name=f"hidden_{i}")
         for i, u in enumerate(self.hidden_units)
     ]
     init = "zeros" if zero_init_output else "glorot_uniform"
     self.out = tf_keras.layers.Dense(
         self.output_units, kernel_initializer=init, bias_initializer="zeros",
-        dtype=self.dtype, name="output")
+        dtype=self.dtype_policy, name="output")
 
   def build(self, input_shape):
     # Building every layer up front lets a builder create all variables at

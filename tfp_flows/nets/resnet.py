@@ -32,7 +32,7 @@ class ResNet(tf_keras.layers.Layer):
     self.output_channels = int(output_channels)
     self.num_blocks = int(num_blocks)
     conv = functools.partial(tf_keras.layers.Conv2D, kernel_size=3,
-                             padding="same", dtype=self.dtype)
+                             padding="same", dtype=self.dtype_policy)
     self.conv_in = conv(self.hidden_channels, name="conv_in")
     self.blocks = [(conv(self.hidden_channels, name=f"block_{i}_a"),
                     conv(self.hidden_channels, name=f"block_{i}_b"))
