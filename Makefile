@@ -23,6 +23,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -x -q
 
+bench: $(STAMP)
+	$(PY) benchmarks/flowpp_sampling.py
+
 test-slow: $(STAMP)
 	$(PY) -m pytest -x -q -m slow
 
