@@ -8,7 +8,11 @@ Public API:
 * `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet,
   GatedAttentionNet).
 * `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
-  (nice, realnvp, glow, flowpp).
+  (nice, realnvp, glow, flowpp, maf, iaf, ffjord), and `chain`, which
+  composes flows and bijectors into one.
+* `tfp_flows.conditional`: conditional flows p(x | c): context-aware
+  conditioners, `coupling_flow`, routing of the context (`log_prob`,
+  `sample`, ...), `ConditionalFlowModel`, `export_conditional_saved_model`.
 * `tfp_flows.dequantization`: uniform and variational dequantization,
   `DequantizedFlowModel`, `importance_weighted_bits_per_dim`.
 * `FlowModel`, `LinearWarmup`, `NaNGuard`, `SampleGrid`, `bits_per_dim`,
@@ -23,6 +27,7 @@ Public API:
 
 from tfp_flows import baselines
 from tfp_flows import bijectors
+from tfp_flows import conditional
 from tfp_flows import data
 from tfp_flows import dequantization
 from tfp_flows import flows
@@ -52,7 +57,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid",
-    "attribute_direction", "baselines", "bijectors", "bits_per_dim", "data",
+    "attribute_direction", "baselines", "bijectors", "bits_per_dim",
+    "conditional", "data",
     "decode", "dequantization", "encode", "evaluate_bits_per_dim",
     "evaluate_nll", "export_saved_model", "flows", "images", "inpaint",
     "interpolate", "load_flow", "manipulate", "nets", "sample", "save_flow",

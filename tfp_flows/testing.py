@@ -134,7 +134,12 @@ def _perturb(bijector, scale, seed):
   rng = np.random.default_rng(seed)
   for v in bijector.trainable_variables:
     noise = rng.standard_normal(v.shape.as_list()) * scale
-    v.assign_add(tf.constant(noise, v.dtype))
+    value = v + tf.constant(noise, v.dtype)
+    # Keras applies a variable's constraint after each update; so does the
+    # harness, or noise on MADE's masked kernels (MAF, IAF) would break the
+    # autoregressive property that makes them invertible.
+    constraint = getattr(v, "constraint", None)
+    v.assign(constraint(value) if constraint is not None else value)
 
 
 def _check_round_trips(c, x, y_ref):

@@ -1,5 +1,9 @@
 """Flow builders: each returns a `tfd.TransformedDistribution`."""
 
+from tfp_flows.flows.autoregressive import iaf
+from tfp_flows.flows.autoregressive import maf
+from tfp_flows.flows.chain import chain
+from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
@@ -7,4 +11,7 @@ from tfp_flows.flows.priors import standard_prior
 from tfp_flows.flows import registry
 from tfp_flows.flows.realnvp import realnvp
 
-__all__ = ["flowpp", "glow", "nice", "realnvp", "registry", "standard_prior"]
+__all__ = [
+    "chain", "ffjord", "flowpp", "glow", "iaf", "maf", "nice", "realnvp",
+    "registry", "standard_prior"
+]

@@ -73,10 +73,9 @@ def nice(event_shape,
             validate_args=validate_args,
             dtype=dtype,
             name=f"{name}_coupling_{i}"))
-  parts = []
-  if event_shape != [dim]:
-    parts.append(flow_bijectors.Unflatten(event_shape,
-                                          validate_args=validate_args))
+  # Unflatten even for vectors: without it a vector of the wrong size
+  # broadcasts through the additive couplings into a silently wrong log_prob.
+  parts = [flow_bijectors.Unflatten(event_shape, validate_args=validate_args)]
   # Chain applies its list right to left in `forward` (latent -> data).
   parts += couplings[::-1]
   parts.append(flow_bijectors.Rescaling(event_shape=[dim],
