@@ -11,8 +11,9 @@ so `inverse` is one network pass on y while `forward` must build y one entry
 at a time: D passes. The Jacobian is triangular: log |det dy/dx| = sum_i
 alpha_i.
 
-* MAF: latent -> data is that forward. `log_prob` (data -> latent) is one
-  network pass per layer: fast density, sequential sampling (D passes).
+* MAF: latent -> data is that forward. `log_prob` (data -> latent) is
+  parallel, one network evaluation per layer (TFP's layer runs it twice,
+  transform and log-det): fast density, sequential sampling (D passes).
 * IAF: the same stack inverted. Sampling is one pass per layer, `log_prob`
   needs D passes per layer: fast sampling, sequential density.
 """
@@ -198,8 +199,8 @@ def maf(event_shape,
 
     log p(x | c) = log p_Z(z) - sum_i sum_j alpha_ij (+ ActNorm's log-det).
 
-  `log_prob` needs one MADE pass per layer (TFP's layer makes two: one for
-  the transform, one for the log-det); `sample` needs D passes per layer.
+  `log_prob` runs MADE twice per layer (TFP's layer: once for the transform,
+  once for the log-det; tested); `sample` needs D passes per layer.
 
   Args:
     event_shape: data event shape, e.g. [2] or [8, 8, 1]; D >= 2 entries.
