@@ -630,11 +630,7 @@ def export_conditional_saved_model(model, path):
                   else model)
   module = _ConditionalServingModule(distribution,
                                      _require_context_shape(distribution))
-  bad = [v.name for v in module.flow_variables
-         if not np.all(np.isfinite(v.numpy()))]
-  if bad:
-    raise ValueError(
-        f"Refusing to export: variables {bad} hold NaN or inf values.")
+  export.check_finite_variables(module.flow_variables)
   with files.atomic_directory(path) as staging:
     tf.saved_model.save(
         module, staging,

@@ -30,7 +30,7 @@ from tfp_flows import applications
 from tfp_flows import files
 from tfp_flows import training
 
-__all__ = ["export_saved_model", "SIGNATURES"]
+__all__ = ["check_finite_variables", "export_saved_model", "SIGNATURES"]
 
 SIGNATURES = ("log_prob", "sample", "encode", "decode")
 
@@ -87,6 +87,14 @@ class _ServingModule(tf.Module):
     self.decode = decode
 
 
+def check_finite_variables(variables):
+  """Raises ValueError naming the variables that hold NaN or inf values."""
+  bad = [v.name for v in variables if not np.all(np.isfinite(v.numpy()))]
+  if bad:
+    raise ValueError(
+        f"Refusing to export: variables {bad} hold NaN or inf values.")
+
+
 def export_saved_model(model, path):
   """Writes `model` (a FlowModel or a distribution) as a SavedModel at `path`.
 
@@ -108,11 +116,7 @@ def export_saved_model(model, path):
   # (its base).
   distribution = (model.distribution if isinstance(model, training.FlowModel)
                   else model)
-  bad = [v.name for v in distribution.variables
-         if not np.all(np.isfinite(v.numpy()))]
-  if bad:
-    raise ValueError(
-        f"Refusing to export: variables {bad} hold NaN or inf values.")
+  check_finite_variables(distribution.variables)
   module = _ServingModule(distribution)
   with files.atomic_directory(path) as staging:
     tf.saved_model.save(
