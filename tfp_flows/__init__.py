@@ -15,8 +15,11 @@ Public API:
   `sample`, ...), `ConditionalFlowModel`, `export_conditional_saved_model`.
 * `tfp_flows.dequantization`: uniform and variational dequantization,
   `DequantizedFlowModel`, `importance_weighted_bits_per_dim`.
-* `FlowModel`, `LinearWarmup`, `NaNGuard`, `SampleGrid`, `bits_per_dim`,
-  `evaluate_nll`, `evaluate_bits_per_dim`: training and evaluation.
+* `FlowModel`, `LinearWarmup`, `NaNGuard`, `SampleGrid`, `Throughput`,
+  `bits_per_dim`, `evaluate_nll`, `evaluate_bits_per_dim`: training and
+  evaluation.
+* `distribute`: strategies by name (multi-worker from TF_CONFIG), chief-only
+  writing, sharding by data.
 * `sample`, `temperature_grid`, `encode`, `decode`, `interpolate`, `inpaint`,
   `attribute_direction`, `manipulate`: the papers' applications.
 * `save_flow`, `load_flow`: a trained flow as config + weights.
@@ -30,6 +33,7 @@ from tfp_flows import bijectors
 from tfp_flows import conditional
 from tfp_flows import data
 from tfp_flows import dequantization
+from tfp_flows import distribute
 from tfp_flows import flows
 from tfp_flows import images
 from tfp_flows import nets
@@ -49,6 +53,7 @@ from tfp_flows.training import FlowModel
 from tfp_flows.training import LinearWarmup
 from tfp_flows.training import NaNGuard
 from tfp_flows.training import SampleGrid
+from tfp_flows.training import Throughput
 from tfp_flows.training import bits_per_dim
 from tfp_flows.training import evaluate_bits_per_dim
 from tfp_flows.training import evaluate_nll
@@ -56,10 +61,10 @@ from tfp_flows.training import evaluate_nll
 __version__ = "0.1.0"
 
 __all__ = [
-    "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid",
+    "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
     "attribute_direction", "baselines", "bijectors", "bits_per_dim",
     "conditional", "data",
-    "decode", "dequantization", "encode", "evaluate_bits_per_dim",
+    "decode", "dequantization", "distribute", "encode", "evaluate_bits_per_dim",
     "evaluate_nll", "export_saved_model", "flows", "images", "inpaint",
     "interpolate", "load_flow", "manipulate", "nets", "sample", "save_flow",
     "temperature_grid", "testing"

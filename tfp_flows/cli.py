@@ -14,10 +14,15 @@ print one line and exit with status 2; no traceback.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+
+# tfp_flows.distribute.strategy's names; importing it would make `--help`
+# wait for TensorFlow.
+STRATEGIES = ("default", "mirrored", "multi-worker")
 
 __all__ = ["main", "FLOWS", "TRAIN_DEFAULTS"]
 
@@ -163,6 +168,9 @@ def build_parser():
     kw["help"] += " (default: see tfp_flows.flows.registry)"
     train.add_argument("--" + option.replace("_", "-"),
                        default=None, **kw)
+  train.add_argument("--steps-per-epoch", type=_positive_int, default=None,
+                     help="epochs of this many steps over the repeated "
+                     "training data (default: one pass per epoch)")
   train.add_argument("--warmup-steps", type=_positive_int, default=None,
                      help="linear learning-rate warm-up steps")
   train.add_argument("--clip-norm", type=_non_negative_float, default=None,
@@ -177,13 +185,15 @@ def build_parser():
                      default="float32",
                      help="Keras dtype policy of the networks (log-dets and "
                      "loss stay float32)")
-  train.add_argument("--strategy", choices=("default", "mirrored"),
-                     default="default",
-                     help="tf.distribute strategy (mirrored: all local "
-                     "GPUs, or CPUs)")
+  train.add_argument("--strategy", choices=STRATEGIES, default="default",
+                     help="tf.distribute strategy: mirrored = all local GPUs "
+                     "(or the CPU); multi-worker = one process per host, "
+                     "cluster from $TF_CONFIG, same command on every host; "
+                     "--batch-size is per worker")
   train.add_argument("--checkpoint-dir", default=None,
                      help="back up every epoch here and resume from it when "
-                     "the same command runs again")
+                     "the same command runs again (multi-worker default: "
+                     "OUT/backup)")
   train.add_argument("--tensorboard-dir", default=None,
                      help="TensorBoard scalars and sample images")
   train.add_argument("--sample-every", type=_positive_int, default=None,
@@ -268,27 +278,65 @@ def _zoom(shape):
   return max(1, 64 // shape[0])
 
 
-def _callbacks(args, tfp_flows, tf_keras):
-  callbacks = [tfp_flows.NaNGuard()]
+def _callbacks(args, out, tensorboard_dir, global_batch, tfp_flows, tf_keras):
+  """(NaNGuard, Throughput, the rest): Keras's own callbacks keep only the
+  chief's files themselves; ours write into this worker's `out`."""
+  callbacks = [tfp_flows.NaNGuard(), tfp_flows.Throughput(global_batch)]
   if args.checkpoint_dir:
     callbacks.append(tf_keras.callbacks.BackupAndRestore(args.checkpoint_dir))
   if args.tensorboard_dir:
     callbacks.append(tf_keras.callbacks.TensorBoard(args.tensorboard_dir))
   if args.sample_every or args.tensorboard_dir:
     callbacks.append(tfp_flows.SampleGrid(
-        os.path.join(args.out, "samples") if args.sample_every else None,
+        os.path.join(out, "samples") if args.sample_every else None,
         num_samples=args.num_samples, temperature=args.temperature,
-        every=args.sample_every or 1, log_dir=args.tensorboard_dir))
+        every=args.sample_every or 1, log_dir=tensorboard_dir))
   return callbacks
 
 
 def train(args):
-  """Runs `tfp-flows train`; returns the metrics dict it writes."""
+  """Runs `tfp-flows train`; returns the metrics dict it writes.
+
+  Under ``--strategy multi-worker`` every worker runs all of it (saving
+  takes part in collective ops); only the chief's files are kept.
+  """
   # Imported here so that `--help` and argument errors answer at once.
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import tf_keras  # pylint: disable=import-outside-toplevel
   import tfp_flows  # pylint: disable=import-outside-toplevel
+  distribute = tfp_flows.distribute
 
+  # Before any other TensorFlow call: multi-worker collectives are set up at
+  # startup.
+  strategy = distribute.strategy(args.strategy)
+  default_backup = None
+  if args.strategy == "multi-worker" and not args.checkpoint_dir:
+    # A lost worker stops them all; the restarted run resumes from here.
+    args.checkpoint_dir = default_backup = os.path.join(args.out, "backup")
+  with contextlib.ExitStack() as stack:
+    out = stack.enter_context(distribute.write_dir(args.out, strategy))
+    tensorboard_dir = args.tensorboard_dir and stack.enter_context(
+        distribute.write_dir(args.tensorboard_dir, strategy))
+    try:
+      metrics = _train(args, strategy, out, tensorboard_dir, tf_keras,
+                       tfp_flows)
+    except tf.errors.UnavailableError as e:
+      if args.strategy != "multi-worker":
+        raise
+      raise RuntimeError(
+          f"lost contact with another worker ({type(e).__name__}, details "
+          "above); start every worker again "
+          "with the same command to resume from the last epoch backed up in "
+          f"{args.checkpoint_dir}") from None
+  # BackupAndRestore empties its folder when training completes.
+  if (default_backup and distribute.is_chief(strategy) and
+      os.path.isdir(default_backup) and not os.listdir(default_backup)):
+    os.rmdir(default_backup)
+  return metrics
+
+
+def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
+  distribute = tfp_flows.distribute
   for key, value in TRAIN_DEFAULTS[args.flow].items():
     if getattr(args, key) is None:
       setattr(args, key, value)
@@ -297,7 +345,8 @@ def train(args):
   tf_keras.mixed_precision.set_global_policy(args.mixed_precision)
   shape = tfp_flows.data.image_shape(args.dataset, args.image_size)
   levels = tfp_flows.data.levels(args.dataset, args.n_bits)
-  load = dict(batch_size=args.batch_size, data_dir=args.data_dir,
+  global_batch = distribute.global_batch_size(args.batch_size, strategy)
+  load = dict(batch_size=global_batch, data_dir=args.data_dir,
               download=args.download, n_bits=args.n_bits,
               image_size=args.image_size)
   train_ds = tfp_flows.data.load(args.dataset, "train", seed=args.seed,
@@ -307,12 +356,12 @@ def train(args):
   # A variational dequantizer draws its own noise: it trains on bin centres.
   variational = args.dequantization == "variational"
   fit_ds = train_ds
-  if variational:
-    fit_ds = tfp_flows.data.load(args.dataset, "train", seed=args.seed,
-                                 flip=args.flip, dequantize=False, **load)
+  if variational or args.steps_per_epoch:
+    fit_ds = tfp_flows.data.load(
+        args.dataset, "train", seed=args.seed, flip=args.flip,
+        dequantize=not variational, repeat=args.steps_per_epoch is not None,
+        **load)
 
-  strategy = (tf.distribute.MirroredStrategy() if args.strategy == "mirrored"
-              else tf.distribute.get_strategy())
   with strategy.scope():
     dist = tfp_flows.flows.registry.build(args.flow, shape, **options)
     if variational:
@@ -329,9 +378,12 @@ def train(args):
         ema_momentum=args.ema if args.ema is not None else 0.99)
     model.compile(optimizer=optimizer, jit_compile=args.jit_compile)
   start = time.time()
-  callbacks = _callbacks(args, tfp_flows, tf_keras)
-  model.fit(fit_ds, epochs=args.epochs, callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2)
+  callbacks = _callbacks(args, out, tensorboard_dir, global_batch, tfp_flows,
+                         tf_keras)
+  history = model.fit(
+      distribute.shard_by_data(fit_ds), epochs=args.epochs,
+      steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
+      verbose=1 if sys.stdout.isatty() else 2)
   train_seconds = time.time() - start
 
   if variational:
@@ -344,7 +396,6 @@ def train(args):
   baseline = tfp_flows.baselines.factorized_gaussian(train_ds)
   baseline_bpd = tfp_flows.evaluate_bits_per_dim(baseline, test_ds, levels)
 
-  out = args.out
   served = tfp_flows.export_saved_model(model, os.path.join(out, "saved_model"))
   tfp_flows.save_flow(dist, os.path.join(out, "flow"), args.flow, shape,
                       options, dataset=args.dataset, num_levels=levels,
@@ -352,7 +403,8 @@ def train(args):
   samples = tfp_flows.sample(dist, args.num_samples, args.temperature)
   png = tfp_flows.images.save_image_grid(
       samples.numpy(), os.path.join(out, "samples.png"), zoom=_zoom(shape))
-  guard = callbacks[0]
+  guard, throughput = callbacks[:2]
+  rate = throughput.examples_per_second
   metrics = {
       "flow": args.flow,
       "dataset": args.dataset,
@@ -361,7 +413,13 @@ def train(args):
       # The dequantizer's included: it takes part in the bound.
       "num_parameters": int(sum(v.shape.num_elements()
                                 for v in model.trainable_variables)),
+      "num_workers": distribute.num_workers(strategy),
+      "global_batch_size": global_batch,
       "train_seconds": round(train_seconds, 1),
+      "train_examples_per_second": rate and round(rate, 1),
+      # Epochs run by this command (after any resumed from a backup).
+      "train_loss_per_epoch": [float(v) for v in
+                               history.history.get("loss", [])],
       "test_bits_per_dim": round(test_bpd, 4),
       "gaussian_baseline_test_bits_per_dim": round(baseline_bpd, 4),
       "options": {k: v for k, v in vars(args).items() if k != "command"},
@@ -371,8 +429,12 @@ def train(args):
   print(f"test bits/dim: {test_bpd:.4f}  ({args.flow} on {args.dataset}, "
         f"{metrics['num_parameters']} parameters, {train_seconds:.0f} s)")
   print(f"factorised Gaussian baseline test bits/dim: {baseline_bpd:.4f}")
-  print(f"SavedModel: {served}")
-  print(f"samples: {png}")
+  if distribute.is_chief(strategy):
+    print(f"SavedModel: {served}")
+    print(f"samples: {png}")
+  else:
+    print("not the chief: its files were written to a temporary folder, "
+          "now removed")
   return metrics
 
 

@@ -522,7 +522,8 @@ class ConditionalFlowModel(training.FlowModel):
     # FlowModel.fit initialises on the first batch's data alone; a
     # conditional flow needs its labels too. Once initialised, FlowModel.fit
     # skips its own initialisation.
-    if isinstance(x, tf.data.Dataset) and self.uninitialized():
+    if isinstance(x, tf.data.Dataset) and (self.uninitialized() or
+                                           not self.built):
       self.initialize(next(iter(x)))
     return super().fit(x, *args, **kwargs)
 

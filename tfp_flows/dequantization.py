@@ -242,10 +242,6 @@ class DequantizedFlowModel(training.FlowModel):
     x, log_q = self._dequantize(centres, seed)
     return self.distribution.log_prob(x) - log_q
 
-  def initialize(self, x):
-    """ActNorm's data-dependent init on `x`, dequantized as in training."""
-    self.distribution.log_prob(self._dequantize(x, seed=None)[0])
-
   def call(self, x):
     """Single-sample bound L per example: [B, *event_shape] -> [B]."""
     return self._log_weights(x, seed=None)

@@ -11,6 +11,7 @@ With `num_levels=None` the offset is left out (continuous data, e.g. 2-D toys).
 
 import math
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +21,8 @@ from tfp_flows import applications
 from tfp_flows import images
 
 __all__ = [
-    "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "bits_per_dim",
+    "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
+    "bits_per_dim",
     "evaluate_bits_per_dim", "evaluate_nll"
 ]
 
@@ -84,7 +86,9 @@ class FlowModel(tf_keras.Model):
 
   Data-dependent initialisation (ActNorm): `fit` first runs `initialize` on
   its first batch, outside any replica context, so every replica starts from
-  the same statistics of the same (global) batch.
+  the same statistics of the same (global) batch. Under
+  `MultiWorkerMirroredStrategy` every worker builds the same pipeline (same
+  seed) and so initialises from the same global batch: no broadcast needed.
 
   Example:
 
@@ -154,12 +158,16 @@ class FlowModel(tf_keras.Model):
     """Runs the data-dependent initialisation (ActNorm) on the batch `x`.
 
     Called eagerly and outside any replica context, so under a strategy every
-    replica gets the statistics of this one (global) batch.
+    replica (and every worker, which reads the same first global batch) gets
+    the statistics of this one batch. It also builds the model.
     """
-    self.distribution.log_prob(x)
+    self(x)
 
   def fit(self, x=None, *args, **kwargs):
-    if isinstance(x, tf.data.Dataset) and self.uninitialized():
+    # Built before Keras's `fit` starts: lazily created variables exist when
+    # the optimizer is built, and BackupAndRestore restores into them.
+    if isinstance(x, tf.data.Dataset) and (self.uninitialized() or
+                                           not self.built):
       self.initialize(_features(next(iter(x))))
     return super().fit(x, *args, **kwargs)
 
@@ -268,6 +276,31 @@ class NaNGuard(tf_keras.callbacks.Callback):
             f"step {batch + 1}; stopping. The weights are those of the last "
             "finite step.")
       self.model.stop_training = True
+
+
+class Throughput(tf_keras.callbacks.Callback):
+  """Training examples per second, measured from the end of the first step.
+
+  The first step traces and compiles the step function, so it is left out.
+  `examples_per_second` counts `global_batch_size` examples per step (a
+  partial last batch counts as full); None until two steps have run.
+  """
+
+  def __init__(self, global_batch_size):
+    super().__init__()
+    self.global_batch_size = global_batch_size
+    self.examples_per_second = None
+    self._steps = 0
+    self._start = None
+
+  def on_train_batch_end(self, batch, logs=None):
+    now = time.perf_counter()
+    if self._start is None:
+      self._start = now
+      return
+    self._steps += 1
+    self.examples_per_second = (
+        self._steps * self.global_batch_size / max(now - self._start, 1e-9))
 
 
 class SampleGrid(tf_keras.callbacks.Callback):
