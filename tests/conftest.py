@@ -1,10 +1,17 @@
-"""Shared test set-up: quiet TensorFlow, a per-session TFDS data dir."""
+"""Shared test set-up: quiet TensorFlow, a per-session TFDS data dir, and
+serving a SavedModel in a fresh process."""
 
+import json
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pytest  # pylint: disable=g-import-not-at-top
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np
+import pytest
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 
 @pytest.fixture(scope="session")
@@ -13,3 +20,76 @@ def tfds_dir(tmp_path_factory):
   path = tmp_path_factory.mktemp("tfds")
   os.environ["TFDS_DATA_DIR"] = str(path)
   return str(path)
+
+
+# Loads a SavedModel in a new Python process that imports only TensorFlow and
+# NumPy, and reports what its signatures return. argv: path, x.npy, context.npy
+# or "-", JSON list of batch sizes.
+_SERVE = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+m = tf.saved_model.load(sys.argv[1])
+x = tf.constant(np.load(sys.argv[2]))
+context = None if sys.argv[3] == "-" else tf.constant(np.load(sys.argv[3]))
+
+def given(n=None):
+  return {} if context is None else {"context": context[:n]}
+
+out = {"signatures": sorted(m.signatures)}
+for n in json.loads(sys.argv[4]):
+  z = m.encode(x=x[:n], **given(n))["z"]
+  out[f"z{n}"] = z.numpy().tolist()
+  out[f"decoded{n}"] = m.decode(z=z, **given(n))["x"].numpy().tolist()
+  out[f"log_prob{n}"] = m.log_prob(x=x[:n], **given(n))["log_prob"].numpy().tolist()
+if context is None:
+  samples = m.sample(n=tf.constant(5), temperature=tf.constant(0.7))["samples"]
+  out["empty_shape"] = m.sample(
+      n=tf.constant(0), temperature=tf.constant(1.))["samples"].shape.as_list()
+else:
+  samples = m.sample(context=context, temperature=tf.constant(0.5))["samples"]
+  try:
+    m.log_prob(x=x, context=context[:, :-1])
+    out["bad_context"] = "accepted"
+  except (ValueError, TypeError):
+    out["bad_context"] = "refused"
+out["sample_shape"] = samples.shape.as_list()
+out["sample_finite"] = bool(np.all(np.isfinite(samples.numpy())))
+# Samples encode and decode back (root finders, ODE solves: all in the graph).
+again = m.decode(z=m.encode(x=samples, **given())["z"], **given())["x"]
+out["resampled"] = float(np.max(np.abs(again.numpy() - samples.numpy())))
+out["imported"] = sorted(k for k in sys.modules
+                         if k.startswith(("tfp_flows", "tensorflow_probability")))
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.fixture
+def serve_in_fresh_process(tmp_path):
+  """Serves a SavedModel in a fresh process; returns what it computed.
+
+  `serve(path, x, context=None, batch_sizes=None)` runs `encode`, `decode`
+  and `log_prob` on `x[:n]` for each n of `batch_sizes` (default: all of x),
+  keyed "z{n}", "decoded{n}", "log_prob{n}"; draws samples ("sample_shape",
+  "sample_finite", "resampled": their decode(encode(.)) error); "empty_shape"
+  (n = 0) or, with a context, "bad_context" (one context column short).
+  It asserts that the process succeeded without importing tfp_flows or TFP.
+  """
+  def serve(path, x, context=None, batch_sizes=None):
+    np.save(tmp_path / "serve_x.npy", x)
+    context_file = "-"
+    if context is not None:
+      context_file = str(tmp_path / "serve_context.npy")
+      np.save(context_file, context)
+    sizes = json.dumps(list(batch_sizes or [len(x)]))
+    proc = subprocess.run(
+        [sys.executable, "-c", _SERVE, str(path),
+         str(tmp_path / "serve_x.npy"), context_file, sizes],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.split("RESULT", 1)[1])
+    assert out["imported"] == []
+    return out
+  return serve
