@@ -49,7 +49,10 @@ def _train_command(out, *flags):
 
 
 def _start(command, log, tf_config=None):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  # Its own temporary folder, to see what the process leaves there.
+  temp = os.path.join(os.path.dirname(log), "tmp")
+  os.makedirs(temp, exist_ok=True)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=temp)
   env.pop("TF_CONFIG", None)
   if tf_config:
     env["TF_CONFIG"] = tf_config
@@ -203,6 +206,8 @@ def test_two_workers_match_one_process(tmp_path):
   assert sorted(os.listdir(tmp_path / "pair")) == [
       "flow", "metrics.json", "samples.png", "saved_model"]
   assert "not the chief" in workers[1]
+  assert not [f for f in os.listdir(tmp_path / "tmp")
+              if f.startswith("tfp-flows-worker-")]
 
 
 def test_killed_worker_resumes_from_last_epoch(tmp_path,
