@@ -23,8 +23,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -x -q
 
+# Speed, then density quality, at the CPU sizes (about 8 minutes on 2 cores);
+# each prints Markdown tables and adds its section to
+# benchmarks/results/<date>-<host>.json.
 bench: $(STAMP)
-	$(PY) benchmarks/flowpp_sampling.py
+	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/density.py
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -x -q -m slow

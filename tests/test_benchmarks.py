@@ -1,5 +1,6 @@
-"""The benchmarks run (tiny sizes, one repeat) so they cannot rot; no timing asserted."""
+"""The benchmarks run (tiny sizes, one repeat) so they cannot rot; no timings asserted."""
 
+import json
 import os
 import subprocess
 import sys
@@ -7,13 +8,65 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_flowpp_sampling_benchmark_prints_its_table():
-  proc = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "benchmarks", "flowpp_sampling.py"),
-       "--image-shape", "4,4,1", "--batch-size", "4", "--filters", "4",
-       "--num-heads", "0", "--repeats", "1", "--warmup", "1"],
-      capture_output=True, text=True, timeout=300,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+def _run(script, flags, env=None):
+  return subprocess.run(
+      [sys.executable, os.path.join(ROOT, "benchmarks", script)] + flags,
+      capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {})))
+
+
+def _results(tmp_path, section, script, flags, env=None):
+  """Runs `script` at the tiny sizes; returns (stdout, its results section)."""
+  proc = _run(script, ["--size", "tiny", "--out", str(tmp_path)] + flags, env)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "sample" in proc.stdout
-  assert "log_prob" in proc.stdout
+  files = list(tmp_path.glob("*.json"))
+  assert len(files) == 1, files
+  data = json.loads(files[0].read_text())
+  assert {"tensorflow", "tensorflow_probability", "cpu_count", "hostname"} <= \
+      set(data["machine"])
+  assert {"device", "settings", "results", "markdown"} <= set(data[section])
+  assert data[section]["markdown"] in proc.stdout
+  return proc.stdout, data[section]
+
+
+def test_speed_benchmark_prints_tables_and_writes_results(tmp_path):
+  # Without XLA: compiling every pass twice would double the test's time.
+  stdout, section = _results(
+      tmp_path, "speed", "speed.py",
+      ["--repeats", "1", "--warmup", "1", "--jit", "off"])
+  for heading in ("Ours against TFP's built-ins", "Compute floor",
+                  "Flow++ sampling", "Peak memory"):
+    assert heading in stdout
+  results = section["results"]
+  assert {r["model"] for r in results["comparisons"]} == {
+      "realnvp-vectors", "realnvp-images", "glow", "maf"}
+  assert {"ours_ms", "ours_per_s", "reference_ms", "throughput_ratio",
+          "goal"} <= set(results["comparisons"][0])
+  assert {(r["model"], r["impl"]) for r in results["floor"]} >= {
+      ("glow", "ours"), ("glow", "tfb.Glow"), ("realnvp", "ours")}
+  assert {r["op"] for r in results["flowpp"]["rows"]} == {
+      "log_prob", "encode", "decode", "sample"}
+  assert {"ours_peak_mib", "reference_peak_mib", "ratio"} <= set(
+      results["memory"])
+
+
+def test_density_benchmark_prints_tables_and_writes_results(tmp_path,
+                                                            tfds_dir):
+  stdout, section = _results(
+      tmp_path, "density", "density.py",
+      ["--toys", "moons", "--toy-families", "realnvp", "--datasets",
+       "digits", "--image-families", "nice"],
+      env={"TFDS_DATA_DIR": tfds_dir})
+  assert "| moons (2.394) |" in stdout
+  assert "| digits | nice |" in stdout
+  toy, = section["results"]["toys"]
+  assert {"toy", "family", "entropy", "nll", "gap"} <= set(toy)
+  families = [r["family"] for r in section["results"]["images"]]
+  assert families == ["factorised Gaussian", "nice"]
+
+
+def test_gpu_without_a_gpu_fails_with_a_message():
+  proc = _run("speed.py", ["--device", "gpu", "--cases", "glow"],
+              env={"CUDA_VISIBLE_DEVICES": ""})
+  assert proc.returncode != 0
+  assert "TensorFlow sees no GPU" in proc.stderr
