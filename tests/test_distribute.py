@@ -213,7 +213,7 @@ def test_two_workers_match_one_process(tmp_path):
 def test_killed_worker_resumes_from_last_epoch(tmp_path,
                                                serve_in_fresh_process):
   out = tmp_path / "run"
-  flags = ["--batch-size", "8", "--steps-per-epoch", "40", "--epochs", "3"]
+  flags = ["--batch-size", "8", "--steps-per-epoch", "60", "--epochs", "3"]
   procs, logs = _cluster(tmp_path, "first", out, *flags)
   # The chief's backup of epoch 1 marks the start of epoch 2.
   backup = out / "backup" / "chief" / "checkpoint"
@@ -222,8 +222,10 @@ def test_killed_worker_resumes_from_last_epoch(tmp_path,
     while not backup.exists():
       assert time.monotonic() < deadline, open(logs[0]).read()[-4000:]
       assert all(p.poll() is None for p in procs), open(logs[0]).read()
-      time.sleep(0.05)
-    time.sleep(0.2)  # A few steps into epoch 2 (each of its 40 takes >10 ms).
+      time.sleep(0.02)
+    # A few steps into epoch 2: its 60 steps take well over 0.1 s even on a
+    # fast machine, over 1 s here.
+    time.sleep(0.05)
     procs[1].send_signal(signal.SIGKILL)
     procs[1].wait()
     # The chief cannot go on without its peer: it fails or hangs; stop it.
