@@ -28,37 +28,43 @@ Public API:
 * `testing`: the bijector check harness.
 """
 
-from tfp_flows import baselines
-from tfp_flows import bijectors
-from tfp_flows import conditional
-from tfp_flows import data
-from tfp_flows import dequantization
-from tfp_flows import distribute
-from tfp_flows import flows
-from tfp_flows import images
-from tfp_flows import nets
-from tfp_flows import testing
-from tfp_flows.applications import attribute_direction
-from tfp_flows.applications import decode
-from tfp_flows.applications import encode
-from tfp_flows.applications import inpaint
-from tfp_flows.applications import interpolate
-from tfp_flows.applications import manipulate
-from tfp_flows.applications import sample
-from tfp_flows.applications import temperature_grid
-from tfp_flows.export import export_saved_model
-from tfp_flows.saving import load_flow
-from tfp_flows.saving import save_flow
-from tfp_flows.training import FlowModel
-from tfp_flows.training import LinearWarmup
-from tfp_flows.training import NaNGuard
-from tfp_flows.training import SampleGrid
-from tfp_flows.training import Throughput
-from tfp_flows.training import bits_per_dim
-from tfp_flows.training import evaluate_bits_per_dim
-from tfp_flows.training import evaluate_nll
+import importlib
+import typing
 
 __version__ = "0.1.0"
+
+# Everything below loads on first access (PEP 562), so that `import
+# tfp_flows` and `tfp-flows --help` do not wait for TensorFlow.
+# Public name -> submodule that defines it.
+_ATTRIBUTES = {
+    "attribute_direction": "applications",
+    "decode": "applications",
+    "encode": "applications",
+    "inpaint": "applications",
+    "interpolate": "applications",
+    "manipulate": "applications",
+    "sample": "applications",
+    "temperature_grid": "applications",
+    "export_saved_model": "export",
+    "load_flow": "saving",
+    "save_flow": "saving",
+    "FlowModel": "training",
+    "LinearWarmup": "training",
+    "NaNGuard": "training",
+    "SampleGrid": "training",
+    "Throughput": "training",
+    "bits_per_dim": "training",
+    "evaluate_bits_per_dim": "training",
+    "evaluate_nll": "training",
+}
+# Every submodule and subpackage, public or not, so that `tfp_flows.training`
+# works after a plain `import tfp_flows` as it did when they were imported
+# eagerly.
+_SUBMODULES = frozenset({
+    "applications", "baselines", "bijectors", "cli", "conditional", "data",
+    "dequantization", "distribute", "export", "files", "flows", "images",
+    "nets", "saving", "testing", "training",
+})
 
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
@@ -69,3 +75,34 @@ __all__ = [
     "interpolate", "load_flow", "manipulate", "nets", "sample", "save_flow",
     "temperature_grid", "testing"
 ]
+
+
+def __getattr__(name):
+  if name in _ATTRIBUTES:
+    module = importlib.import_module(f"{__name__}.{_ATTRIBUTES[name]}")
+    value = getattr(module, name)
+  elif name in _SUBMODULES:
+    value = importlib.import_module(f"{__name__}.{name}")
+  else:
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+  globals()[name] = value  # Later accesses skip this function.
+  return value
+
+
+def __dir__():
+  return sorted(set(globals()) | set(__all__) | _SUBMODULES)
+
+
+if typing.TYPE_CHECKING:  # For type checkers and IDEs: the same names, eagerly.
+  # pylint: disable=g-import-not-at-top,unused-import
+  from tfp_flows import baselines, bijectors, conditional, data
+  from tfp_flows import dequantization, distribute, flows, images, nets
+  from tfp_flows import testing
+  from tfp_flows.applications import (attribute_direction, decode, encode,
+                                      inpaint, interpolate, manipulate,
+                                      sample, temperature_grid)
+  from tfp_flows.export import export_saved_model
+  from tfp_flows.saving import load_flow, save_flow
+  from tfp_flows.training import (FlowModel, LinearWarmup, NaNGuard,
+                                  SampleGrid, Throughput, bits_per_dim,
+                                  evaluate_bits_per_dim, evaluate_nll)
