@@ -9,15 +9,18 @@
 `train` writes into --out: `saved_model/` (the SavedModel with serving
 signatures), `flow/` (config and weights, which the other commands rebuild
 the flow from), `samples.png`, `metrics.json` and, with --sample-every,
-`samples/epoch_NNNN.png`. User errors (unknown dataset, bad values)
-print one line and exit with status 2; no traceback.
+`samples/epoch_NNNN.png`. User errors (unknown dataset, bad values, bad
+flags) print one line, `tfp-flows: error: ...`, and exit with status 2; no
+traceback. TensorFlow's own start-up log lines are hidden unless --verbose.
 """
 
 import argparse
 import contextlib
 import json
 import os
+import re
 import sys
+import tempfile
 import time
 
 # tfp_flows.distribute.strategy's names; importing it would make `--help`
@@ -106,6 +109,35 @@ def _non_negative_float(text):
 _TYPES = {"int": _positive_int, "ints": _int_list}
 
 
+def _one_line(text):
+  return " ".join(str(text).split())
+
+
+class _Parser(argparse.ArgumentParser):
+  """Reports a bad command line in one line, as the other user errors."""
+
+  def error(self, message, prog=None):
+    self.exit(2, f"tfp-flows: error: {_one_line(message)} "
+              f"(see {prog or self.prog} --help)\n")
+
+  def parse_args(self, args=None, namespace=None):
+    # argparse reports unknown flags with the top-level parser: point to the
+    # command's --help instead.
+    args, extras = self.parse_known_args(args, namespace)
+    if extras:
+      command = getattr(args, "command", None)
+      self.error(f"unrecognized arguments: {' '.join(extras)}",
+                 prog=f"{self.prog} {command}" if command else None)
+    return args
+
+
+def _add_verbose_flag(p, default):
+  p.add_argument("--verbose", action="store_true", default=default,
+                 help="show TensorFlow's own log lines (hidden by default: "
+                 "they are start-up notices such as CUDA's absence on a "
+                 "CPU-only machine)")
+
+
 def _add_data_flags(p, dataset_default="digits"):
   p.add_argument("--dataset", default=dataset_default,
                  help="'digits' (offline) or a TFDS image dataset such as "
@@ -126,11 +158,13 @@ def _add_model_flag(p):
 
 
 def build_parser():
-  parser = argparse.ArgumentParser(
+  parser = _Parser(
       prog="tfp-flows",
       description="Train, evaluate, sample and export normalizing flows "
       "built on TensorFlow Probability.")
-  sub = parser.add_subparsers(dest="command", required=True)
+  _add_verbose_flag(parser, default=False)
+  sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                              required=True)
 
   train = sub.add_parser(
       "train", help="train a flow, report test bits/dim, export it",
@@ -266,6 +300,9 @@ def build_parser():
   manipulate.add_argument("--scales", type=_float_list,
                           default=[0., 0.25, 0.5, 0.75, 1.])
   manipulate.add_argument("--out", required=True, help="PNG path")
+  # Also after the command; SUPPRESS keeps one given before it.
+  for command in sub.choices.values():
+    _add_verbose_flag(command, default=argparse.SUPPRESS)
   return parser
 
 
@@ -324,8 +361,9 @@ def train(args):
       if args.strategy != "multi-worker":
         raise
       raise RuntimeError(
-          f"lost contact with another worker ({type(e).__name__}, details "
-          "above); start every worker again "
+          f"lost contact with another worker ({type(e).__name__}; "
+          "TensorFlow's log shows details with --verbose); start every "
+          "worker again "
           "with the same command to resume from the last epoch backed up in "
           f"{args.checkpoint_dir}") from None
   # BackupAndRestore empties its folder when training completes.
@@ -570,13 +608,62 @@ _COMMANDS = {"train": train, "evaluate": evaluate, "sample": sample,
              "inpaint": inpaint, "manipulate": manipulate}
 
 
+# What TensorFlow's C++ code logs (absl / glog format: severity, date, time,
+# thread, file:line), absl's notice that it logs to stderr before it is set
+# up, and the second line of the CPU-instructions notice.
+_TF_LOG_LINE = re.compile(
+    r"[IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.+-]+:\d+\] "
+    r"|WARNING: All log messages before absl::InitializeLog\(\) "
+    r"|To enable the following instructions: .* rebuild TensorFlow")
+
+
+def _import_tensorflow_quietly():
+  """Imports TensorFlow without its C++ start-up log lines.
+
+  TF_CPP_MIN_LOG_LEVEL=3 hides what TensorFlow logs once it has read it (such
+  as "failed call to cuInit" on a machine without a GPU), but the lines
+  logged while its libraries load (oneDNN, "Could not find cuda drivers",
+  absl's "All log messages before absl::InitializeLog()") ignore it. So the
+  import writes into a temporary file instead of file descriptor 2; then
+  every other line is passed on to stderr, and all of them if the import
+  fails.
+  """
+  os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+  if "tensorflow" in sys.modules:
+    return
+  try:
+    sys.stderr.flush()
+    saved = os.dup(2)
+  except (OSError, ValueError, AttributeError):  # No usable stderr.
+    import tensorflow  # pylint: disable=import-outside-toplevel,unused-import
+    return
+  failed = True
+  with tempfile.TemporaryFile() as captured:
+    try:
+      os.dup2(captured.fileno(), 2)
+      import tensorflow  # pylint: disable=import-outside-toplevel,unused-import,redefined-outer-name
+      failed = False
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      lines = captured.read().decode(errors="replace").splitlines(True)
+      sys.stderr.write("".join(
+          line for line in lines
+          if failed or not _TF_LOG_LINE.match(line)))
+      sys.stderr.flush()
+
+
 def main(argv=None):
   args = build_parser().parse_args(argv)
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if not args.verbose:
+    _import_tensorflow_quietly()
   try:
     _COMMANDS[args.command](args)
   except (ValueError, RuntimeError) as e:
-    print(f"tfp-flows: error: {e}", file=sys.stderr)
+    print(f"tfp-flows: error: {_one_line(e)} (see tfp-flows {args.command} "
+          "--help)", file=sys.stderr)
     return 2
   return 0
 
