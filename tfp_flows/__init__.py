@@ -26,6 +26,9 @@ Public API:
 * `export_saved_model`: SavedModel with serving signatures.
 * `data`: TFDS pipelines, the offline digits dataset, 2-D toys.
 * `testing`: the bijector check harness.
+
+`import tfp_flows` is light: each submodule, and TensorFlow with it, loads on
+first use of a name from it.
 """
 
 import importlib

@@ -133,9 +133,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_verbose_flag(p, default):
   p.add_argument("--verbose", action="store_true", default=default,
-                 help="show TensorFlow's own log lines (hidden by default: "
-                 "they are start-up notices such as CUDA's absence on a "
-                 "CPU-only machine)")
+                 help="show TensorFlow's own C++ log lines: start-up notices "
+                 "(such as 'failed call to cuInit' without a GPU) and what "
+                 "it logs besides raising errors (hidden by default)")
 
 
 def _add_data_flags(p, dataset_default="digits"):
