@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_FLOW ?= glow
+# Test worker processes (pytest-xdist); each test file runs in one worker, so
+# its module fixtures are built once.
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test test-slow bench clean
 
@@ -21,7 +24,7 @@ demo: $(STAMP)
 	  --out saved_models/$(DEMO_FLOW)-digits
 
 test: $(STAMP)
-	$(PY) -m pytest -x -q
+	$(PY) -m pytest -x -q -n $(TEST_WORKERS) --dist loadfile
 
 # Speed, then density quality, at the CPU sizes (about 8 minutes on 2 cores);
 # each prints Markdown tables and adds its section to
@@ -31,7 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/density.py
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -x -q -m slow
+	$(PY) -m pytest -x -q -m slow -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
