@@ -197,7 +197,7 @@ import tf_keras
 import tfp_flows
 
 x = np.random.default_rng(0).uniform(size=[8, 4, 4, 1]).astype(np.float32)
-losses, shifts = {}, {}
+losses, weights, initial = {}, {}, {}
 for name, strategy in [("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
                        ("two", tf.distribute.MirroredStrategy(
                            ["/cpu:0", "/cpu:1"]))]:
@@ -207,11 +207,20 @@ for name, strategy in [("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
                                 hidden_channels=4)
     model = tfp_flows.FlowModel(dist)
     model.compile(tf_keras.optimizers.SGD(0.01))
+  model.initialize(x)
+  # Every variable of the flow (trainable or not), in the flow's order: the
+  # names repeat (each network's "kernel:0"), the order does not.
+  initial[name] = [v.numpy().tolist() for v in dist.variables]
   hist = model.fit(tf.data.Dataset.from_tensors(x).repeat(3), epochs=1,
                    verbose=0)
   losses[name] = hist.history["loss"][0]
-  shifts[name] = [float(v) for v in dist.trainable_variables[0].numpy()]
-print("RESULT" + json.dumps({"losses": losses, "weights": shifts}))
+  weights[name] = [v.numpy().tolist() for v in dist.variables]
+trainable = {id(v) for v in dist.trainable_variables}
+print("RESULT" + json.dumps({
+    "losses": losses, "weights": weights, "initial": initial,
+    "names": [v.name for v in dist.variables],
+    "trainable": [i for i, v in enumerate(dist.variables)
+                  if id(v) in trainable]}))
 """
 
 
@@ -226,9 +235,20 @@ def test_mirrored_two_replicas_match_one(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = json.loads(proc.stdout.split("RESULT", 1)[1])
   one, two = out["losses"]["one"], out["losses"]["two"]
+  assert np.isfinite(one)
   assert two == pytest.approx(one, rel=1e-4)
-  np.testing.assert_allclose(out["weights"]["two"], out["weights"]["one"],
-                             rtol=1e-4, atol=1e-6)
+  weights, names = out["weights"], out["names"]
+  # Every variable (ActNorm's state included) has the same value after the
+  # same 3 SGD steps.
+  assert len(weights["one"]) == len(weights["two"]) == len(names)
+  assert len(names) > len(out["trainable"]) > 1
+  for name, a, b in zip(names, weights["one"], weights["two"]):
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=name)
+  # And training moved every trainable variable: they agree because both runs
+  # trained alike, not because neither trained.
+  for i in out["trainable"]:
+    assert not np.allclose(weights["one"][i], out["initial"]["one"][i],
+                           rtol=0., atol=1e-7), names[i]
 
 
 _RESUME = r"""
