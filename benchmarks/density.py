@@ -6,10 +6,9 @@
   Adam steps (tests/test_toys.py's recipe: cosine decay, batch --toy-batch,
   50,000 training points, 5,000 test points of another seed), next to the
   toy's entropy: the lowest NLL any model can reach, so NLL - entropy (the
-  gap, in nats) is the figure. The entropies are REFERENCES.md's for the
-  FFJORD samplers, which `tfp_flows.data.toy` follows; a k-nearest-neighbour
-  (Kozachenko-Leonenko, k=5) estimate on 2 x 400,000 points of these
-  samplers agrees within 0.011 nats for every toy.
+  gap, in nats) is the figure. The entropies are computed by quadrature of
+  each toy's exact density (`tfp_flows.toy_entropy`, to 1e-4 nats; checked
+  against samples in tests/test_toy_entropy.py).
 * images: test bits/dim of each registry family (`flows.registry`'s
   digits-sized architectures, `tfp-flows train`'s constant learning rates)
   after --image-steps steps of batch --image-batch, uniform dequantization,
@@ -44,13 +43,12 @@ import tf_keras
 import tfp_flows
 from tfp_flows import conditional
 from tfp_flows import flows
+from tfp_flows import toy_entropy
 from tfp_flows.cli import TRAIN_DEFAULTS
 # pylint: enable=g-import-not-at-top,wrong-import-order
 
-# True entropies in nats (REFERENCES.md; checked, see the module docstring).
-TOY_ENTROPY = {"moons": 2.394, "8gaussians": 2.836, "checkerboard": 3.466,
-               "2spirals": 2.652, "rings": 2.626, "circles": 3.269,
-               "pinwheel": 2.304}
+# True entropies in nats (computed; see the module docstring).
+TOY_ENTROPY = dict(toy_entropy.TOY_ENTROPY)
 # The 2-D recipes of tests/test_toys.py: 6 layers of 64-64 networks (IAF 4:
 # its density, hence its training step, is sequential).
 TOY_FAMILIES = {
@@ -70,7 +68,24 @@ TOY_TRAIN_POINTS = 50_000
 TOY_TEST_POINTS = 5_000
 DATASETS = ("digits", "mnist", "cifar10")
 IMAGE_FAMILIES = tuple(flows.registry.BUILDERS)
-# The papers' test bits/dim of full runs (REFERENCES.md): (dataset, figure).
+# The papers' test bits/dim of full runs: (dataset, figure). Sources:
+# realnvp: Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP"
+#   (ICLR 2017), Table 1 (CIFAR-10 3.49).
+# glow: Kingma & Dhariwal, "Glow: Generative Flow with Invertible 1x1
+#   Convolutions" (NeurIPS 2018), Table 2 (CIFAR-10 3.35).
+# flowpp: Ho et al., "Flow++: Improving Flow-Based Generative Models with
+#   Variational Dequantization and Architecture Design" (ICML 2019), Table 1
+#   (CIFAR-10 3.08).
+# nice: Dinh, Krueger & Bengio, "NICE: Non-linear Independent Components
+#   Estimation" (ICLR 2015 workshop) report MNIST log-likelihood in nats
+#   (1980.50); 4.36 bits/dim is that figure as later comparison tables
+#   convert it.
+# Others (PUBLISHED_OTHERS): FFJORD MNIST 0.99 and CIFAR-10 3.40, with Glow
+#   MNIST 1.05: Grathwohl et al., "FFJORD" (ICLR 2019), Table 2; MAF MNIST
+#   1.89: Papamakarios et al., "Masked Autoregressive Flow for Density
+#   Estimation" (NeurIPS 2017), its MNIST results; neural spline flows
+#   CIFAR-10 3.38: Durkan et al., "Neural Spline Flows" (NeurIPS 2019), its
+#   image results (RQ-NSF (C)).
 PUBLISHED = {"nice": ("MNIST", 4.36), "realnvp": ("CIFAR-10", 3.49),
              "glow": ("CIFAR-10", 3.35), "flowpp": ("CIFAR-10", 3.08)}
 PUBLISHED_OTHERS = ("MAF MNIST 1.89, FFJORD MNIST 0.99 (CIFAR-10 3.40), "

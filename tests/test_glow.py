@@ -71,11 +71,28 @@ def test_export_with_dynamic_batch_matches_eager(trained):
 
 
 def test_sample_with_tensor_n_in_tf_function(trained):
+  # Tensor n inside tf.function draws what eager sampling draws from the same
+  # stateless seed: same base draws, same decoding.
   dist = trained[0]
-  draw = tf.function(lambda n: dist.sample(n))
-  assert draw(tf.constant(3)).shape == [3] + SHAPE
-  tempered = tf.function(lambda n, t: tfp_flows.sample(dist, n, t))
-  assert tempered(tf.constant(2), tf.constant(0.5)).shape == [2] + SHAPE
+  seed = tf.constant([7, 8])
+  draw = tf.function(lambda n, seed: dist.sample(n, seed=seed))
+  traced = draw(tf.constant(3), seed)
+  assert traced.shape == [3] + SHAPE
+  eager = dist.sample(3, seed=seed)
+  np.testing.assert_allclose(traced, eager, rtol=1e-5, atol=1e-5)
+  # Not a constant: another seed, other samples.
+  assert np.max(np.abs(draw(tf.constant(3), seed + 1) - eager)) > 1e-3
+  tempered = tf.function(
+      lambda n, t, seed: tfp_flows.sample(dist, n, t, seed=seed))
+  got = tempered(tf.constant(2), tf.constant(0.5), seed)
+  assert got.shape == [2] + SHAPE
+  np.testing.assert_allclose(got, tfp_flows.sample(dist, 2, 0.5, seed=seed),
+                             rtol=1e-5, atol=1e-5)
+  # The same trace serves another n, still equal to eager sampling.
+  np.testing.assert_allclose(
+      tempered(tf.constant(5), tf.constant(0.5), seed),
+      tfp_flows.sample(dist, 5, 0.5, seed=seed), rtol=1e-5, atol=1e-5)
+  assert tempered.experimental_get_tracing_count() == 1
 
 
 def test_jit_compile_matches_eager(trained):

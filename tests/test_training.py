@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 import tf_keras
 
 import tfp_flows
@@ -112,6 +113,81 @@ def test_linear_warmup():
     tfp_flows.LinearWarmup(1e-3, 0)
 
 
+class _Recorder(tf_keras.callbacks.Callback):
+  """The raw value of `variable` after each training step."""
+
+  def __init__(self, variable):
+    super().__init__()
+    self.variable = variable
+    self.values = []
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.values.append(self.variable.numpy().copy())
+
+
+def _gaussian_model(optimizer, jit_compile=False):
+  """FlowModel of N(loc, I) in 2-D: d loss / d loc = loc - mean(x), exactly."""
+  loc = tf.Variable(tf.zeros([2]))
+  model = tfp_flows.FlowModel(
+      tfp.distributions.Independent(tfp.distributions.Normal(loc, 1.), 1))
+  model.compile(optimizer, jit_compile=jit_compile)
+  return model, loc
+
+
+def _constant_batches(mean, steps, batch=4):
+  x = np.tile(np.asarray(mean, np.float32)[None], [batch, 1])
+  return tf.data.Dataset.from_tensors(x).repeat(steps)
+
+
+def test_linear_warmup_sets_each_steps_learning_rate_in_fit():
+  # SGD on N(loc, I): loc <- loc + lr(s) (m - loc), with the hand-written
+  # rates 0.1 * (s + 1) / 4 for s < 4, then 0.1.
+  model, loc = _gaussian_model(
+      tf_keras.optimizers.SGD(tfp_flows.LinearWarmup(0.1, 4)))
+  rec = _Recorder(loc)
+  m = np.array([1., 2.])
+  model.fit(_constant_batches(m, 6), epochs=1, verbose=0, callbacks=[rec])
+  want, z = [], np.zeros(2)
+  for rate in (0.025, 0.05, 0.075, 0.1, 0.1, 0.1):
+    z = z + rate * (m - z)
+    want.append(z)
+  np.testing.assert_allclose(rec.values, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_global_clipnorm_bounds_the_step(jit_compile):
+  # A batch 500 away from loc: the raw gradient has norm 500, the clipped one
+  # norm 1, so SGD(0.1) moves loc by exactly 0.1 along (3, 4) / 5.
+  model, loc = _gaussian_model(
+      tf_keras.optimizers.SGD(0.1, global_clipnorm=1.), jit_compile)
+  model.fit(_constant_batches([300., 400.], 1), epochs=1, verbose=0)
+  np.testing.assert_allclose(loc.numpy(), [0.06, 0.08], rtol=1e-5)
+  # Without clipping the same step jumps by 0.1 * 500.
+  model, loc = _gaussian_model(tf_keras.optimizers.SGD(0.1), jit_compile)
+  model.fit(_constant_batches([300., 400.], 1), epochs=1, verbose=0)
+  np.testing.assert_allclose(loc.numpy(), [30., 40.], rtol=1e-5)
+
+
+def test_ema_after_fit_is_the_moving_average_of_the_recorded_weights():
+  # avg_0 = initial weights, avg_s = 0.6 avg_{s-1} + 0.4 w_s after step s;
+  # fit ends by writing the average into the weights.
+  model, loc = _gaussian_model(
+      tf_keras.optimizers.SGD(0.3, use_ema=True, ema_momentum=0.6))
+  rec = _Recorder(loc)
+  model.fit(_constant_batches([1., -2.], 5), epochs=1, verbose=0,
+            callbacks=[rec])
+  average = np.zeros(2)
+  for w in rec.values:
+    average = 0.6 * average + 0.4 * w
+  np.testing.assert_allclose(loc.numpy(), average, rtol=1e-5)
+  # The raw weights themselves followed plain SGD, and the average lags them.
+  z = np.zeros(2)
+  for w in rec.values:
+    z = z + 0.3 * (np.array([1., -2.]) - z)
+    np.testing.assert_allclose(w, z, rtol=1e-5)
+  assert np.all(np.abs(loc.numpy()) < np.abs(rec.values[-1]) - 0.05)
+
+
 def test_ema_weights_are_used_after_fit():
   # With momentum 1 the average never leaves the initial weights, and fit
   # writes the average into the model at its end.
@@ -197,7 +273,7 @@ import tf_keras
 import tfp_flows
 
 x = np.random.default_rng(0).uniform(size=[8, 4, 4, 1]).astype(np.float32)
-losses, shifts = {}, {}
+losses, weights, initial = {}, {}, {}
 for name, strategy in [("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
                        ("two", tf.distribute.MirroredStrategy(
                            ["/cpu:0", "/cpu:1"]))]:
@@ -207,11 +283,20 @@ for name, strategy in [("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
                                 hidden_channels=4)
     model = tfp_flows.FlowModel(dist)
     model.compile(tf_keras.optimizers.SGD(0.01))
+  model.initialize(x)
+  # Every variable of the flow (trainable or not), in the flow's order: the
+  # names repeat (each network's "kernel:0"), the order does not.
+  initial[name] = [v.numpy().tolist() for v in dist.variables]
   hist = model.fit(tf.data.Dataset.from_tensors(x).repeat(3), epochs=1,
                    verbose=0)
   losses[name] = hist.history["loss"][0]
-  shifts[name] = [float(v) for v in dist.trainable_variables[0].numpy()]
-print("RESULT" + json.dumps({"losses": losses, "weights": shifts}))
+  weights[name] = [v.numpy().tolist() for v in dist.variables]
+trainable = {id(v) for v in dist.trainable_variables}
+print("RESULT" + json.dumps({
+    "losses": losses, "weights": weights, "initial": initial,
+    "names": [v.name for v in dist.variables],
+    "trainable": [i for i, v in enumerate(dist.variables)
+                  if id(v) in trainable]}))
 """
 
 
@@ -226,9 +311,20 @@ def test_mirrored_two_replicas_match_one(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = json.loads(proc.stdout.split("RESULT", 1)[1])
   one, two = out["losses"]["one"], out["losses"]["two"]
+  assert np.isfinite(one)
   assert two == pytest.approx(one, rel=1e-4)
-  np.testing.assert_allclose(out["weights"]["two"], out["weights"]["one"],
-                             rtol=1e-4, atol=1e-6)
+  weights, names = out["weights"], out["names"]
+  # Every variable (ActNorm's state included) has the same value after the
+  # same 3 SGD steps.
+  assert len(weights["one"]) == len(weights["two"]) == len(names)
+  assert len(names) > len(out["trainable"]) > 1
+  for name, a, b in zip(names, weights["one"], weights["two"]):
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=name)
+  # And training moved every trainable variable: they agree because both runs
+  # trained alike, not because neither trained.
+  for i in out["trainable"]:
+    assert not np.allclose(weights["one"][i], out["initial"]["one"][i],
+                           rtol=0., atol=1e-7), names[i]
 
 
 _RESUME = r"""
@@ -244,6 +340,13 @@ class Crash(tf_keras.callbacks.Callback):
     if epoch == 2:
       raise KeyboardInterrupt
 
+class Epochs(tf_keras.callbacks.Callback):
+  def __init__(self):
+    super().__init__()
+    self.run = []
+  def on_epoch_begin(self, epoch, logs=None):
+    self.run.append(epoch)
+
 def run(backup, crash=False):
   tf_keras.utils.set_random_seed(0)
   dist = tfp_flows.flows.glow([4, 4, 1], num_levels=1, depth=1,
@@ -252,15 +355,20 @@ def run(backup, crash=False):
   model.compile(tf_keras.optimizers.Adam(1e-2, use_ema=True,
                                          ema_momentum=0.9))
   x = np.random.default_rng(0).uniform(size=[16, 4, 4, 1]).astype("float32")
+  epochs = Epochs()
   callbacks = [tf_keras.callbacks.BackupAndRestore(backup)] if backup else []
-  if crash:
-    callbacks.append(Crash())
+  callbacks += [epochs, Crash()] if crash else [epochs]
   try:
     model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), epochs=4,
               callbacks=callbacks, verbose=0)
   except KeyboardInterrupt:
     return None
-  return [v.numpy().tolist() for v in dist.variables]
+  optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+  # The flow's variables, then the optimizer's: its step count, Adam's
+  # moments and the EMA's averages.
+  return {"epochs": epochs.run,
+          "variables": [v.numpy().tolist() for v in dist.variables],
+          "optimizer": [v.numpy().tolist() for v in optimizer.variables]}
 
 straight = run(None)
 assert run(sys.argv[1], crash=True) is None
@@ -280,6 +388,14 @@ def test_resume_from_backup_matches_an_uninterrupted_run(tmp_path):
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = json.loads(proc.stdout.split("RESULT", 1)[1])
-  assert len(out["straight"]) == len(out["resumed"]) > 0
-  for a, b in zip(out["straight"], out["resumed"]):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  straight, resumed = out["straight"], out["resumed"]
+  # The resumed run trains only the epochs the crash left (a run that
+  # restored nothing would redo all 4 and match just as well).
+  assert straight["epochs"] == [0, 1, 2, 3]
+  assert resumed["epochs"] == [2, 3]
+  for key in ("variables", "optimizer"):
+    assert len(straight[key]) == len(resumed[key]) > 1
+    for a, b in zip(straight[key], resumed[key]):
+      np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  # Adam's step count: 4 epochs of 2 batches.
+  assert straight["optimizer"][0] == resumed["optimizer"][0] == 8

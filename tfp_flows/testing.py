@@ -6,7 +6,9 @@ through `make_bijector(dtype)` and runs these checks, raising
 first failure:
 
 * `round_trip_forward`: inverse(forward(x)) == x.
-* `round_trip_inverse`: forward(inverse(y)) == y.
+* `round_trip_inverse`: forward(inverse(y)) == y. By default y = forward(x')
+  for fresh x', which is always in forward's range; pass `sample_y` (points
+  of the whole codomain) to also catch a forward that is not onto it.
 * `log_det_inverse`: inverse_log_det_jacobian(y) == -forward_log_det_jacobian(x)
   at y = forward(x).
 * `jacobian`: forward_log_det_jacobian(x) == log |det dy/dx|, the Jacobian from
@@ -21,6 +23,10 @@ first failure:
 * `saved_model`: a `tf.Module` holding the bijector and serving forward,
   inverse and the log-det with a dynamic batch dimension survives
   `tf.saved_model.save` / `load` with identical outputs.
+
+A check whose computation raises (an op that XLA cannot compile, a
+function that cannot be traced, a SavedModel that cannot be written or
+loaded) fails as that check, with the exception's type and first line.
 
 Every comparison is between fresh tensors (`tf.identity`) so that TFP's
 bijector cache cannot answer an inverse from the forward it just ran.
@@ -126,6 +132,27 @@ class _Checker:
           f"({self.dtype.name}): worst error {err:.3g} > tolerance {tol:.1g}.")
 
 
+class _Raised:
+  """Turns an exception inside a check into that check's failure."""
+
+  def __init__(self, c, check):
+    self.c = c
+    self.check = check
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, kind, error, tb):
+    if kind is None or issubclass(kind, BijectorCheckError):
+      return False
+    if not issubclass(kind, Exception):
+      return False
+    first = (str(error).strip().splitlines() or [""])[0][:300]
+    raise BijectorCheckError(
+        f"check '{self.check}' failed for {self.c.bijector.name} "
+        f"({self.c.dtype.name}): raised {kind.__name__}: {first}") from error
+
+
 def _fresh(t):
   return tf.identity(t)
 
@@ -142,18 +169,23 @@ def _perturb(bijector, scale, seed):
     v.assign(constraint(value) if constraint is not None else value)
 
 
-def _check_round_trips(c, x, y_ref):
+def _check_round_trips(c, x, y_ref, checks):
   b = c.bijector
-  y = b.forward(_fresh(x))
-  c.record("round_trip_forward", b.inverse(_fresh(y)), x)
-  x2 = b.inverse(_fresh(y_ref))
-  c.record("round_trip_inverse", b.forward(_fresh(x2)), y_ref)
+  if "round_trip_forward" in checks:
+    with _Raised(c, "round_trip_forward"):
+      y = b.forward(_fresh(x))
+      c.record("round_trip_forward", b.inverse(_fresh(y)), x)
+  if "round_trip_inverse" in checks:
+    with _Raised(c, "round_trip_inverse"):
+      x2 = b.inverse(_fresh(y_ref))
+      c.record("round_trip_inverse", b.forward(_fresh(x2)), y_ref)
 
 
 def _check_log_dets(c, x):
   b = c.bijector
-  y = b.forward(_fresh(x))
-  c.record("log_det_inverse", c.ildj(_fresh(y)), -c.fldj(_fresh(x)))
+  with _Raised(c, "log_det_inverse"):
+    y = b.forward(_fresh(x))
+    c.record("log_det_inverse", c.ildj(_fresh(y)), -c.fldj(_fresh(x)))
 
 
 def _check_jacobian(c, x, event_shape, max_dim):
@@ -205,7 +237,9 @@ def _check_traced(c, x, y, jit):
   want = c.outputs(_fresh(x), _fresh(y))
   traced = tf.function(lambda x, y: c.outputs(x, y), jit_compile=jit)
   check = "jit_compile" if jit else "tf_function"
-  _compare_outputs(c, check, traced(_fresh(x), _fresh(y)), want)
+  with _Raised(c, check):
+    got = traced(_fresh(x), _fresh(y))
+  _compare_outputs(c, check, got, want)
 
 
 def _check_saved_model(c, x, y, x_event, y_event):
@@ -218,7 +252,7 @@ def _check_saved_model(c, x, y, x_event, y_event):
                        tf.TensorSpec([None] + y_event, c.dtype)])
   xf, yf = tf.reshape(x, [-1] + x_event), tf.reshape(y, [-1] + y_event)
   want = module.run(xf, yf)
-  with tempfile.TemporaryDirectory() as path:
+  with tempfile.TemporaryDirectory() as path, _Raised(c, "saved_model"):
     tf.saved_model.save(module, path)
     loaded = tf.saved_model.load(path)
     got = loaded.run(xf, yf)
@@ -231,6 +265,7 @@ def check_bijector(make_bijector,
                    dtypes=(tf.float32, tf.float64),
                    batch_shape=(2, 3),
                    sample_x=None,
+                   sample_y=None,
                    checks=ALL_CHECKS,
                    expect_trainable=None,
                    perturb_variables=0.1,
@@ -248,6 +283,10 @@ def check_bijector(make_bijector,
     batch_shape: batch shape of the test inputs (at least 2 events).
     sample_x: callable `(shape, dtype, rng) -> np.ndarray` of points in the
       bijector's domain; default standard normal.
+    sample_y: the same for points of the codomain (shape: batch shape plus
+      the event shape of y); default forward(x') for fresh x' from
+      `sample_x`. Standard normal points, say, make `round_trip_inverse`
+      catch a forward that is not onto all of R^n.
     checks: names of the checks to run (see the module docstring).
     expect_trainable: if True, fail unless the bijector has trainable
       variables; if False, fail if it has any; None skips the check.
@@ -284,7 +323,11 @@ def check_bijector(make_bijector,
       _perturb(bijector, perturb_variables, seed)
     y_event = bijector.forward_event_shape(event_shape).as_list()
     c = _Checker(bijector, dtype, tol, event_shape, y_event)
-    y = bijector.forward(_fresh(x_other))
+    if sample_y is None:
+      y = bijector.forward(_fresh(x_other))
+    else:
+      y = tf.constant(np.asarray(sample_y(list(batch_shape) + y_event, dtype,
+                                          rng)), dtype)
     if "trainable_variables" in checks and expect_trainable is not None:
       has = bool(bijector.trainable_variables)
       if has != expect_trainable:
@@ -292,14 +335,15 @@ def check_bijector(make_bijector,
             f"check 'trainable_variables' failed for {bijector.name}: expected "
             f"{'some' if expect_trainable else 'none'}, found "
             f"{len(bijector.trainable_variables)}.")
-    if "round_trip_forward" in checks or "round_trip_inverse" in checks:
-      _check_round_trips(c, x, y)
+    _check_round_trips(c, x, y, checks)
     if "log_det_inverse" in checks:
       _check_log_dets(c, x)
     if "jacobian" in checks:
-      _check_jacobian(c, x, event_shape, max_jacobian_dim)
+      with _Raised(c, "jacobian"):
+        _check_jacobian(c, x, event_shape, max_jacobian_dim)
     if "batch_shape" in checks:
-      _check_batch_shape(c, x, y, event_shape, y_event)
+      with _Raised(c, "batch_shape"):
+        _check_batch_shape(c, x, y, event_shape, y_event)
     if "tf_function" in checks:
       _check_traced(c, x, y, jit=False)
     if "jit_compile" in checks:
