@@ -269,6 +269,7 @@ class Worker:
                                  stdout=subprocess.PIPE, stderr=log,
                                  text=True, env=env)
     self.losses = []
+    self.seconds = []
 
   def _reply(self):
     line = self.proc.stdout.readline()
@@ -289,16 +290,20 @@ class Worker:
     self.proc.stdin.flush()
     reply = self._reply()
     self.losses.append(reply["loss"])
+    self.seconds.append(reply["seconds"])
     return ()  # common.run copies nothing: the worker has finished its step.
 
   def close(self):
+    """Ends the worker's loop (it exits by itself); see `wait`."""
     if self.proc.poll() is None:
       self.proc.stdin.close()
-      try:
-        self.proc.wait(timeout=30)
-      except subprocess.TimeoutExpired:
-        self.proc.kill()
-        self.proc.wait()
+
+  def wait(self):
+    try:
+      self.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+      self.proc.kill()
+      self.proc.wait()
 
 
 def time_size(size, args, common):
@@ -318,8 +323,11 @@ def time_size(size, args, common):
       cases = [(key, w.step, ()) for key, w in workers.items()]
       seconds, first = common.median_seconds(cases, args.repeats, args.warmup)
     finally:
+      # All told at once: they shut down side by side.
       for w in workers.values():
         w.close()
+      for w in workers.values():
+        w.wait()
         w.log.close()
   theirs = seconds[("normflows", False)]
   rows = []
@@ -333,6 +341,8 @@ def time_size(size, args, common):
         parameters=ready[key]["parameters"],
         throughput_ours_over_normflows=theirs / seconds[key],
         first_step_nll=workers[key].losses[0],
+        # Every step as the worker timed it (no pipe), the first included.
+        worker_step_s=workers[key].seconds,
         versions=ready[key]["versions"]))
   return rows
 
