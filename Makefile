@@ -32,7 +32,8 @@ bench: $(STAMP)
 
 # Our Glow against normflows (PyTorch) on this CPU; a venv of its own, so
 # torch never enters the project's (see benchmarks/peers/glow_normflows.py).
-# Flags through BENCH_PEERS_ARGS, e.g. BENCH_PEERS_ARGS="--sizes small".
+# About 3 minutes on 2 cores (the first install takes a few more). Flags
+# through BENCH_PEERS_ARGS, e.g. BENCH_PEERS_ARGS="--sizes small --repeats 25".
 PEERS_VENV ?= .venv-peers
 PEERS_PY := $(PEERS_VENV)/bin/python
 PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
