@@ -8,7 +8,7 @@ DEMO_FLOW ?= glow
 # its module fixtures are built once.
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow bench bench-peers clean
 
 install: $(STAMP)
 
@@ -33,8 +33,26 @@ bench: $(STAMP)
 	$(PY) benchmarks/speed.py
 	$(PY) benchmarks/density.py
 
+# Our Glow against normflows (PyTorch) on this CPU; a venv of its own, so
+# torch never enters the project's (see benchmarks/peers/glow_normflows.py).
+# About 3 minutes on 2 cores (the first install takes a few more). Flags
+# through BENCH_PEERS_ARGS, e.g. BENCH_PEERS_ARGS="--sizes small --repeats 25".
+PEERS_VENV ?= .venv-peers
+PEERS_PY := $(PEERS_VENV)/bin/python
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
+BENCH_PEERS_ARGS ?=
+
+$(PEERS_STAMP): pyproject.toml benchmarks/peers/requirements.txt
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install -q --upgrade pip
+	$(PEERS_PY) -m pip install -q -e . -r benchmarks/peers/requirements.txt
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+	$(PEERS_PY) benchmarks/peers/glow_normflows.py $(BENCH_PEERS_ARGS)
+
 test-slow: $(STAMP)
 	$(PY) -m pytest -x -q -m slow -n $(TEST_WORKERS) --dist loadfile
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info .pytest_cache
