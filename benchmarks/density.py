@@ -68,24 +68,16 @@ TOY_TRAIN_POINTS = 50_000
 TOY_TEST_POINTS = 5_000
 DATASETS = ("digits", "mnist", "cifar10")
 IMAGE_FAMILIES = tuple(flows.registry.BUILDERS)
-# The papers' test bits/dim of full runs: (dataset, figure). Sources:
+# The papers' test bits/dim of full runs: (dataset, figure), from
 # realnvp: Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP"
-#   (ICLR 2017), Table 1 (CIFAR-10 3.49).
-# glow: Kingma & Dhariwal, "Glow: Generative Flow with Invertible 1x1
-#   Convolutions" (NeurIPS 2018), Table 2 (CIFAR-10 3.35).
-# flowpp: Ho et al., "Flow++: Improving Flow-Based Generative Models with
-#   Variational Dequantization and Architecture Design" (ICML 2019), Table 1
-#   (CIFAR-10 3.08).
-# nice: Dinh, Krueger & Bengio, "NICE: Non-linear Independent Components
-#   Estimation" (ICLR 2015 workshop) report MNIST log-likelihood in nats
-#   (1980.50); 4.36 bits/dim is that figure as later comparison tables
-#   convert it.
-# Others (PUBLISHED_OTHERS): FFJORD MNIST 0.99 and CIFAR-10 3.40, with Glow
-#   MNIST 1.05: Grathwohl et al., "FFJORD" (ICLR 2019), Table 2; MAF MNIST
-#   1.89: Papamakarios et al., "Masked Autoregressive Flow for Density
-#   Estimation" (NeurIPS 2017), its MNIST results; neural spline flows
-#   CIFAR-10 3.38: Durkan et al., "Neural Spline Flows" (NeurIPS 2019), its
-#   image results (RQ-NSF (C)).
+#   (ICLR 2017); glow: Kingma & Dhariwal, "Glow" (NeurIPS 2018); flowpp: Ho
+#   et al., "Flow++" (ICML 2019); nice: Dinh, Krueger & Bengio, "NICE" (2015)
+#   report MNIST's test log-likelihood, 1980.50 nats, which is
+#   8 - 1980.50 / (784 ln 2) = 4.36 bits/dim of 256-level data in [0, 1).
+# PUBLISHED_OTHERS: FFJORD (Grathwohl et al., ICLR 2019) MNIST 0.99 and
+#   CIFAR-10 3.40, with Glow MNIST 1.05 as FFJORD lists it; MAF (Papamakarios
+#   et al., NeurIPS 2017) MNIST 1.89; neural spline flows (Durkan et al.,
+#   NeurIPS 2019) CIFAR-10 3.38.
 PUBLISHED = {"nice": ("MNIST", 4.36), "realnvp": ("CIFAR-10", 3.49),
              "glow": ("CIFAR-10", 3.35), "flowpp": ("CIFAR-10", 3.08)}
 PUBLISHED_OTHERS = ("MAF MNIST 1.89, FFJORD MNIST 0.99 (CIFAR-10 3.40), "

@@ -66,7 +66,7 @@ _ATTRIBUTES = {
 _SUBMODULES = frozenset({
     "applications", "baselines", "bijectors", "cli", "conditional", "data",
     "dequantization", "distribute", "export", "files", "flows", "images",
-    "nets", "saving", "testing", "training",
+    "nets", "saving", "testing", "toy_entropy", "training",
 })
 
 __all__ = [
