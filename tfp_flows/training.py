@@ -169,6 +169,12 @@ class FlowModel(tf_keras.Model):
     if isinstance(x, tf.data.Dataset) and (self.uninitialized() or
                                            not self.built):
       self.initialize(_features(next(iter(x))))
+    if self.built and self.optimizer is not None:
+      # The optimizer's slots made now rather than in the first traced step:
+      # a tf.function that creates variables is traced twice, and the second
+      # trace of a Glow training step costs as much as the first.
+      with self.distribute_strategy.scope():
+        self.optimizer.build(self.trainable_variables)
     return super().fit(x, *args, **kwargs)
 
   def _checked(self, x):
