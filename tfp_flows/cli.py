@@ -37,13 +37,21 @@ TRAIN_DEFAULTS = {
     # Glow's samples are shown at T = 0.7 in the paper.
     "glow": dict(epochs=150, learning_rate=2e-3, temperature=0.7),
     "flowpp": dict(epochs=150, learning_rate=2e-3, temperature=1.0),
+    "maf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
+    # IAF's density, hence its training step, takes D = 64 passes per layer;
+    # FFJORD's an ODE solve: fewer epochs.
+    "iaf": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
+    "ffjord": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
 }
+# The names of tfp_flows.flows.registry.BUILDERS (tested); importing it would
+# make `--help` wait for TensorFlow.
 FLOWS = tuple(TRAIN_DEFAULTS)
 # Architecture flags: builder option name -> argparse keyword arguments.
 _ARCHITECTURE_FLAGS = {
     "num_coupling_layers": dict(type="int", help="NICE: additive couplings"),
-    "hidden_units": dict(type="ints", help="NICE: MLP hidden sizes, "
-                         "comma-separated"),
+    "hidden_units": dict(type="ints", help="NICE, MAF, IAF, FFJORD: MLP "
+                         "hidden sizes, comma-separated"),
+    "num_layers": dict(type="int", help="MAF, IAF: autoregressive layers"),
     "prior": dict(choices=("logistic", "gaussian"), help="NICE: base"),
     "num_scales": dict(type="int", help="RealNVP: scales"),
     "num_blocks": dict(type="int", help="RealNVP, Flow++: blocks per net"),

@@ -1,13 +1,19 @@
 """Flow families by name, with architecture defaults sized for digits."""
 
+import inspect
+
+from tfp_flows.flows.autoregressive import iaf
+from tfp_flows.flows.autoregressive import maf
+from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.realnvp import realnvp
 
-__all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "build"]
+__all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "build", "options"]
 
-BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp}
+BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp,
+            "maf": maf, "iaf": iaf, "ffjord": ffjord}
 
 # The offline digits data (1500 8x8 images) overfit larger networks; these
 # sizes give the README's figures.
@@ -22,33 +28,49 @@ ARCHITECTURE_DEFAULTS = {
     "flowpp": dict(num_levels=1, checkerboard_steps=2, channel_steps=2,
                    final_steps=2, filters=8, num_blocks=1, num_heads=4,
                    num_components=4),
+    # Flattened 64-pixel images; about 36,000 parameters, as NICE and Glow.
+    "maf": dict(num_layers=5, hidden_units=[32, 32]),
+    "iaf": dict(num_layers=5, hidden_units=[32, 32]),
+    # The exact trace (D = 64 network passes per solver stage) keeps
+    # log_prob deterministic; loose tolerances keep the solves short.
+    "ffjord": dict(hidden_units=[64, 64], trace="exact", atol=1e-3,
+                   rtol=1e-3),
 }
 
+# Builder arguments that change what a builder returns (Flow++'s variational
+# dequantizer makes it return a pair): the registry builds the flow alone.
+_NOT_OPTIONS = frozenset({"dequantization", "dequantizer_options"})
 
-_COMMON = ("validate_args", "dtype")
+
+def options(name):
+  """The options flow `name` takes: its builder's keyword arguments."""
+  if name not in BUILDERS:
+    raise ValueError(f"Unknown flow {name!r}; known: {sorted(BUILDERS)}.")
+  # The first parameter is the event (image) shape, passed positionally.
+  parameters = list(inspect.signature(BUILDERS[name]).parameters)[1:]
+  return sorted(set(parameters) - _NOT_OPTIONS)
 
 
-def build(name, image_shape, **options):
-  """Builds flow `name` over `image_shape`; `options` override the defaults.
+def build(name, image_shape, **kwargs):
+  """Builds flow `name` over `image_shape`; `kwargs` override the defaults.
 
   Args:
     name: one of `BUILDERS`.
-    image_shape: [H, W, C] of the data.
-    **options: builder arguments (see each builder), e.g. `depth=8`, and the
-      arguments every builder takes (`validate_args`, `dtype`).
+    image_shape: the data's event shape, [H, W, C] for images.
+    **kwargs: builder arguments (`options(name)` lists them), e.g.
+      `depth=8`, `validate_args=True`.
 
   Returns:
     The builder's `tfd.TransformedDistribution`.
 
   Raises:
-    ValueError: unknown flow, or an option the flow does not take.
+    ValueError: unknown flow, or an option its builder does not take.
   """
-  if name not in BUILDERS:
-    raise ValueError(f"Unknown flow {name!r}; known: {sorted(BUILDERS)}.")
-  unknown = set(options) - set(ARCHITECTURE_DEFAULTS[name]) - set(_COMMON)
+  valid = options(name)
+  unknown = set(kwargs) - set(valid)
   if unknown:
     raise ValueError(
         f"Options {sorted(unknown)} do not apply to flow {name!r}; it takes "
-        f"{sorted(ARCHITECTURE_DEFAULTS[name])}.")
-  kwargs = dict(ARCHITECTURE_DEFAULTS[name], **options)
-  return BUILDERS[name](list(image_shape), **kwargs)
+        f"{valid}.")
+  return BUILDERS[name](list(image_shape),
+                        **dict(ARCHITECTURE_DEFAULTS[name], **kwargs))
