@@ -16,7 +16,7 @@ __all__ = [
 # Per-layer bound B of the log-scale: scales in [exp(-3), exp(3)] ~ [0.05, 20]
 # per layer (see the class docstring for the choice).
 DEFAULT_LOG_SCALE_BOUND = 3.
-# Per-layer bound of the shift, far beyond what standardised data needs.
+# Per-layer clip of the shift, far beyond what standardised data needs.
 DEFAULT_SHIFT_BOUND = 1e3
 
 
@@ -32,8 +32,8 @@ def soft_bound(raw, bound):
   """
   if bound is None:
     return raw
-  bound = tf.constant(bound, raw.dtype)
-  return bound * tf.tanh(raw / bound)
+  return tf.constant(bound, raw.dtype) * tf.tanh(
+      raw * tf.constant(1. / bound, raw.dtype))
 
 
 def _check_bound(value, arg_name):
@@ -54,7 +54,7 @@ class MaskedAutoregressive(base.AugmentedBijector):
   entries of y before i (in the conditioner's order), computed by a MADE
   (`tfp_flows.nets.MADE`) from its raw outputs (m, h):
 
-    mu_i = S * tanh(m_i / S),        alpha_i = B * tanh(h_i / B),
+    mu_i = clip(m_i, -S, S),        alpha_i = B * tanh(h_i / B),
 
     forward:  y_i = x_i * exp(alpha_i(y_<i)) + mu_i(y_<i),
     inverse:  x = (y - mu(y)) * exp(-alpha(y)),
@@ -79,19 +79,25 @@ class MaskedAutoregressive(base.AugmentedBijector):
   TFP's layer runs the network twice per `log_prob` (once for the transform,
   once more for the log-det) and D + 1 times per sample.
 
-  Bounds. B (`log_scale_bound`) and S (`shift_bound`) soft-bound the
-  conditioner's outputs. Both maps are the identity at 0 with unit slope, so
-  a zero-initialised MADE still makes a new layer the identity, and small
-  outputs train exactly as unbounded ones; they bend only where the raw
-  output nears the bound. What the default B = 3 buys and costs:
+  Bounds. B (`log_scale_bound`) bounds the log-scale softly: B tanh(h / B)
+  is the identity at h = 0 with unit slope, so a zero-initialised MADE still
+  makes a new layer the identity and small raw outputs train as unbounded
+  ones; it bends only as |h| nears B. S (`shift_bound`) clips the shift: the
+  identity inside +-S, a guard against overflow rather than a constraint.
+  What the default B = 3 buys and costs:
 
-  * per layer, scales lie in (exp(-B), exp(B)) ~ (0.05, 20): a trained MAF
-    layer on standardised data rarely needs |alpha| above 2, so one layer
-    loses next to nothing;
+  * per layer, scales lie in (exp(-B), exp(B)) ~ (0.05, 20). Trained
+    unbounded on the 2-D toys (6 MAF or 4 IAF layers, 300 steps), each
+    layer's largest raw log-scale was |h| ~ 0.5-2.8, where 3 tanh(h / 3)
+    gives up at most 0.6. Test NLL above the entropy on 8gaussians, B = 3
+    against unbounded, seeds 0 / 1: MAF 0.26 / 0.33 against 0.27 / 0.34
+    (noise), IAF 0.35 / 0.30 against 0.29 / 0.26 (a little worse in this
+    short run; B = 5 gave 0.32 / 0.27).
   * a stack of L layers spans exp(+-L * B): exp(+-15) ~ 3e-7 .. 3e6 for the
-    builders' default L = 5, far beyond the contrast between any two scales
-    of standardised data (the 2-D toys' narrowest modes need exp(-4));
-    densities sharper than that need more layers, or a larger B;
+    builders' default L = 5, far beyond the contrast between the scales of
+    standardised data (the toys' narrowest features, std 0.08 in data of
+    std ~2, need exp(-3.2) in all); sharper densities need more layers, or
+    a larger B.
   * nothing overflows for finite inputs: whatever the weights, per layer
     |x| <= (|y| + S) exp(B), so L layers (permutations between them change
     no magnitude) give |z| < (|y| + 1.06 S) exp(L * B), and the log-det
@@ -152,7 +158,8 @@ class MaskedAutoregressive(base.AugmentedBijector):
         `conditional_input`) to [..., D, 2]: raw shifts and log-scales.
       log_scale_bound: B > 0, |alpha| < B (see the class docstring), or None
         for no bound.
-      shift_bound: S > 0, |mu| < S, or None for no bound.
+      shift_bound: S > 0, the shift is clipped to [-S, S], or None for no
+        bound.
       validate_args: check inputs (finiteness) at run time.
       dtype: float dtype of inputs and outputs.
       name: name scope.
@@ -198,8 +205,11 @@ class MaskedAutoregressive(base.AugmentedBijector):
           f"shift and log-scale per entry); got shape "
           f"{theta.shape.as_list()}.")
     shift, raw = tf.unstack(theta, num=2, axis=-1)
-    return (soft_bound(shift, self._shift_bound),
-            soft_bound(raw, self._log_scale_bound))
+    if self._shift_bound is not None:
+      # A clip, not a tanh: exact inside the bound, two cheap ops (a layer
+      # runs few ops besides its network, and each one costs time on a CPU).
+      shift = tf.clip_by_value(shift, -self._shift_bound, self._shift_bound)
+    return shift, soft_bound(raw, self._log_scale_bound)
 
   def _augmented_forward(self, x, **kwargs):
     x = self._validate_input(x, "x", self._event_shape)

@@ -7,8 +7,8 @@ entries of the layer's output in TFP's forward direction:
   y_i = x_i * exp(alpha_i(y_{<i})) + mu_i(y_{<i}),
   x_i = (y_i - mu_i(y_{<i})) * exp(-alpha_i(y_{<i})),
 
-with alpha = B tanh(h / B) (`log_scale_bound` B) and mu = S tanh(m / S) soft
-bounds on MADE's raw outputs (m, h), so that no finite input overflows. So
+with alpha = B tanh(h / B) (`log_scale_bound` B) and mu = clip(m, -S, S)
+bounding MADE's raw outputs (m, h), so that no finite input overflows. So
 `inverse` is one network pass on y while `forward` must build y one entry at
 a time: D passes. The Jacobian is triangular: log |det dy/dx| = sum_i
 alpha_i, and it comes out of the same passes as the transform.
@@ -134,7 +134,7 @@ def maf(event_shape,
     z_j = (x_j - mu_j(x_{<j}; c)) * exp(-alpha_j(x_{<j}; c)),
 
   with (mu, alpha) from a MADE (`nets.MADE`) through
-  `bijectors.MaskedAutoregressive` (|alpha| < `log_scale_bound`, |mu| <
+  `bijectors.MaskedAutoregressive` (|alpha| < `log_scale_bound`, |mu| <=
   1e3), and a permutation between layers, so
 
     log p(x | c) = log p_Z(z) - sum_i sum_j alpha_ij (+ ActNorm's log-det).
