@@ -77,7 +77,10 @@ class MaskedAutoregressive(base.AugmentedBijector):
     a function, not only at a point).
 
   TFP's layer runs the network twice per `log_prob` (once for the transform,
-  once more for the log-det) and D + 1 times per sample.
+  once more for the log-det), and D + 1 times for a sample with its
+  log-density. (Under XLA, common-subexpression elimination merges TFP's two
+  passes of a `log_prob` into one, but not the two backward passes of its
+  gradient.)
 
   Bounds. B (`log_scale_bound`) bounds the log-scale softly: B tanh(h / B)
   is the identity at h = 0 with unit slope, so a zero-initialised MADE still
