@@ -83,8 +83,11 @@ def test_maf_density_is_one_pass_sampling_is_sequential(monkeypatch):
   # runs its network twice).
   assert calls == ["maf_made0", "maf_made1"]
   calls.clear()
+  dist.sample(3)
+  assert len(calls) == 5 * 2  # D passes per layer
+  calls.clear()
   x, log_prob = dist.experimental_sample_and_log_prob(3)
-  assert len(calls) == 5 * 2  # D passes per layer, the log-det from the last
+  assert len(calls) == 5 * 2  # the log-det from the last pass: none added
   np.testing.assert_allclose(log_prob, dist.log_prob(tf.identity(x)),
                              rtol=1e-4, atol=1e-4)
 
@@ -92,8 +95,11 @@ def test_maf_density_is_one_pass_sampling_is_sequential(monkeypatch):
 def test_iaf_sampling_is_one_pass_density_is_sequential(monkeypatch):
   dist = perturb(iaf([5], num_layers=2, hidden_units=[8]))
   calls = _made_calls(monkeypatch)
+  dist.sample(3)
+  assert len(calls) == 2  # one per layer
+  calls.clear()
   x, log_prob = dist.experimental_sample_and_log_prob(3)
-  assert len(calls) == 2  # one per layer, log-det included
+  assert len(calls) == 2  # the log-det from the same pass
   calls.clear()
   np.testing.assert_allclose(dist.log_prob(tf.identity(x)), log_prob,
                              rtol=1e-4, atol=1e-4)
