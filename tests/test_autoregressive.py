@@ -28,7 +28,7 @@ def perturb(dist, scale=0.3, seed=0):
 
 def _made_calls(monkeypatch):
   calls = []
-  call = autoregressive.MADE.call
+  call = autoregressive.MADE.call  # the same class as tfp_flows.nets.MADE
 
   def counting(self, x, conditional_input=None):
     calls.append(self.name)
@@ -63,12 +63,15 @@ def test_harness_exact_log_det_and_round_trips(builder):
   def make(dtype):
     return perturb(builder([3], num_layers=2, hidden_units=[8], actnorm=True,
                            dtype=dtype)).bijector
-  # The harness's own perturbation would break MADE's masks; `make` perturbs.
-  # (Export is tested below, tracing by every FlowModel run.)
+  # `make` perturbs (through the kernels' constraints, keeping MADE's masks)
+  # so that ActNorm's initialisation sees a non-trivial flow. The layer's
+  # XLA and SavedModel checks are in test_masked_autoregressive.py; export
+  # is tested below.
   report = testing.check_bijector(
       make, [3], perturb_variables=0., expect_trainable=True,
       checks=("round_trip_forward", "round_trip_inverse", "log_det_inverse",
-              "jacobian", "batch_shape", "trainable_variables"))
+              "jacobian", "batch_shape", "tf_function",
+              "trainable_variables"))
   assert set(report) == {"float32", "float64"}
 
 
@@ -76,29 +79,43 @@ def test_maf_density_is_one_pass_sampling_is_sequential(monkeypatch):
   dist = perturb(maf([5], num_layers=2, hidden_units=[8]))
   calls = _made_calls(monkeypatch)
   dist.log_prob(tf.random.normal([3, 5]))
-  # TFP's MAF calls its network twice per log_prob (transform and log-det).
-  assert len(calls) == 2 * 2
+  # One pass per layer gives the transform and the log-det (TFP's layer
+  # runs its network twice).
+  assert calls == ["maf_made0", "maf_made1"]
   calls.clear()
   dist.sample(3)
-  assert len(calls) >= 5 * 2  # D passes per layer
+  assert len(calls) == 5 * 2  # D passes per layer
+  calls.clear()
+  x, log_prob = dist.experimental_sample_and_log_prob(3)
+  assert len(calls) == 5 * 2  # the log-det from the last pass: none added
+  np.testing.assert_allclose(log_prob, dist.log_prob(tf.identity(x)),
+                             rtol=1e-4, atol=1e-4)
 
 
 def test_iaf_sampling_is_one_pass_density_is_sequential(monkeypatch):
   dist = perturb(iaf([5], num_layers=2, hidden_units=[8]))
   calls = _made_calls(monkeypatch)
   dist.sample(3)
-  assert len(calls) == 2
+  assert len(calls) == 2  # one per layer
   calls.clear()
-  dist.log_prob(tf.random.normal([3, 5]))
-  assert len(calls) >= 5 * 2
+  x, log_prob = dist.experimental_sample_and_log_prob(3)
+  assert len(calls) == 2  # the log-det from the same pass
+  calls.clear()
+  np.testing.assert_allclose(dist.log_prob(tf.identity(x)), log_prob,
+                             rtol=1e-4, atol=1e-4)
+  assert len(calls) == 5 * 2
 
 
 def test_iaf_is_the_inverted_stack():
   dist = iaf([3], num_layers=2, hidden_units=[8])
   _, inverted = dist.bijector.bijectors
-  assert isinstance(inverted.bijector.bijectors[0],
-                    autoregressive.MaskedAutoregressiveFlow)
+  layer = inverted.bijector.bijectors[0]
+  assert isinstance(layer, tfp_flows.bijectors.MaskedAutoregressive)
+  assert isinstance(layer.conditioner, tfp_flows.nets.MADE)
+  assert layer.log_scale_bound == 3.
   assert inverted.name == "iaf_inverse"
+  assert iaf([3], 1, [8], log_scale_bound=None).bijector.bijectors[
+      1].bijector.bijectors[0].log_scale_bound is None
 
 
 def test_images_are_flattened_and_permutations():
@@ -143,12 +160,56 @@ def test_bad_arguments():
     iaf([3], num_layers=0)
   with pytest.raises(ValueError, match="at least 2 entries"):
     maf([1])
+  with pytest.raises(ValueError, match="`log_scale_bound` must be a positive"):
+    iaf([3], log_scale_bound=0.)
   with pytest.raises(ValueError, match=r"\[4\].*got \[3\]"):
     maf([4], hidden_units=[8]).log_prob(tf.zeros([2, 3]))
   with pytest.raises(ValueError, match="is not conditional"):
     maf([3], hidden_units=[8]).log_prob(
         tf.zeros([2, 3]), bijector_kwargs={
             "maf_layer0": {"conditional_input": tf.zeros([2, 1])}})
+
+
+# Data far outside anything seen in training: the bounded log-scale and
+# shift keep every layer's output, hence log_prob, finite.
+LARGE = np.array([[10., 10.], [-30., 5.], [100., 100.], [1e4, -1e4]],
+                 np.float32)
+
+
+@pytest.mark.parametrize("scale", [2., 3.])
+@pytest.mark.parametrize("name", ["maf", "iaf", "conditional_maf",
+                                  "conditional_iaf"])
+def test_large_weights_and_inputs_stay_finite(name, scale):
+  builder = maf if name.endswith("maf") else iaf
+  kwargs = dict(context_shape=[3]) if name.startswith("conditional") else {}
+  dist = perturb(builder([2], num_layers=3, hidden_units=[16, 16], **kwargs),
+                 scale=scale)
+  x = tf.constant(LARGE)
+  if kwargs:
+    context = tf.constant(np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
+
+    def nll(x):
+      return -tfp_flows.conditional.log_prob(dist, x, context)
+
+    def draw(temperature):
+      return tfp_flows.conditional.sample(dist, 4, context[0], temperature,
+                                          seed=(1, 2))
+  else:
+
+    def nll(x):
+      return -dist.log_prob(x)
+
+    def draw(temperature):
+      return tfp_flows.sample(dist, 4, temperature=temperature, seed=(1, 2))
+
+  for value in (nll(x), tf.function(nll)(x)):
+    assert np.all(np.isfinite(value)), value
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(nll(x))
+  grads = tape.gradient(loss, dist.trainable_variables)
+  assert all(np.all(np.isfinite(g)) for g in grads if g is not None)
+  for temperature in (0., 0.5, 1., 2.):
+    assert np.all(np.isfinite(draw(temperature)))
 
 
 @pytest.mark.parametrize("builder", [maf, iaf])

@@ -3,10 +3,10 @@
 Public API:
 
 * `tfp_flows.bijectors`: AdditiveCoupling, AffineCoupling, ActNorm,
-  InvertibleConv1x1, LogisticMixtureCoupling, Squeeze, FactorOut, Logit,
-  Rescaling, Unflatten, Coupling (base class), masks.
+  InvertibleConv1x1, LogisticMixtureCoupling, MaskedAutoregressive, Squeeze,
+  FactorOut, Logit, Rescaling, Unflatten, Coupling (base class), masks.
 * `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet,
-  GatedAttentionNet).
+  GatedAttentionNet, MADE).
 * `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
   (nice, realnvp, glow, flowpp, maf, iaf, ffjord), and `chain`, which
   composes flows and bijectors into one.

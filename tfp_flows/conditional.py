@@ -7,7 +7,8 @@ take a context c (a one-hot class label or any vector) besides their input:
 
 A layer is conditional when its conditioner has a `context_shape` (rank 1,
 [C]): `ConditionalMLP` here (for our couplings, which pass bijector kwargs on
-to their conditioner) and `flows.autoregressive.MADE` (for MAF and IAF). TFP
+to their conditioner) and `nets.MADE` (for the `MaskedAutoregressive`
+layers of MAF and IAF). TFP
 gives the context to a layer as the bijector kwarg `conditional_input`, and a
 `tfb.Chain` routes kwargs to its members BY NAME:
 

@@ -10,12 +10,14 @@ from tfp_flows.bijectors.invertible_conv1x1 import InvertibleConv1x1
 from tfp_flows.bijectors.logistic_mixture_coupling import \
     LogisticMixtureCoupling
 from tfp_flows.bijectors.logit import Logit
+from tfp_flows.bijectors.masked_autoregressive import MaskedAutoregressive
 from tfp_flows.bijectors.rescaling import Rescaling
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.unflatten import Unflatten
 
 __all__ = [
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "Coupling", "FactorOut",
-    "InvertibleConv1x1", "Logit", "LogisticMixtureCoupling", "Rescaling",
+    "InvertibleConv1x1", "Logit", "LogisticMixtureCoupling",
+    "MaskedAutoregressive", "Rescaling",
     "Squeeze", "Unflatten", "masks"
 ]

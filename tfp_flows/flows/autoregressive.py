@@ -1,18 +1,20 @@
 """MAF and IAF (Papamakarios et al. 2017; Kingma et al. 2016) as `tfd.TransformedDistribution`s.
 
-One autoregressive layer is TFP's `tfb.MaskedAutoregressiveFlow` over a MADE
-network (`tfb.AutoregressiveNetwork`). Its parameters (mu_i, alpha_i) depend
-on y_{<i}, the entries of the layer's output in TFP's forward direction:
+One autoregressive layer is our `bijectors.MaskedAutoregressive` over a MADE
+network (`nets.MADE`). Its parameters (mu_i, alpha_i) depend on y_{<i}, the
+entries of the layer's output in TFP's forward direction:
 
   y_i = x_i * exp(alpha_i(y_{<i})) + mu_i(y_{<i}),
   x_i = (y_i - mu_i(y_{<i})) * exp(-alpha_i(y_{<i})),
 
-so `inverse` is one network pass on y while `forward` must build y one entry
-at a time: D passes. The Jacobian is triangular: log |det dy/dx| = sum_i
-alpha_i.
+with alpha = B tanh(h / B) (`log_scale_bound` B) and mu = clip(m, -S, S)
+bounding MADE's raw outputs (m, h), so that no finite input overflows. So
+`inverse` is one network pass on y while `forward` must build y one entry at
+a time: D passes. The Jacobian is triangular: log |det dy/dx| = sum_i
+alpha_i, and it comes out of the same passes as the transform.
 
 * MAF: latent -> data is that forward. `log_prob` (data -> latent) is
-  parallel, one network evaluation per layer (TFP's layer runs it twice,
+  parallel, ONE network evaluation per layer (TFP's own layer runs it twice,
   transform and log-det): fast density, sequential sampling (D passes).
 * IAF: the same stack inverted. Sampling is one pass per layer, `log_prob`
   needs D passes per layer: fast sampling, sequential density.
@@ -21,11 +23,11 @@ alpha_i.
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-import tf_keras
 
 from tfp_flows import bijectors as flow_bijectors
-from tfp_flows import conditional
+from tfp_flows.bijectors import masked_autoregressive
 from tfp_flows.flows import priors
+from tfp_flows.nets.made import MADE
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -35,80 +37,14 @@ __all__ = ["MADE", "MaskedAutoregressiveFlow", "PERMUTATIONS", "iaf", "maf"]
 PERMUTATIONS = ("reverse", "random")
 
 
-class MADE(tfb.AutoregressiveNetwork):
-  """TFP's MADE with outputs (shift, log-scale) per entry; optionally conditional.
-
-  Shapes: x [B, D] (and c [B, C] or [C]) -> [B, D, 2]: the shift and the
-  log-scale of each entry. The output layer starts at zero, so a new MAF
-  layer is the identity. Conditional
-  (`context_shape=[C]`), the context enters every layer through its own dense
-  map (TFP's `conditional_input_layers="all_layers"`); a missing or wrongly
-  shaped `conditional_input` raises a `ValueError` naming the argument, the
-  expected and the received shape (TFP's own message names neither shape).
-  """
-
-  def __init__(self, event_size, hidden_units, context_shape=None,
-               activation="relu", input_order="left-to-right", **kwargs):
-    """Creates the network; `build([None, event_size])` creates its variables.
-
-    Args:
-      event_size: D.
-      hidden_units: hidden layer sizes.
-      context_shape: [C] for a conditional network, else None.
-      activation: hidden activation.
-      input_order: MADE's degree order of the inputs ("left-to-right",
-        "right-to-left", "random" or a permutation of 1..D).
-      **kwargs: `tf_keras` layer arguments (`name`, `dtype`).
-    """
-    self._context_shape = (None if context_shape is None else
-                           conditional.as_context_shape(context_shape))
-    super().__init__(
-        params=2,
-        event_shape=[int(event_size)],
-        hidden_units=[int(u) for u in hidden_units],
-        conditional=context_shape is not None,
-        conditional_event_shape=(None if context_shape is None else
-                                 self._context_shape.as_list()),
-        input_order=input_order,
-        activation=activation,
-        **kwargs)
-
-  @property
-  def context_shape(self):
-    """[C] for a conditional network, else None."""
-    return self._context_shape
-
-  def build(self, input_shape):
-    super().build(input_shape)
-    # Zero the output layer (and the context's dense map into it) so that a
-    # new layer is the identity, as our couplings' nets are: on the 2-D toys
-    # this trains markedly faster than TFP's Glorot start (8gaussians, 400
-    # steps: 3.01 nats against 3.65). TFP applies one initializer to every
-    # layer, so the output layer is found in its functional `_network`: the
-    # Dense layers after the last hidden activation.
-    layers = self._network.layers
-    hidden = [i for i, layer in enumerate(layers)
-              if isinstance(layer, tf_keras.layers.Activation)]
-    for layer in layers[hidden[-1] + 1 if hidden else 0:]:
-      if isinstance(layer, tf_keras.layers.Dense):
-        layer.kernel.assign(tf.zeros_like(layer.kernel))
-
-  def call(self, x, conditional_input=None):
-    if self._context_shape is not None:
-      conditional_input = conditional.check_context(
-          conditional_input, self._context_shape, batch_shape=x.shape[:-1],
-          owner=self.name, dtype=self.dtype)
-    elif conditional_input is not None:
-      raise ValueError(f"{self.name} is not conditional; got a "
-                       "`conditional_input`.")
-    return super().call(x, conditional_input=conditional_input)
-
-
 class MaskedAutoregressiveFlow(tfb.MaskedAutoregressiveFlow):
   """`tfb.MaskedAutoregressiveFlow` that exposes its network as `conditioner`.
 
-  Our couplings expose theirs the same way; `tfp_flows.conditional` finds a
-  flow's conditional layers through it.
+  TFP's layer (two network passes per `log_prob`, unbounded log-scale), kept
+  for stacks built by hand; `maf` and `iaf` use
+  `bijectors.MaskedAutoregressive`. Our couplings expose their networks the
+  same way; `tfp_flows.conditional` finds a flow's conditional layers
+  through it.
   """
 
   @property
@@ -131,7 +67,7 @@ def _check_args(event_shape, num_layers, permutation):
 
 
 def _stack(dim, num_layers, hidden_units, context_shape, actnorm, permutation,
-           activation, seed, validate_args, dtype, name):
+           activation, log_scale_bound, seed, validate_args, dtype, name):
   """MAF layers over [D] vectors in Chain order (data side first).
 
   Data to latent: per layer i, an optional ActNorm, MAF layer i, then a
@@ -151,8 +87,9 @@ def _stack(dim, num_layers, hidden_units, context_shape, actnorm, permutation,
                                           validate_args=validate_args,
                                           dtype=dtype,
                                           name=f"{name}_actnorm{i}"))
-    parts.append(MaskedAutoregressiveFlow(made, validate_args=validate_args,
-                                          name=f"{name}_layer{i}"))
+    parts.append(flow_bijectors.MaskedAutoregressive(
+        made, log_scale_bound=log_scale_bound, validate_args=validate_args,
+        dtype=dtype, name=f"{name}_layer{i}"))
     if i < num_layers - 1:
       order = (np.arange(dim)[::-1] if permutation == "reverse" else
                rng.permutation(dim))
@@ -188,19 +125,23 @@ def maf(event_shape,
         seed=0,
         validate_args=False,
         dtype=tf.float32,
-        name="maf"):
+        name="maf",
+        log_scale_bound=masked_autoregressive.DEFAULT_LOG_SCALE_BOUND):
   """Builds a masked autoregressive flow: fast density, sequential sampling.
 
   Data to latent: flatten, then per layer i an optional ActNorm and
 
     z_j = (x_j - mu_j(x_{<j}; c)) * exp(-alpha_j(x_{<j}; c)),
 
-  with (mu, alpha) from a MADE (`MADE`), and a permutation between layers, so
+  with (mu, alpha) from a MADE (`nets.MADE`) through
+  `bijectors.MaskedAutoregressive` (|alpha| < `log_scale_bound`, |mu| <=
+  1e3), and a permutation between layers, so
 
     log p(x | c) = log p_Z(z) - sum_i sum_j alpha_ij (+ ActNorm's log-det).
 
-  `log_prob` runs MADE twice per layer (TFP's layer: once for the transform,
-  once for the log-det; tested); `sample` needs D passes per layer.
+  `log_prob` runs MADE once per layer (the transform and its log-det from
+  the same pass; TFP's layer runs it twice; tested); `sample` needs D
+  passes per layer, the log-det of a sample coming from the last.
 
   Args:
     event_shape: data event shape, e.g. [2] or [8, 8, 1]; D >= 2 entries.
@@ -216,6 +157,10 @@ def maf(event_shape,
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
     name: name of the distribution; layers are `{name}_layer{i}`.
+    log_scale_bound: B, each layer's |alpha| < B (scales within exp(+-B),
+      the stack's within exp(+-num_layers * B); see
+      `bijectors.MaskedAutoregressive` for the default 3), or None for
+      TFP's unbounded log-scale.
 
   Returns:
     `tfd.TransformedDistribution` over `event_shape` with every variable
@@ -223,7 +168,8 @@ def maf(event_shape,
   """
   event_shape, dim = _check_args(event_shape, num_layers, permutation)
   core = _stack(dim, num_layers, hidden_units, context_shape, actnorm,
-                permutation, activation, seed, validate_args, dtype, name)
+                permutation, activation, log_scale_bound, seed, validate_args,
+                dtype, name)
   return _flow(event_shape, dim, core, prior, validate_args, dtype, name)
 
 
@@ -238,15 +184,17 @@ def iaf(event_shape,
         seed=0,
         validate_args=False,
         dtype=tf.float32,
-        name="iaf"):
+        name="iaf",
+        log_scale_bound=masked_autoregressive.DEFAULT_LOG_SCALE_BOUND):
   """Builds an inverse autoregressive flow: fast sampling, sequential density.
 
   The `maf` stack inverted (`tfb.Invert`): latent to data is
 
     x_j = (z_j - mu_j(z_{<j}; c)) * exp(-alpha_j(z_{<j}; c)),
 
-  one MADE pass per layer, so `sample` is fast, while `log_prob` must solve
-  for z one entry at a time (D passes per layer). Maximum-likelihood training
+  one MADE pass per layer (the sample's log-det from the same pass), so
+  `sample` is fast, while `log_prob` must solve for z one entry at a time
+  (D passes per layer, the log-det from the last). Maximum-likelihood training
   on data therefore pays D passes per layer and step; IAF suits variational
   posteriors and distillation, where samples and their own densities are
   what is needed. The arguments are `maf`'s.
@@ -257,7 +205,8 @@ def iaf(event_shape,
   """
   event_shape, dim = _check_args(event_shape, num_layers, permutation)
   core = _stack(dim, num_layers, hidden_units, context_shape, actnorm,
-                permutation, activation, seed, validate_args, dtype, name)
+                permutation, activation, log_scale_bound, seed, validate_args,
+                dtype, name)
   inverted = tfb.Invert(
       tfb.Chain(core, validate_args=validate_args, name=f"{name}_maf"),
       validate_args=validate_args, name=f"{name}_inverse")

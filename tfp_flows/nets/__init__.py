@@ -1,4 +1,4 @@
-"""Conditioner networks (tf_keras layers) for coupling bijectors.
+"""Conditioner networks (tf_keras layers) for coupling and autoregressive bijectors.
 
 Each has a zero-initialised output layer (a new coupling starts as the
 identity) and a `build(input_shape)` that creates every variable up front.
@@ -6,8 +6,11 @@ identity) and a `build(input_shape)` that creates every variable up front.
 
 from tfp_flows.nets.gated_attention import GatedAttentionNet
 from tfp_flows.nets.glow_net import GlowNet
+from tfp_flows.nets.made import MADE
 from tfp_flows.nets.mlp import MLP
 from tfp_flows.nets.policy import layer_dtype
 from tfp_flows.nets.resnet import ResNet
 
-__all__ = ["GatedAttentionNet", "GlowNet", "MLP", "ResNet", "layer_dtype"]
+__all__ = [
+    "GatedAttentionNet", "GlowNet", "MADE", "MLP", "ResNet", "layer_dtype"
+]

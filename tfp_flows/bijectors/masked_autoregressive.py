@@ -1,0 +1,245 @@
+"""The masked autoregressive affine layer of MAF (Papamakarios et al. 2017) and IAF."""
+
+import math
+
+import tensorflow as tf
+
+from tensorflow_probability.python.internal import prefer_static as ps
+
+from tfp_flows.bijectors import base
+
+__all__ = [
+    "DEFAULT_LOG_SCALE_BOUND", "DEFAULT_SHIFT_BOUND", "MaskedAutoregressive",
+    "soft_bound"
+]
+
+# Per-layer bound B of the log-scale: scales in [exp(-3), exp(3)] ~ [0.05, 20]
+# per layer (see the class docstring for the choice).
+DEFAULT_LOG_SCALE_BOUND = 3.
+# Per-layer clip of the shift, far beyond what standardised data needs.
+DEFAULT_SHIFT_BOUND = 1e3
+
+
+def soft_bound(raw, bound):
+  """bound * tanh(raw / bound): the identity at 0 with unit slope, |.| < bound.
+
+  Args:
+    raw: float tensor.
+    bound: positive Python float, or None for no bound (`raw` itself).
+
+  Returns:
+    A tensor like `raw`.
+  """
+  if bound is None:
+    return raw
+  return tf.constant(bound, raw.dtype) * tf.tanh(
+      raw * tf.constant(1. / bound, raw.dtype))
+
+
+def _check_bound(value, arg_name):
+  if value is None:
+    return None
+  value = float(value)
+  if not (math.isfinite(value) and value > 0.):
+    raise ValueError(f"`{arg_name}` must be a positive finite number or None "
+                     f"(no bound); got {value!r}.")
+  return value
+
+
+class MaskedAutoregressive(base.AugmentedBijector):
+  """Autoregressive affine layer: y_i = x_i * exp(alpha_i(y_<i)) + mu_i(y_<i).
+
+  The direction is TFP's `tfb.MaskedAutoregressiveFlow`'s: forward maps the
+  latent side x to the data side y, and (mu, alpha) of entry i depend on the
+  entries of y before i (in the conditioner's order), computed by a MADE
+  (`tfp_flows.nets.MADE`) from its raw outputs (m, h):
+
+    mu_i = clip(m_i, -S, S),        alpha_i = B * tanh(h_i / B),
+
+    forward:  y_i = x_i * exp(alpha_i(y_<i)) + mu_i(y_<i),
+    inverse:  x = (y - mu(y)) * exp(-alpha(y)),
+
+  The Jacobian is triangular, so
+
+    log |det dy/dx| = sum_i alpha_i,    log |det dx/dy| = -sum_i alpha_i.
+
+  Costs, on the one-call contract of `base.AugmentedBijector` (the transform
+  and its log-det come out of the same network passes):
+
+  * inverse (data -> latent; MAF's `log_prob`, IAF's sampling): ONE
+    conditioner pass on y gives x and the inverse log-det.
+  * forward (latent -> data; MAF's sampling, IAF's `log_prob`): y is built
+    one entry at a time, D passes (a `tf.while_loop`, so it traces once and
+    compiles with XLA): after pass k the first k entries of y (in the
+    conditioner's order) are exact, so the D-th pass's (mu, alpha) are those
+    of the final y, and its alpha is the log-det; no extra pass. Autodiff
+    through the loop gives the exact gradients (y_D equals the solution as
+    a function, not only at a point).
+
+  TFP's layer runs the network twice per `log_prob` (once for the transform,
+  once more for the log-det), and D + 1 times for a sample with its
+  log-density. (Under XLA, common-subexpression elimination merges TFP's two
+  passes of a `log_prob` into one, but not the two backward passes of its
+  gradient.)
+
+  Bounds. B (`log_scale_bound`) bounds the log-scale softly: B tanh(h / B)
+  is the identity at h = 0 with unit slope, so a zero-initialised MADE still
+  makes a new layer the identity and small raw outputs train as unbounded
+  ones; it bends only as |h| nears B. S (`shift_bound`) clips the shift: the
+  identity inside +-S, a guard against overflow rather than a constraint.
+  What the default B = 3 buys and costs:
+
+  * per layer, scales lie in (exp(-B), exp(B)) ~ (0.05, 20). Trained
+    unbounded on the 2-D toys (6 MAF or 4 IAF layers, 300 steps), each
+    layer's largest raw log-scale was |h| ~ 0.5-2.8, where 3 tanh(h / 3)
+    gives up at most 0.6. Test NLL above the entropy on 8gaussians, B = 3
+    against unbounded, seeds 0 / 1: MAF 0.26 / 0.33 against 0.27 / 0.34
+    (noise), IAF 0.35 / 0.30 against 0.29 / 0.26 (a little worse in this
+    short run; B = 5 gave 0.32 / 0.27).
+  * a stack of L layers spans exp(+-L * B): exp(+-15) ~ 3e-7 .. 3e6 for the
+    builders' default L = 5, far beyond the contrast between the scales of
+    standardised data (the toys' narrowest features, std 0.08 in data of
+    std ~2, need exp(-3.2) in all); sharper densities need more layers, or
+    a larger B.
+  * nothing overflows for finite inputs: whatever the weights, per layer
+    |x| <= (|y| + S) exp(B), so L layers (permutations between them change
+    no magnitude) give |z| < (|y| + 1.06 S) exp(L * B), and the log-det
+    stays within +-L * B * D. float32's Gaussian log-density overflows only
+    for |z| > 1.8e19 (z^2 > 3.4e38): at the defaults, data up to |y| = 1e4
+    stay finite through 11 layers (1.1e4 * exp(33) ~ 2.3e18); B = 5 would
+    allow 7. Layers that are not bounded (an `ActNorm` between them) add
+    their own scales.
+  * S = 1e3: an unbounded shift is a ReLU network's output, which grows
+    like K^L |y| through L layers of Lipschitz constant K (hundreds for
+    large weights): with B = 3 alone, 8 layers with N(0, 3^2)-perturbed
+    weights already send |y| = 1e4 to log p = -inf (tested). No
+    standardised data needs a per-layer shift near 1e3 (data with such
+    offsets want an `ActNorm` first).
+
+  `log_scale_bound=None` and `shift_bound=None` give TFP's unbounded layer
+  (same arithmetic as `tfb.MaskedAutoregressiveFlow` with the same network,
+  tested), without the guarantee above.
+
+  Shapes: x and y are `batch_shape + [D]`; the conditioner maps y
+  `[..., D]` (plus `conditional_input=c` when conditional, routed here as a
+  bijector kwarg) to `[..., D, 2]`: the raw shift m and raw log-scale h of
+  each entry (a `tfb.AutoregressiveNetwork(params=2)` output). Log-dets have
+  shape `batch_shape`.
+
+  #### Example
+
+  ```python
+  import tensorflow as tf
+  import tensorflow_probability as tfp
+  import tfp_flows
+
+  made = tfp_flows.nets.MADE(4, hidden_units=[64, 64])
+  made.build([None, 4])  # every variable now; a new layer is the identity
+  layer = tfp_flows.bijectors.MaskedAutoregressive(made)
+  dist = tfp.distributions.TransformedDistribution(
+      tfp.distributions.Sample(tfp.distributions.Normal(0., 1.), [4]), layer)
+  dist.log_prob(tf.zeros([8, 4]))  # one MADE pass
+  dist.sample(8)                   # four MADE passes
+
+  # Conditional: MADE(4, [64, 64], context_shape=[10]); the context goes in
+  # as the bijector kwarg `conditional_input` (see tfp_flows.conditional).
+  ```
+  """
+
+  def __init__(self,
+               conditioner,
+               log_scale_bound=DEFAULT_LOG_SCALE_BOUND,
+               shift_bound=DEFAULT_SHIFT_BOUND,
+               validate_args=False,
+               dtype=tf.float32,
+               name="masked_autoregressive"):
+    """Builds the layer over `conditioner`.
+
+    Args:
+      conditioner: a MADE (`tfp_flows.nets.MADE`, or any callable with
+        MADE's masks) mapping y [..., D] (and any bijector kwargs, such as
+        `conditional_input`) to [..., D, 2]: raw shifts and log-scales.
+      log_scale_bound: B > 0, |alpha| < B (see the class docstring), or None
+        for no bound.
+      shift_bound: S > 0, the shift is clipped to [-S, S], or None for no
+        bound.
+      validate_args: check inputs (finiteness) at run time.
+      dtype: float dtype of inputs and outputs.
+      name: name scope.
+
+    Raises:
+      ValueError: a bound that is not positive and finite (nor None).
+    """
+    parameters = dict(locals())
+    with tf.name_scope(name) as name:
+      self._log_scale_bound = _check_bound(log_scale_bound, "log_scale_bound")
+      self._shift_bound = _check_bound(shift_bound, "shift_bound")
+      self._conditioner = conditioner
+      event_shape = getattr(conditioner, "event_shape", None)
+      self._event_shape = (None if event_shape is None
+                           else [int(d) for d in event_shape])
+      super().__init__(
+          forward_min_event_ndims=1,
+          is_constant_jacobian=False,
+          validate_args=validate_args,
+          dtype=dtype,
+          parameters=parameters,
+          name=name)
+
+  @property
+  def conditioner(self):
+    """The MADE; `tfp_flows.conditional` finds conditional layers through it."""
+    return self._conditioner
+
+  @property
+  def log_scale_bound(self):
+    return self._log_scale_bound
+
+  @property
+  def shift_bound(self):
+    return self._shift_bound
+
+  def _shift_and_log_scale(self, y, **kwargs):
+    """(mu, alpha) of every entry, each shaped like y (or its broadcast)."""
+    theta = tf.cast(self._conditioner(y, **kwargs), y.dtype)
+    if theta.shape.rank is not None and theta.shape[-1] not in (None, 2):
+      raise ValueError(
+          f"{self.name}: the `conditioner` must return [..., D, 2] (a raw "
+          f"shift and log-scale per entry); got shape "
+          f"{theta.shape.as_list()}.")
+    shift, raw = tf.unstack(theta, num=2, axis=-1)
+    if self._shift_bound is not None:
+      # A clip, not a tanh: exact inside the bound, two cheap ops (a layer
+      # runs few ops besides its network, and each one costs time on a CPU).
+      shift = tf.clip_by_value(shift, -self._shift_bound, self._shift_bound)
+    return shift, soft_bound(raw, self._log_scale_bound)
+
+  def _augmented_forward(self, x, **kwargs):
+    x = self._validate_input(x, "x", self._event_shape)
+    event_size = ps.shape(x)[-1]
+
+    def step(y):
+      shift, log_scale = self._shift_and_log_scale(y, **kwargs)
+      return x * tf.exp(log_scale) + shift, log_scale
+
+    # Pass 1 outside the loop: from y = 0 it fixes the first entry (and the
+    # output's shape, which a context's batch may broadcast).
+    y, log_scale = step(tf.zeros_like(x))
+
+    def body(y, log_scale):
+      new_y, new_log_scale = step(y)
+      new_y.set_shape(y.shape)
+      new_log_scale.set_shape(log_scale.shape)
+      return new_y, new_log_scale
+
+    y, log_scale = tf.while_loop(
+        cond=lambda *_: True, body=body, loop_vars=(y, log_scale),
+        maximum_iterations=event_size - 1)
+    fldj = tf.reduce_sum(log_scale, axis=-1)
+    return y, {"fldj": fldj, "ildj": -fldj}
+
+  def _augmented_inverse(self, y, **kwargs):
+    y = self._validate_input(y, "y", self._event_shape)
+    shift, log_scale = self._shift_and_log_scale(y, **kwargs)
+    ildj = -tf.reduce_sum(log_scale, axis=-1)
+    return (y - shift) * tf.exp(-log_scale), {"fldj": -ildj, "ildj": ildj}
