@@ -247,17 +247,19 @@ def test_commands_on_a_trained_flow(args, expected, trained_dir, tmp_path,
     assert os.path.exists(os.path.join(tmp_path, "served", "saved_model.pb"))
 
 
-def test_train_options_checkpoint_tensorboard_and_sample_grids(tmp_path):
+def test_sample_every_writes_a_grid_per_epoch(tmp_path, tfds_dir):
+  # The other training flags: the tests after this one check their effects.
   out = tmp_path / "run"
   argv = ["train", "--flow", "nice", "--hidden-units", "8", "--epochs", "2",
-          "--warmup-steps", "5", "--clip-norm", "1", "--ema", "0.9",
-          "--checkpoint-dir", str(tmp_path / "backup"), "--tensorboard-dir",
-          str(tmp_path / "tb"), "--sample-every", "1", "--num-samples", "4",
-          "--out", str(out)]
+          "--steps-per-epoch", "2", "--sample-every", "1", "--num-samples",
+          "4", "--out", str(out)]
   assert cli.main(argv) == 0
   assert sorted(os.listdir(out / "samples")) == ["epoch_0001.png",
                                                   "epoch_0002.png"]
-  assert list((tmp_path / "tb").iterdir())
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  png = tf.io.decode_png(tf.io.read_file(str(out / "samples" /
+                                             "epoch_0002.png")))
+  assert png.shape == (2 * 65 + 1, 2 * 65 + 1, 1), png.shape  # 2x2, zoom 8
 
 
 def test_model_without_flow_is_a_user_error(tmp_path, capsys):
@@ -541,6 +543,10 @@ def test_warmup_ema_checkpoint_resume_and_tensorboard(spy, tmp_path,
   for a, b in zip(spy.start, first_run[1][-1]):
     np.testing.assert_array_equal(a, b)
   assert len(spy.steps) == 3
+  # A completed run removes its backup (the same command then starts anew).
+  backup = tmp_path / "backup"
+  assert not backup.exists() or not list(backup.rglob("*index*")), list(
+      backup.rglob("*"))
 
   # --ema: the saved, exported and evaluated weights are the moving average
   # of the weights after each of the 6 steps (both runs: its state resumed
