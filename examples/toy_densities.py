@@ -9,6 +9,7 @@ in the row label; computed in `tfp_flows.toy_entropy`).
 
   python examples/toy_densities.py                       # ~12 min, 2 cores
   python examples/toy_densities.py --toys moons --steps 300 --ffjord-steps 100
+  python examples/toy_densities.py --families nice,maf --toys moons --steps 3
 """
 
 import argparse
@@ -48,6 +49,11 @@ FAMILIES = {
         maf([2], num_layers=4)), 5e-3),
 }
 
+# --families names.
+SHORT_NAMES = {"nice": "NICE", "affine": "affine coupling", "maf": "MAF",
+               "iaf": "IAF", "ffjord": "FFJORD",
+               "chain": "chain (coupling + MAF)"}
+
 LIMIT = 4.5  # the grid spans [-LIMIT, LIMIT]^2
 
 
@@ -81,6 +87,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--toys", default="moons,8gaussians,checkerboard,rings",
                       help="comma-separated toy names (tfp_flows.data.toy)")
+  parser.add_argument("--families", default=",".join(SHORT_NAMES),
+                      help="comma-separated, of " + ", ".join(SHORT_NAMES))
   parser.add_argument("--steps", type=int, default=2000,
                       help="training steps per flow (batch 512)")
   parser.add_argument("--ffjord-steps", type=int, default=500,
@@ -91,11 +99,17 @@ def main():
   parser.add_argument("--out", default="saved_models/toy_densities.png")
   args = parser.parse_args()
   toys = args.toys.split(",")
+  names = args.families.split(",")
+  unknown = sorted(set(names) - set(SHORT_NAMES))
+  if unknown:
+    parser.error(f"unknown families {unknown}; known: {list(SHORT_NAMES)}")
+  families = {SHORT_NAMES[n]: FAMILIES[SHORT_NAMES[n]] for n in names}
   ticks = np.linspace(-LIMIT, LIMIT, args.grid, dtype=np.float32)
   points = np.stack(np.meshgrid(ticks, ticks[::-1]), axis=-1)
   extent = [-LIMIT, LIMIT, -LIMIT, LIMIT]
-  fig, axes = plt.subplots(len(toys), len(FAMILIES) + 1, squeeze=False,
-                           figsize=(2.2 * (len(FAMILIES) + 1), 2.4 * len(toys)))
+  fig, axes = plt.subplots(
+      len(toys), len(families) + 1, squeeze=False,
+      figsize=(2.2 * (len(families) + 1), 2.4 * len(toys)))
   start = time.time()
   for row, toy in enumerate(toys):
     data = tfp_flows.data.toy(toy, 50_000, seed=args.seed + 2)
@@ -104,7 +118,7 @@ def main():
     axes[row, 0].set_title("data", fontsize=9)
     axes[row, 0].set_ylabel(f"{toy}\nH = {ENTROPY.get(toy, float('nan')):.3f}",
                             fontsize=9)
-    for col, (family, (build, learning_rate)) in enumerate(FAMILIES.items(),
+    for col, (family, (build, learning_rate)) in enumerate(families.items(),
                                                            start=1):
       tic = time.time()
       tf_keras.utils.set_random_seed(args.seed)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from tfp_flows import cli
@@ -246,22 +247,346 @@ def test_commands_on_a_trained_flow(args, expected, trained_dir, tmp_path,
     assert os.path.exists(os.path.join(tmp_path, "served", "saved_model.pb"))
 
 
-def test_train_options_checkpoint_tensorboard_and_sample_grids(tmp_path):
+def test_sample_every_writes_a_grid_per_epoch(tmp_path, tfds_dir):
+  # The other training flags: the tests after this one check their effects.
   out = tmp_path / "run"
   argv = ["train", "--flow", "nice", "--hidden-units", "8", "--epochs", "2",
-          "--warmup-steps", "5", "--clip-norm", "1", "--ema", "0.9",
-          "--checkpoint-dir", str(tmp_path / "backup"), "--tensorboard-dir",
-          str(tmp_path / "tb"), "--sample-every", "1", "--num-samples", "4",
-          "--out", str(out)]
+          "--steps-per-epoch", "2", "--sample-every", "1", "--num-samples",
+          "4", "--out", str(out)]
   assert cli.main(argv) == 0
   assert sorted(os.listdir(out / "samples")) == ["epoch_0001.png",
                                                   "epoch_0002.png"]
-  assert list((tmp_path / "tb").iterdir())
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  png = tf.io.decode_png(tf.io.read_file(str(out / "samples" /
+                                             "epoch_0002.png")))
+  assert png.shape == (2 * 65 + 1, 2 * 65 + 1, 1), png.shape  # 2x2, zoom 8
 
 
 def test_model_without_flow_is_a_user_error(tmp_path, capsys):
   assert cli.main(["evaluate", "--model", str(tmp_path)]) == 2
   assert "config.json is missing" in capsys.readouterr().err
+
+
+# What `cli.main(["train", ...])` trains, seen from inside the run: each flag
+# below is checked by an effect on the model, the data or the files, not by
+# the flag being accepted.
+
+
+class _Recorder:
+  """Watches `FlowModel.fit` (patched by the `spy` fixture).
+
+  `model`: the model fit; `dataset`: the data it was given; `start`: the
+  trainable weights when training begins (after any restore); `steps`: the
+  weights after each step; `iterations`: the optimizer's step count at the
+  start; `loads`: the keyword arguments of every `tfp_flows.data.load` call.
+  With `crash_at_epoch`, the run raises at the start of that epoch (0-based),
+  as a process that dies there.
+  """
+
+  def __init__(self):
+    self.crash_at_epoch = None
+    self.reset()
+
+  def reset(self):
+    self.model = self.dataset = self.start = self.iterations = None
+    self.steps, self.loads = [], []
+
+  def weights(self):
+    return [v.numpy().copy() for v in self.model.trainable_variables]
+
+  def callback(self):
+    import tf_keras  # pylint: disable=import-outside-toplevel
+    recorder = self
+
+    class Callback(tf_keras.callbacks.Callback):
+
+      def on_train_begin(self, logs=None):
+        # After BackupAndRestore's own on_train_begin (it comes first).
+        recorder.start = recorder.weights()
+        recorder.iterations = int(self.model.optimizer.iterations.numpy())
+
+      def on_epoch_begin(self, epoch, logs=None):
+        if epoch == recorder.crash_at_epoch:
+          raise RuntimeError("simulated crash")
+
+      def on_train_batch_end(self, batch, logs=None):
+        recorder.steps.append(recorder.weights())
+
+    return Callback()
+
+
+@pytest.fixture
+def spy(monkeypatch):
+  import tf_keras  # pylint: disable=import-outside-toplevel
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  recorder = _Recorder()
+  fit = tfp_flows.training.FlowModel.fit
+  load = tfp_flows.data.load
+
+  def spying_fit(model, x=None, *args, **kwargs):
+    recorder.model, recorder.dataset = model, x
+    kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
+        recorder.callback()]
+    return fit(model, x, *args, **kwargs)
+
+  def spying_load(*args, **kwargs):
+    recorder.loads.append(dict(kwargs, name=args[0], split=args[1]))
+    return load(*args, **kwargs)
+
+  monkeypatch.setattr(tfp_flows.training.FlowModel, "fit", spying_fit)
+  monkeypatch.setattr(tfp_flows.data, "load", spying_load)
+  yield recorder
+  # The CLI sets the global policy; later tests build float32 flows.
+  tf_keras.mixed_precision.set_global_policy("float32")
+
+
+def _max_change(before, after):
+  return max(float(np.max(np.abs(a - b))) for a, b in zip(after, before))
+
+
+@pytest.fixture(scope="module")
+def left_bright_mnist(tmp_path_factory):
+  """A TFDS data dir holding a tiny stand-in for `mnist` (256 levels, so
+  --n-bits applies; digits' 17 levels refuse it): 28x28 images whose left
+  half is bright (200..255) and right half dark (0..40), so a horizontal
+  flip shows."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  data_dir = str(tmp_path_factory.mktemp("tfds-mnist"))
+  rng = np.random.default_rng(0)
+
+  def images(n):
+    x = rng.integers(0, 41, [n, 28, 28, 1]).astype(np.uint8)
+    x[:, :, :14] = rng.integers(200, 256, [n, 28, 14, 1])
+    return x
+
+  splits = {split: tf.data.Dataset.from_tensor_slices(
+      {"image": images(n), "label": rng.integers(0, 10, [n])})
+            for split, n in (("train", 64), ("test", 32))}
+  builder = tfds.dataset_builders.AdhocBuilder(
+      name="mnist", version="3.0.1", split_datasets=splits,
+      features=tfds.features.FeaturesDict({
+          "image": tfds.features.Image(shape=(28, 28, 1), dtype=tf.uint8),
+          "label": tfds.features.ClassLabel(num_classes=10)}),
+      data_dir=data_dir)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      try_download_gcs=False))
+  return data_dir
+
+
+def test_glow_with_lu_jit_bfloat16_mirrored_n_bits_image_size_flip(
+    spy, left_bright_mnist, tmp_path, capsys):
+  """One tiny run, several independent checks, one per flag."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import tf_keras  # pylint: disable=import-outside-toplevel
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  out = tmp_path / "run"
+  assert cli.main([
+      "train", "--flow", "glow", "--num-levels", "1", "--depth", "1",
+      "--hidden-channels", "4", "--lu-decomposed", "--jit-compile",
+      "--mixed-precision", "mixed_bfloat16", "--strategy", "mirrored",
+      "--dataset", "mnist", "--data-dir", left_bright_mnist, "--n-bits", "3",
+      "--image-size", "8", "--flip", "--batch-size", "16",
+      "--steps-per-epoch", "2", "--epochs", "1", "--num-samples", "4",
+      "--out", str(out)]) == 0, capsys.readouterr().err
+  metrics = json.loads((out / "metrics.json").read_text())
+  config = json.loads((out / "flow" / "config.json").read_text())
+  model = spy.model
+
+  # --jit-compile: the model's training step is XLA-compiled.
+  assert model.jit_compile is True
+  # --strategy mirrored: the model lives in a MirroredStrategy.
+  assert isinstance(model.distribute_strategy, tf.distribute.MirroredStrategy)
+  # --mixed-precision: the conditioner layers compute in bfloat16, the flow's
+  # density and the loss stay float32 and finite.
+  layers = [m for m in model.distribution.submodules
+            if isinstance(m, tf_keras.layers.Conv2D)]
+  assert layers and all(
+      l.dtype_policy.name == "mixed_bfloat16" for l in layers), layers
+  assert all(l.variable_dtype == "float32" for l in layers)
+  assert model.distribution.log_prob(
+      tf.fill([2, 8, 8, 1], 0.5)).dtype == tf.float32
+  assert all(np.isfinite(metrics["train_loss_per_epoch"]))
+  assert len(spy.steps) == 2
+
+  # --image-size 8: 8x8 images from the 28x28 data, in the flow and the
+  # SavedModel's signature.
+  assert config["image_shape"] == [8, 8, 1]
+  served = tf.saved_model.load(str(out / "saved_model"))
+  assert served.signatures["log_prob"].structured_input_signature[1][
+      "x"].shape.as_list() == [None, 8, 8, 1]
+  # --flip: about half the images fit on are mirrored (bright half on the
+  # right); the data have it on the left, and so do the test images.
+  assert [l["flip"] for l in spy.loads if l["split"] == "train"] == [
+      True, True]
+  assert not any(l.get("flip") for l in spy.loads if l["split"] == "test")
+  x = np.concatenate([b.numpy() for b in spy.dataset.take(4)])
+  assert x.shape[1:] == (8, 8, 1)
+  mirrored = x[:, :, 4:].mean(axis=(1, 2, 3)) > x[:, :, :4].mean(axis=(1, 2, 3))
+  assert 0.2 < mirrored.mean() < 0.8, mirrored
+  # --n-bits 3: K = 8 levels. Bright pixels (>= 200 of 256) are levels 6-7:
+  # x >= 6/8; dark ones (< 41) level 0 or 1.
+  assert config["num_levels"] == 8
+  bright = np.where(mirrored[:, None, None, None], x[:, :, 4:], x[:, :, :4])
+  assert bright.min() >= 6 / 8 and x.max() < 1.
+  # and the bits/dim count 3 bits per pixel: NLL / (D ln 2) + log2(8), with
+  # the NLL of the reloaded flow on the same test data (bfloat16 nets too).
+  tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
+  dist, _ = tfp_flows.load_flow(str(out / "flow"))
+  tf_keras.mixed_precision.set_global_policy("float32")
+  test = tfp_flows.data.load("mnist", "test", 16, seed=1,
+                             data_dir=left_bright_mnist, n_bits=3,
+                             image_size=8)
+  nll = tfp_flows.evaluate_nll(dist, test)
+  assert metrics["test_bits_per_dim"] == pytest.approx(
+      nll / (64 * np.log(2.)) + 3, abs=2e-3)
+  # The SavedModel serves the trained flow.
+  images = next(iter(test))
+  np.testing.assert_allclose(served.log_prob(images)["log_prob"],
+                             dist.log_prob(images), rtol=1e-2, atol=0.1)
+
+  # --lu-decomposed: every 1x1 convolution of the saved flow is in LU form,
+  # with the L, U and log|s| variables and no full kernel.
+  convs = [m for m in dist.submodules
+           if isinstance(m, tfp_flows.bijectors.InvertibleConv1x1)]
+  assert convs and all(c.lu_decomposed for c in convs)
+  for conv in convs:
+    names = {v.name.split(":")[0].split("/")[-1]
+             for v in conv.trainable_variables}
+    assert names == {"lower", "upper", "log_abs_s"}, names
+
+
+def test_flowpp_variational_dequantization_and_clip_norm(spy, monkeypatch,
+                                                         tmp_path, tfds_dir,
+                                                         capsys):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  bounds = []
+  bound = tfp_flows.dequantization.importance_weighted_bits_per_dim
+
+  def spying_bound(*args, **kwargs):
+    bounds.append(bound(*args, **kwargs))
+    return bounds[-1]
+
+  monkeypatch.setattr(tfp_flows.dequantization,
+                      "importance_weighted_bits_per_dim", spying_bound)
+  out = tmp_path / "flowpp"
+  rate = 1e-2
+  assert cli.main([
+      "train", "--flow", "flowpp", "--dequantization", "variational",
+      "--filters", "4", "--num-components", "2", "--clip-norm", "1e-6",
+      "--learning-rate", str(rate), "--epochs", "1", "--steps-per-epoch", "2",
+      "--batch-size", "16", "--num-samples", "4", "--out", str(out)]) == 0, \
+      capsys.readouterr().err
+  metrics = json.loads((out / "metrics.json").read_text())
+  # The variational dequantizer trained with the flow on bin centres...
+  model = spy.model
+  assert isinstance(model, tfp_flows.dequantization.DequantizedFlowModel)
+  assert isinstance(model.dequantizer,
+                    tfp_flows.dequantization.VariationalDequantizer)
+  flow_parameters = sum(v.shape.num_elements()
+                        for v in model.distribution.trainable_variables)
+  assert metrics["num_parameters"] > flow_parameters
+  assert [l.get("dequantize") for l in spy.loads
+          if l["split"] == "train"][-1] is False
+  # ... and the test figure is its 16-sample importance-weighted bound.
+  assert len(bounds) == 1 and np.isfinite(bounds[0])
+  assert metrics["test_bits_per_dim"] == round(bounds[0], 4)
+  # The SavedModel serves the trained Flow++ (its root-finding decode too).
+  served = tf.saved_model.load(str(out / "saved_model"))
+  dist, config = tfp_flows.load_flow(str(out / "flow"))
+  assert config["flow"] == "flowpp"
+  x = next(iter(tfp_flows.data.load("digits", "test", 8, seed=1)))
+  np.testing.assert_allclose(served.log_prob(x)["log_prob"], dist.log_prob(x),
+                             rtol=1e-5, atol=1e-4)
+  samples = served.sample(tf.constant(3), tf.constant(1.))["samples"]
+  assert samples.shape == (3, 8, 8, 1) and np.all(np.isfinite(samples))
+  # --clip-norm 1e-6: every gradient entry is <= 1e-6, so Adam's first step,
+  # rate * g / (|g| + 1e-7 / sqrt(1 - 0.999)), moves no weight by more than
+  # 0.24 * rate; unclipped, the weights with large gradients move by ~rate.
+  first = _max_change(spy.start, spy.steps[0])
+  assert 0 < first < 0.25 * rate, first
+
+
+def test_warmup_ema_checkpoint_resume_and_tensorboard(spy, tmp_path,
+                                                      tfds_dir, capsys):
+  """A run killed after epoch 1, then the same command again."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  out, board = tmp_path / "run", tmp_path / "tb"
+  rate, warmup, momentum = 1e-2, 100, 0.9
+  argv = ["train", "--flow", "nice", "--hidden-units", "8", "--epochs", "2",
+          "--steps-per-epoch", "3", "--learning-rate", str(rate),
+          "--warmup-steps", str(warmup), "--ema", str(momentum),
+          "--checkpoint-dir", str(tmp_path / "backup"),
+          "--tensorboard-dir", str(board), "--num-samples", "4",
+          "--out", str(out)]
+  spy.crash_at_epoch = 1
+  assert cli.main(argv) == 2
+  assert "simulated crash" in capsys.readouterr().err
+  assert not out.exists()
+  first_run = spy.start, list(spy.steps)
+  assert len(first_run[1]) == 3
+  # --warmup-steps: the first step's rate is rate / warmup, and Adam's first
+  # step moves each weight by about its rate (rate * g / (|g| + 3e-6)).
+  first = _max_change(first_run[0], first_run[1][0])
+  assert 0.5 * rate / warmup < first < 1.01 * rate / warmup, first
+
+  spy.crash_at_epoch = None
+  spy.reset()
+  assert cli.main(argv) == 0, capsys.readouterr().err
+  metrics = json.loads((out / "metrics.json").read_text())
+  # --checkpoint-dir: the rerun resumed after epoch 1: only epoch 2 ran, from
+  # the weights and optimizer step where the first run stopped.
+  assert len(metrics["train_loss_per_epoch"]) == 1
+  assert spy.iterations == 3
+  for a, b in zip(spy.start, first_run[1][-1]):
+    np.testing.assert_array_equal(a, b)
+  assert len(spy.steps) == 3
+  # A completed run removes its backup (the same command then starts anew).
+  backup = tmp_path / "backup"
+  assert not backup.exists() or not list(backup.rglob("*index*")), list(
+      backup.rglob("*"))
+
+  # --ema: the saved, exported and evaluated weights are the moving average
+  # of the weights after each of the 6 steps (both runs: its state resumed
+  # too), starting from the initial weights; not the last raw weights.
+  raw = first_run[1] + spy.steps
+  average = first_run[0]
+  for weights in raw:
+    average = [momentum * a + (1 - momentum) * w
+               for a, w in zip(average, weights)]
+  dist, _ = tfp_flows.load_flow(str(out / "flow"))
+  saved = [v.numpy() for v in dist.trainable_variables]
+  assert _max_change(raw[-1], average) > 1e-4  # the check can tell them apart
+  for a, s in zip(average, saved):
+    np.testing.assert_allclose(s, a, rtol=1e-5, atol=1e-6)
+  served = tf.saved_model.load(str(out / "saved_model"))
+  test = tfp_flows.data.load("digits", "test", 64, seed=1)
+  x = next(iter(test))
+  np.testing.assert_allclose(served.log_prob(x)["log_prob"], dist.log_prob(x),
+                             rtol=1e-5, atol=1e-4)
+  nll = tfp_flows.evaluate_nll(dist, test)
+  assert metrics["test_bits_per_dim"] == pytest.approx(
+      (nll + 64 * np.log(17.)) / (64 * np.log(2.)), abs=1e-4)
+
+  # --tensorboard-dir: event files with the epoch loss of each run (the
+  # figure metrics.json reports for epoch 2) and a sample grid image.
+  scalars, images = {}, []
+  for path in board.rglob("events.out.tfevents.*"):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if value.tag == "epoch_loss":
+          scalars[event.step] = float(tf.make_ndarray(value.tensor))
+        elif value.tag == "samples":
+          images.append(tf.make_ndarray(value.tensor))
+  assert sorted(scalars) == [0, 1], scalars
+  assert scalars[1] == pytest.approx(metrics["train_loss_per_epoch"][0],
+                                     rel=1e-6)
+  assert images
+  png = tf.io.decode_png(images[-1][2])
+  # 4 samples of 8x8 at zoom 8: a 2x2 grid of 64-pixel images.
+  assert png.shape[0] >= 128 and png.shape[1] >= 128, png.shape
 
 
 @pytest.mark.parametrize("flow", ["maf", "iaf"])

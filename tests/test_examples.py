@@ -76,3 +76,47 @@ def test_anomaly_scores_rank_digits_above_corrupted_ones(tmp_path, tfds_dir):
   # above every inverted or noisy one; an untrained flow scores ~0.5.
   assert results["inverted"] > 0.95 and results["noise"] > 0.95, results
   assert results["shifted"] > 0.9, results
+
+
+def _run_example(script, args, tfds_dir, timeout=600):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "examples", script)] + args,
+      capture_output=True, text=True, timeout=timeout,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TFDS_DATA_DIR=tfds_dir))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc.stdout
+
+
+def test_conditional_digits_writes_one_row_per_class(tmp_path, tfds_dir):
+  out = tmp_path / "conditional.png"
+  stdout = _run_example("conditional_digits.py", [
+      "--epochs", "1", "--hidden-units", "8,8", "--samples-per-class", "3",
+      "--out", str(out)], tfds_dir)
+  assert "bits/dim given the class" in stdout
+  # 10 rows (digits) x 3 samples of 8x8 at zoom 4, 1-pixel padding.
+  decoded = tf.io.decode_png(tf.io.read_file(str(out)))
+  assert decoded.shape == (10 * 33 + 1, 3 * 33 + 1, 1), decoded.shape
+
+
+def _toy_densities(families, tmp_path, tfds_dir):
+  out = tmp_path / "toys.png"
+  stdout = _run_example("toy_densities.py", [
+      "--families", ",".join(families), "--toys", "moons", "--steps", "3",
+      "--ffjord-steps", "1", "--grid", "16", "--out", str(out)], tfds_dir)
+  assert stdout.count("test NLL") == len(families), stdout
+  # One row (moons): the data's histogram, then a panel per family; the
+  # figure is 2.2 x 2.4 inches per panel at 110 dpi.
+  decoded = tf.io.decode_png(tf.io.read_file(str(out)))
+  assert decoded.shape[0] == 264, decoded.shape
+  assert decoded.shape[1] == round(2.2 * (len(families) + 1) * 110)
+
+
+def test_toy_densities_writes_a_panel_per_family(tmp_path, tfds_dir):
+  _toy_densities(["nice", "maf"], tmp_path, tfds_dir)
+
+
+@pytest.mark.slow
+def test_toy_densities_runs_every_family(tmp_path, tfds_dir):
+  # ~2 min on 2 cores, FFJORD's tracing ~1 of them.
+  _toy_densities(["nice", "affine", "maf", "iaf", "ffjord", "chain"],
+                 tmp_path, tfds_dir)

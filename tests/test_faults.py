@@ -166,3 +166,84 @@ def test_same_seed_same_weights_and_samples(tfds_dir):
   assert proc.returncode == 0, proc.stderr[-3000:]
   first, second = json.loads(proc.stdout.split("RESULT", 1)[1])
   assert first == second
+
+
+def test_export_after_a_nan_stop_holds_the_last_good_weights(tmp_path,
+                                                            capsys):
+  tf_keras.utils.set_random_seed(0)
+  dist = registry.build("nice", [4], hidden_units=[8])
+  model = tfp_flows.FlowModel(dist)  # num_levels=None: inf reaches the loss
+  model.compile(tf_keras.optimizers.Adam(1e-2))
+  rng = np.random.default_rng(0)
+  batches = rng.uniform(size=[5, 16, 4]).astype(np.float32)
+  batches[3, 0, 0] = np.inf  # step 4 is non-finite
+  after_step = []
+
+  class Record(tf_keras.callbacks.Callback):
+
+    def on_train_batch_end(self, batch, logs=None):
+      after_step.append([v.numpy().copy() for v in dist.trainable_variables])
+
+  guard = tfp_flows.NaNGuard()
+  model.fit(tf.data.Dataset.from_tensor_slices(batches), epochs=1, verbose=0,
+            callbacks=[guard, Record()])
+  assert guard.stopped_at == (0, 3)
+  assert "epoch 1, step 4" in capsys.readouterr().out
+  good = after_step[2]
+  assert np.any([np.any(a != b) for a, b in zip(after_step[1], good)])
+  path = tfp_flows.export_saved_model(model, str(tmp_path / "served"))
+  # The expected density: a fresh flow holding the step-3 weights.
+  fresh = registry.build("nice", [4], hidden_units=[8])
+  for v, value in zip(fresh.trainable_variables, good):
+    v.assign(value)
+  served = tf.saved_model.load(path)
+  for v, value in zip(served.flow_variables, good):
+    np.testing.assert_array_equal(v.numpy(), value)
+  x = tf.constant(batches[0])
+  np.testing.assert_allclose(served.log_prob(x)["log_prob"], fresh.log_prob(x),
+                             rtol=1e-6, atol=1e-6)
+
+
+_EXPORTER = r"""
+import sys
+import tensorflow as tf
+import tfp_flows
+from tfp_flows.flows import registry
+dist = registry.build("nice", [4], hidden_units=[256, 256])
+flag = 0.
+print("READY", flush=True)
+while True:
+  flag = 1. - flag
+  for v in dist.trainable_variables:
+    v.assign(tf.fill(v.shape, flag))
+  tfp_flows.export_saved_model(dist, sys.argv[1])
+"""
+
+
+def test_killed_while_exporting_leaves_a_servable_export(tmp_path):
+  target = str(tmp_path / "served")
+  x = tf.constant(np.random.default_rng(0).uniform(size=[3, 4]), tf.float32)
+  mid_write = 0
+  for delay in (0.2, 0.9):
+    before = set(os.listdir(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", _EXPORTER, target],
+                            stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.stdout.readline().strip() == "READY"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (
+        os.path.exists(target) and set(os.listdir(tmp_path)) - before -
+        {"served"}):  # an export exists and the next one is being written
+      time.sleep(0.02)
+    time.sleep(delay)
+    staging = [n for n in os.listdir(tmp_path)
+               if n.startswith(".staging-") and n not in before]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    mid_write += bool(staging)
+    served = tf.saved_model.load(target)
+    values = {float(v.numpy().flat[0]) for v in served.flow_variables}
+    assert values in ({0.}, {1.}), values  # one whole export, never a mix
+    log_prob = served.log_prob(x)["log_prob"].numpy()
+    assert log_prob.shape == (3,) and np.all(np.isfinite(log_prob))
+  assert mid_write  # a kill landed while a new export was being written
