@@ -231,7 +231,8 @@ def build_parser():
                      "OUT/backup)")
   train.add_argument("--backup-every-steps", type=_positive_int,
                      default=None,
-                     help="back up every N steps instead of every epoch, so "
+                     help="with --checkpoint-dir (multi-worker: its default): "
+                     "back up every N steps instead of every epoch, so "
                      "that a resumed run redoes fewer steps (each backup "
                      "writes a checkpoint)")
   train.add_argument("--tensorboard-dir", default=None,
