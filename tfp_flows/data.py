@@ -375,8 +375,9 @@ def load(
     starts it at any batch without reading the ones before (how
     ``tfp-flows train --checkpoint-dir`` resumes a run exactly);
   * ``repeat=False``: one pass, whose key is drawn anew from ``seed`` at every
-    iteration: two calls with the same ``seed`` give the same sequence of
-    epochs (order and noise), while successive epochs differ.
+    iteration: two calls with the same ``seed`` (and the same global seed,
+    ``tf.random.set_seed``, which this draw mixes in) give the same sequence
+    of epochs (order and noise), while successive epochs differ.
 
   Args:
     name: ``"digits"`` (offline, built from scikit-learn on first use) or a

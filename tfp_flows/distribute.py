@@ -15,6 +15,11 @@
   ``"chief"``, if the cluster has one) is the chief. Make the strategy before
   any other TensorFlow call: collective ops are configured at startup.
 
+A multi-worker strategy checks every `PEER_CHECK_SECONDS` (2 s) that its
+peers are alive; when one is not, the collectives are aborted and a worker
+waiting for it raises `tf.errors.UnavailableError` (which `tfp-flows train`
+turns into one line saying to restart every worker).
+
 Under a multi-worker strategy every worker takes part in every collective
 step, including saving (which may read synchronised variables), so every
 worker saves, and only the chief's files are kept: `write_dir` gives the
@@ -30,9 +35,9 @@ import tempfile
 
 import tensorflow as tf
 
-__all__ = ["check_tf_config", "global_batch_size", "is_chief",
-           "num_workers", "shard_by_data", "stop_peer_checks", "strategy",
-           "write_dir"]
+__all__ = ["PEER_CHECK_SECONDS", "check_tf_config", "global_batch_size",
+           "is_chief", "num_workers", "shard_by_data", "stop_peer_checks",
+           "strategy", "write_dir"]
 
 # Task types MultiWorkerMirroredStrategy trains with.
 _TRAINING_TASKS = ("chief", "worker")
