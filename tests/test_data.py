@@ -203,3 +203,37 @@ def test_preprocess_keeps_most_significant_bits_and_resizes():
   assert reduced.max() == 31
   wide = tf.zeros([6, 10, 3], tf.uint8)
   assert data._preprocess(wide, 256, None, 4).shape == [4, 4, 3]  # pylint: disable=protected-access
+
+
+def test_repeated_stream_is_a_function_of_seed_pass_and_step(data_dir):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  # The test split: 297 images, 5 batches of 64 per pass (the last of 41).
+  def stream(start_step=0, seed=11, count=12):
+    ds = data.load("digits", "test", 64, data_dir=data_dir, seed=seed,
+                   shuffle=True, flip=True, with_labels=True, repeat=True,
+                   start_step=start_step)
+    return [(x.numpy(), y.numpy()) for x, y in ds.take(count - start_step)]
+
+  full = stream()
+  assert [len(y) for _, y in full] == [64, 64, 64, 64, 41] * 2 + [64, 64]
+  # Each pass holds every image once, in its own order, with its own noise.
+  assert sorted(np.concatenate([y for _, y in full[:5]])) == sorted(
+    np.concatenate([y for _, y in full[5:10]]))
+  assert not np.array_equal(full[0][1], full[5][1])
+  # Independent of TensorFlow's global seed, and of where the stream starts:
+  # step 7 (pass 1, step 2) is the same batch whichever iterator reaches it.
+  tf.random.set_seed(123)
+  for start in (0, 3, 5, 7):
+    for (x, y), (x2, y2) in zip(full[start:], stream(start)):
+      np.testing.assert_array_equal(x, x2)
+      np.testing.assert_array_equal(y, y2)
+  assert not np.array_equal(stream(seed=12, count=1)[0][0], full[0][0])
+
+
+def test_start_step_needs_repeat(data_dir):
+  with pytest.raises(ValueError, match="repeat=True"):
+    data.load("digits", "test", 64, data_dir=data_dir, start_step=3)
+  with pytest.raises(ValueError, match="start_step"):
+    data.load("digits", "test", 64, data_dir=data_dir, repeat=True,
+              start_step=-1)

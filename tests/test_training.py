@@ -413,3 +413,52 @@ def test_fit_traces_the_training_step_once():
   model.fit(data, epochs=2, verbose=0)
   assert model.train_function.experimental_get_tracing_count() == 1
   assert len(model.optimizer.variables) > 2 * len(model.trainable_variables)
+
+
+# The smallest Glow; 3 epochs of 4 steps, a backup every 3 steps. Killed as
+# step 8 begins (epoch 2, step 4), the run resumes from the backup after step
+# 6 at epoch 2, step 3: mid-epoch, and step 7 is redone.
+_KILL_FLAGS = [
+    "train", "--flow", "glow", "--num-levels", "1", "--depth", "1",
+    "--hidden-channels", "4", "--num-samples", "4", "--batch-size", "16",
+    "--steps-per-epoch", "4", "--epochs", "3", "--seed", "5"]
+
+
+def _flow_variables(out):
+  dist, _ = tfp_flows.load_flow(str(out / "flow"))
+  return {v.name: v.numpy() for v in dist.variables}
+
+
+def test_cli_killed_mid_epoch_resumes_on_the_same_batches(tmp_path, tfds_dir):
+  import os  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  del tfds_dir  # Sets TFDS_DATA_DIR, which the processes inherit.
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_DETERMINISTIC_OPS="1")
+  resumable = [*_KILL_FLAGS, "--out", str(tmp_path / "resumed"),
+               "--checkpoint-dir", str(tmp_path / "backup"),
+               "--backup-every-steps", "3"]
+  script = os.path.join(os.path.dirname(__file__), "kill_at_step.py")
+  # One process: the uninterrupted run, then the same run killed.
+  killed = subprocess.run(
+      [sys.executable, script, "8", "--first", *_KILL_FLAGS, "--out",
+       str(tmp_path / "straight"), "--then", *resumable],
+      capture_output=True, text=True, timeout=300, env=env)
+  assert killed.returncode == -9, killed.stderr[-3000:]
+  assert tfp_flows.training.resume_position(
+      str(tmp_path / "backup"), 4, 3) == (1, 2)
+
+  resumed = subprocess.run(
+      [sys.executable, "-m", "tfp_flows.cli", *resumable],
+      capture_output=True, text=True, timeout=300, env=env)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert (f"resuming from the backup in {tmp_path / 'backup'}: epoch 2/3, "
+          "step 3/4 (global step 7)") in resumed.stdout, resumed.stdout
+  assert "Epoch 1/3" not in resumed.stdout and "Epoch 3/3" in resumed.stdout
+  assert not (tmp_path / "backup").exists() or not os.listdir(
+      tmp_path / "backup")
+  straight = _flow_variables(tmp_path / "straight")
+  again = _flow_variables(tmp_path / "resumed")
+  assert straight.keys() == again.keys() and straight
+  for name, value in straight.items():
+    np.testing.assert_array_equal(again[name], value, err_msg=name)

@@ -234,8 +234,15 @@ def build_parser():
                      "--batch-size is per worker")
   train.add_argument("--checkpoint-dir", default=None,
                      help="back up every epoch here and resume from it when "
-                     "the same command runs again (multi-worker default: "
+                     "the same command runs again, on the very batches an "
+                     "uninterrupted run would see (multi-worker default: "
                      "OUT/backup)")
+  train.add_argument("--backup-every-steps", type=_positive_int,
+                     default=None,
+                     help="with --checkpoint-dir (multi-worker: its default): "
+                     "back up every N steps instead of every epoch, so "
+                     "that a resumed run redoes fewer steps (each backup "
+                     "writes a checkpoint)")
   train.add_argument("--tensorboard-dir", default=None,
                      help="TensorBoard scalars and sample images")
   train.add_argument("--sample-every", type=_positive_int, default=None,
@@ -323,12 +330,17 @@ def _zoom(shape):
   return max(1, 64 // shape[0])
 
 
+def _save_freq(args):
+  return args.backup_every_steps or "epoch"
+
+
 def _callbacks(args, out, tensorboard_dir, global_batch, tfp_flows, tf_keras):
   """(NaNGuard, Throughput, the rest): Keras's own callbacks keep only the
   chief's files themselves; ours write into this worker's `out`."""
   callbacks = [tfp_flows.NaNGuard(), tfp_flows.Throughput(global_batch)]
   if args.checkpoint_dir:
-    callbacks.append(tf_keras.callbacks.BackupAndRestore(args.checkpoint_dir))
+    callbacks.append(tf_keras.callbacks.BackupAndRestore(
+        args.checkpoint_dir, save_freq=_save_freq(args)))
   if args.tensorboard_dir:
     callbacks.append(tf_keras.callbacks.TensorBoard(args.tensorboard_dir))
   if args.sample_every or args.tensorboard_dir:
@@ -372,7 +384,7 @@ def train(args):
           f"lost contact with another worker ({type(e).__name__}; "
           "TensorFlow's log shows details with --verbose); start every "
           "worker again "
-          "with the same command to resume from the last epoch backed up in "
+          "with the same command to resume from the last backup in "
           f"{args.checkpoint_dir}") from None
   # BackupAndRestore empties its folder when training completes.
   if (default_backup and distribute.is_chief(strategy) and
@@ -399,14 +411,24 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
                                  flip=args.flip, **load)
   test_ds = tfp_flows.data.load(args.dataset, "test", seed=args.seed + 1,
                                 **load)
+  # Training reads a stream of passes over the data, each a function of
+  # (seed, pass) only, so that a resumed run starts it where the backup
+  # left off: it sees exactly the batches of an uninterrupted run.
+  steps_per_epoch = args.steps_per_epoch or int(train_ds.cardinality())
+  start_step = 0
+  if args.checkpoint_dir:
+    epoch, step = tfp_flows.training.resume_position(
+        args.checkpoint_dir, steps_per_epoch, _save_freq(args))
+    start_step = epoch * steps_per_epoch + step
+    if start_step and epoch < args.epochs:
+      print(f"resuming from the backup in {args.checkpoint_dir}: epoch "
+            f"{epoch + 1}/{args.epochs}, step {step + 1}/{steps_per_epoch} "
+            f"(global step {start_step + 1})", flush=True)
   # A variational dequantizer draws its own noise: it trains on bin centres.
   variational = args.dequantization == "variational"
-  fit_ds = train_ds
-  if variational or args.steps_per_epoch:
-    fit_ds = tfp_flows.data.load(
-        args.dataset, "train", seed=args.seed, flip=args.flip,
-        dequantize=not variational, repeat=args.steps_per_epoch is not None,
-        **load)
+  fit_ds = tfp_flows.data.load(
+      args.dataset, "train", seed=args.seed, flip=args.flip,
+      dequantize=not variational, repeat=True, start_step=start_step, **load)
 
   with strategy.scope():
     dist = tfp_flows.flows.registry.build(args.flow, shape, **options)
@@ -428,7 +450,7 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
                          tf_keras)
   history = model.fit(
       distribute.shard_by_data(fit_ds), epochs=args.epochs,
-      steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
+      steps_per_epoch=steps_per_epoch, callbacks=callbacks,
       verbose=1 if sys.stdout.isatty() else 2)
   train_seconds = time.time() - start
 
@@ -446,6 +468,8 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
   tfp_flows.save_flow(dist, os.path.join(out, "flow"), args.flow, shape,
                       options, dataset=args.dataset, num_levels=levels,
                       n_bits=args.n_bits, image_size=args.image_size)
+  # The last step every worker takes part in: what is left is this worker's.
+  distribute.stop_peer_checks(strategy)
   samples = tfp_flows.sample(dist, args.num_samples, args.temperature)
   png = tfp_flows.images.save_image_grid(
       samples.numpy(), os.path.join(out, "samples.png"), zoom=_zoom(shape))

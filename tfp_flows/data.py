@@ -350,6 +350,7 @@ def load(
   n_bits: int | None = None,
   flip: bool = False,
   image_size: int | None = None,
+  start_step: int = 0,
 ) -> tf.data.Dataset:
   """Loads an image dataset as batches of float32 images in ``[0, 1)``.
 
@@ -362,10 +363,21 @@ def load(
   * ``dequantize=False``: ``x = (k + 0.5) / K`` (bin centres; deterministic,
     for evaluation and visualisation).
 
-  Pipeline: decode -> ``cache`` (uint8) -> ``shuffle`` -> ``repeat`` ->
-  ``batch`` -> dequantize -> ``prefetch``. With a fixed ``seed`` two calls
-  produce identical sequences (order and noise), while successive epochs
-  still differ from each other.
+  Pipeline: decode -> ``cache`` (uint8) -> per pass over the split:
+  ``shuffle`` -> ``batch`` -> dequantize -> ``prefetch``. Each pass (epoch)
+  is batched on its own, so it ends with a partial batch unless
+  ``drop_remainder``. A pass has a key, from which its shuffle order and the
+  noise (and flips) of each of its batches are drawn statelessly:
+
+  * ``repeat=True``: pass ``p`` (0, 1, 2, ...) has the key ``(seed, p)``, so
+    batch ``s`` of pass ``p`` is a pure function of ``(seed, p, s)``: two
+    calls with the same ``seed`` yield the same stream, and ``start_step``
+    starts it at any batch without reading the ones before (how
+    ``tfp-flows train --checkpoint-dir`` resumes a run exactly);
+  * ``repeat=False``: one pass, whose key is drawn anew from ``seed`` at every
+    iteration: two calls with the same ``seed`` (and the same global seed,
+    ``tf.random.set_seed``, which this draw mixes in) give the same sequence
+    of epochs (order and noise), while successive epochs differ.
 
   Args:
     name: ``"digits"`` (offline, built from scikit-learn on first use) or a
@@ -375,12 +387,14 @@ def load(
     batch_size: Positive batch size ``B``.
     shuffle: Shuffle examples; default ``True`` iff ``split == "train"``.
     dequantize: Uniform dequantization (see above) instead of bin centres.
-    seed: Seed for shuffling and noise; ``None`` is nondeterministic.
+    seed: Seed for shuffling and noise; ``None`` draws one from TensorFlow's
+    global generator (reproducible after ``tf.random.set_seed``).
     data_dir: TFDS data directory; ``None`` means ``$TFDS_DATA_DIR`` or
     ``~/tensorflow_datasets``.
     with_labels: Also yield int32 class labels.
-    repeat: Repeat indefinitely.
-    drop_remainder: Drop the last incomplete batch (static batch dimension).
+    repeat: Repeat indefinitely: passes 0, 1, 2, ... one after the other.
+    drop_remainder: Drop the last incomplete batch of every pass (static
+    batch dimension).
     download: For catalog datasets only: download and prepare the data if
     missing (needs network access). When ``False`` a missing dataset
     fails immediately instead of retrying the network for minutes.
@@ -390,6 +404,11 @@ def load(
     flip: Random horizontal flips, redrawn every epoch (augmentation).
     image_size: Centre-crop to a square and resize to
     ``image_size x image_size`` (area averaging), e.g. 64 for CelebA.
+    start_step: With ``repeat=True``: start at batch number ``start_step`` of
+    the stream (counted from 0 across passes; pass ``p`` holds batches
+    ``p * S`` to ``p * S + S - 1``, ``S`` batches per pass). The batches
+    are exactly those the full stream yields from there on; only the pass
+    it starts in is shuffled and skipped through.
 
   Returns:
     A ``tf.data.Dataset``.
@@ -410,6 +429,12 @@ def load(
     isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
   ):
     raise ValueError(f"seed must be an int or None, got {seed!r}.")
+  if isinstance(start_step, bool) or not isinstance(
+    start_step, (int, np.integer)) or start_step < 0:
+    raise ValueError(
+      f"start_step must be an integer >= 0, got {start_step!r}.")
+  if start_step and not repeat:
+    raise ValueError("start_step needs repeat=True (a stream of passes).")
   data_dir = _resolve_data_dir(data_dir)
 
   if name == "digits":
@@ -440,6 +465,18 @@ def load(
   if shuffle is None:
     shuffle = split == "train"
 
+  steps_per_pass = (num_examples // batch_size if drop_remainder else
+                    -(-num_examples // batch_size))
+  if repeat and steps_per_pass == 0:
+    raise ValueError(
+      f"batch_size={batch_size} exceeds the {num_examples} examples of split "
+      f"{split!r}: with drop_remainder=True and repeat=True no batch is "
+      "ever complete."
+    )
+  if seed is None:
+    # Honours tf.random.set_seed, as a seedless shuffle op would.
+    seed = int(tf.random.uniform([], maxval=2**62, dtype=tf.int64))
+
   def pixels(image):
     return _preprocess(image, image_spec.num_levels, n_bits, image_size)
 
@@ -448,47 +485,68 @@ def load(
     ds = ds.map(lambda ex: (pixels(ex["image"]), tf.cast(ex["label"], tf.int32)))
   else:
     ds = ds.map(lambda ex: pixels(ex["image"]))
-  ds = ds.cache()
-  if shuffle:
-    ds = ds.shuffle(
-      min(num_examples, _MAX_SHUFFLE_BUFFER),
-      seed=seed,
-      reshuffle_each_iteration=True,
-    )
+  # One in-memory copy, shared by the passes (flat_map below reads the
+  # same cache every pass).
+  examples = ds.cache()
+  base_key = tf.constant([seed, 0x5EED], tf.int64)
+
+  def fold_in(key, data):
+    return tf.random.experimental.stateless_fold_in(
+      key, tf.cast(data, tf.int64))
+
+  def one_pass(pass_index):
+    """(batch, key of its noise) of one pass; a function of its key only."""
+    key = fold_in(base_key, pass_index)
+    d = examples
+    if shuffle:
+      # The shuffle op mixes the graph-level seed into its own; fixing it
+      # in this function's graph makes the order depend on `key` only, not
+      # on whether (or how) tf.random.set_seed was called.
+      tf.random.set_seed(1)
+      shuffle_seed = tf.random.stateless_uniform(
+        [], seed=fold_in(key, 2), minval=None, maxval=None, dtype=tf.int64)
+      d = d.shuffle(
+        min(num_examples, _MAX_SHUFFLE_BUFFER),
+        seed=shuffle_seed,
+        reshuffle_each_iteration=False,
+      )
+    d = d.batch(batch_size, drop_remainder=drop_remainder)
+    return d.enumerate().map(lambda step, batch: (batch, fold_in(key, step)))
+
   if repeat:
-    ds = ds.repeat()
-  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    first_pass, skip = divmod(start_step, steps_per_pass)
+    ds = tf.data.Dataset.counter(first_pass).flat_map(one_pass).skip(skip)
+    ds = ds.apply(
+      tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+  else:
+    # A new pass key every iteration (every epoch), reproducible from seed.
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = keys.take(1).flat_map(one_pass)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps_per_pass))
 
   levels = float(levels)
 
-  def to_unit_interval(images, noise_seed):
+  def to_unit_interval(images, key):
     k = tf.cast(images, tf.float32)
     if flip:
-      k = tf.image.stateless_random_flip_left_right(
-        k, seed=tf.stack([noise_seed, tf.constant(1, tf.int64)]))
+      k = tf.image.stateless_random_flip_left_right(k, seed=fold_in(key, 1))
     if not dequantize:
       return (k + 0.5) / levels
-    u = tf.random.stateless_uniform(
-      tf.shape(k), seed=tf.stack([noise_seed, tf.constant(0, tf.int64)])
-    )
+    u = tf.random.stateless_uniform(tf.shape(k), seed=fold_in(key, 0))
     # In float32, k + u rounds up to k + 1 when u is within ~k * 2**-24 of
     # 1, which would put x on the next bin's edge (x == 1 for the top
     # level); clamp to the largest float below the bin's upper edge.
     upper = tf.math.nextafter((k + 1.0) / levels, tf.zeros_like(k))
     return tf.minimum((k + u) / levels, upper)
 
-  # Stateless noise keyed by a per-batch seed stream: Dataset.random with
-  # rerandomize_each_iteration gives new seeds every epoch yet the same
-  # sequence for the same `seed`, and keeps parallel map deterministic.
-  seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-
-  def transform(batch, noise_seed):
+  def transform(batch, key):
     if with_labels:
       images, labels = batch
-      return to_unit_interval(images, noise_seed), labels
-    return to_unit_interval(batch, noise_seed)
+      return to_unit_interval(images, key), labels
+    return to_unit_interval(batch, key)
 
-  ds = tf.data.Dataset.zip((ds, seeds))
+  # Stateless noise keyed by (pass, step): deterministic under a parallel
+  # map, and the same for a batch whichever iterator reaches it.
   ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
   return ds.prefetch(tf.data.AUTOTUNE)
 

@@ -15,6 +15,11 @@
   ``"chief"``, if the cluster has one) is the chief. Make the strategy before
   any other TensorFlow call: collective ops are configured at startup.
 
+A multi-worker strategy checks every `PEER_CHECK_SECONDS` (2 s) that its
+peers are alive; when one is not, the collectives are aborted and a worker
+waiting for it raises `tf.errors.UnavailableError` (which `tfp-flows train`
+turns into one line saying to restart every worker).
+
 Under a multi-worker strategy every worker takes part in every collective
 step, including saving (which may read synchronised variables), so every
 worker saves, and only the chief's files are kept: `write_dir` gives the
@@ -30,8 +35,9 @@ import tempfile
 
 import tensorflow as tf
 
-__all__ = ["check_tf_config", "global_batch_size", "is_chief",
-           "num_workers", "shard_by_data", "strategy", "write_dir"]
+__all__ = ["PEER_CHECK_SECONDS", "check_tf_config", "global_batch_size",
+           "is_chief", "num_workers", "shard_by_data", "stop_peer_checks",
+           "strategy", "write_dir"]
 
 # Task types MultiWorkerMirroredStrategy trains with.
 _TRAINING_TASKS = ("chief", "worker")
@@ -110,9 +116,45 @@ def strategy(name="default"):
     return tf.distribute.MirroredStrategy()
   if name == "multi-worker":
     check_tf_config()
+    _check_peers_every(PEER_CHECK_SECONDS)
     return tf.distribute.MultiWorkerMirroredStrategy()
   raise ValueError(f"Unknown strategy {name!r}; expected 'default', "
                    "'mirrored' or 'multi-worker'.")
+
+
+# How often a multi-worker strategy checks that every peer is alive. When one
+# is not, it aborts the collective ops, so that a worker waiting for a dead
+# peer raises `tf.errors.UnavailableError` instead of waiting for ever.
+# TensorFlow's default is every 30 s.
+PEER_CHECK_SECONDS = 2
+
+
+def _check_peers_every(seconds):
+  """Sets MultiWorkerMirroredStrategy's peer health-check interval.
+
+  TensorFlow keeps it in a class attribute of the strategy's internals (its
+  own tests set it the same way); read when a strategy starts its checking
+  thread and before each check. Without that attribute this does nothing.
+  """
+  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+  from tensorflow.python.distribute import collective_all_reduce_strategy
+  extended = getattr(collective_all_reduce_strategy,
+                     "CollectiveAllReduceExtended", None)
+  if extended is not None and hasattr(extended, "_check_health_interval"):
+    extended._check_health_interval = seconds  # pylint: disable=protected-access
+
+
+def stop_peer_checks(strat):
+  """Stops `strat`'s peer health checks once its collectives are done.
+
+  Workers finish at slightly different times; a peer that has already exited
+  would otherwise be reported down (in TensorFlow's log) by one still
+  writing its files. The checking thread ends at its next wake-up.
+  """
+  stop = getattr(getattr(strat, "extended", None),
+                 "_check_health_thread_should_stop", None)
+  if stop is not None:
+    stop.set()
 
 
 def _task(strat):

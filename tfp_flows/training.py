@@ -23,7 +23,7 @@ from tfp_flows import images
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
     "bits_per_dim",
-    "evaluate_bits_per_dim", "evaluate_nll"
+    "evaluate_bits_per_dim", "evaluate_nll", "resume_position"
 ]
 
 
@@ -234,6 +234,43 @@ class FlowModel(tf_keras.Model):
   def get_config(self):
     # The distribution is Python state built by a builder, not a config.
     return {"num_levels": self.num_levels}
+
+
+def resume_position(backup_dir, steps_per_epoch, save_freq="epoch"):
+  """(epoch, step) at which `fit` resumes from `BackupAndRestore(backup_dir)`.
+
+  Reads the counters of the backup in `backup_dir` (the chief's, which every
+  worker restores) and applies tf_keras's own rule: a backup at the end of
+  epoch `e` (``save_freq="epoch"``, or an integer `save_freq` whose backup
+  fell on the epoch's last step) resumes at ``(e + 1, 0)``; a backup after
+  step `s` of epoch `e` resumes at ``(e, s + 1)``. `fit` itself then runs
+  only the remaining steps of that epoch, but reads them from the start of
+  whatever iterator it makes: give it a stream that starts at batch
+  ``epoch * steps_per_epoch + step``, e.g.
+  ``data.load(..., repeat=True, start_step=...)``, and the resumed run
+  trains on exactly the batches an uninterrupted run would have.
+
+  Call it before `fit`, with the `steps_per_epoch` and `save_freq` given to
+  `fit` and `BackupAndRestore`.
+
+  Returns:
+    ``(0, 0)`` when there is no backup.
+  """
+  directory = os.path.join(backup_dir, "chief")
+  path = tf.train.latest_checkpoint(directory) if tf.io.gfile.isdir(
+      directory) else None
+  if path is None:
+    return 0, 0
+  reader = tf.train.load_checkpoint(path)
+  epoch, batch = (int(reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+                  for name in ("ckpt_saved_epoch", "ckpt_saved_batch"))
+  if save_freq == "epoch":
+    return (epoch + 1, 0) if epoch >= 0 else (0, 0)
+  if batch < 0:
+    return 0, 0
+  if batch == steps_per_epoch - 1:
+    return epoch + 1, 0
+  return epoch, batch + 1
 
 
 class LinearWarmup(tf_keras.optimizers.schedules.LearningRateSchedule):
