@@ -3,8 +3,12 @@
 import tensorflow as tf
 
 from tfp_flows.bijectors import coupling
+from tfp_flows.bijectors import masked_autoregressive
 
-__all__ = ["AdditiveCoupling"]
+__all__ = ["AdditiveCoupling", "DEFAULT_SHIFT_BOUND"]
+
+# The shift m is clipped to [-S, S], as in MaskedAutoregressive.
+DEFAULT_SHIFT_BOUND = masked_autoregressive.DEFAULT_SHIFT_BOUND
 
 
 class AdditiveCoupling(coupling.Coupling):
@@ -13,6 +17,16 @@ class AdditiveCoupling(coupling.Coupling):
   The Jacobian is unit lower-triangular, so log |det J| = 0 for every x, and
   the inverse is x_B = y_B - m(y_A). The Jacobian *matrix* still depends on x
   through m, so this bijector is not `is_constant_jacobian` in TFP's sense.
+
+  Bound: the shift is clipped, m = clip(m_raw, -S, S) (`shift_bound`,
+  default S = 1e3), exact inside. A ReLU network's output grows with its
+  input, and each coupling's output feeds the next one's network, so
+  unclipped shifts compound through a stack (K^L |x| for L layers of
+  Lipschitz constant K: 6 NICE couplings with perturbed weights sent inputs
+  1e4 away to -inf). Clipped, |y_B - x_B| <= S per layer: L layers move a
+  point by at most L * S, whatever the weights. Standardised data need
+  shifts of a few units, so the clip costs nothing in-distribution; data
+  with offsets near 1e3 want a rescaling first.
 
   Shapes: x and y are `batch_shape + event_shape`; `m` maps x_A to a tensor
   shaped like x_B (the full event when a `mask` is used: its entries on the
@@ -41,14 +55,18 @@ class AdditiveCoupling(coupling.Coupling):
                num_masked=None,
                reverse=False,
                event_ndims=None,
+               shift_bound=DEFAULT_SHIFT_BOUND,
                validate_args=False,
                dtype=tf.float32,
                name="additive_coupling"):
     """See `tfp_flows.bijectors.coupling.Coupling` for the arguments.
 
-    `conditioner(x_A)` returns the shift m(x_A), shaped like x_B.
+    `conditioner(x_A)` returns the raw shift m(x_A), shaped like x_B;
+    `shift_bound` S > 0 clips it to [-S, S] (None: no clip).
     """
     parameters = dict(locals())
+    self._shift_bound = masked_autoregressive.check_bound(
+        shift_bound, "shift_bound")
     super().__init__(
         conditioner,
         mask=mask,
@@ -60,8 +78,17 @@ class AdditiveCoupling(coupling.Coupling):
         parameters=parameters,
         name=name)
 
+  @property
+  def shift_bound(self):
+    return self._shift_bound
+
+  def _clip(self, shift):
+    if self._shift_bound is None:
+      return shift
+    return tf.clip_by_value(shift, -self._shift_bound, self._shift_bound)
+
   def _forward_transform(self, x_b, shift):
-    return x_b + shift, None
+    return x_b + self._clip(shift), None
 
   def _inverse_transform(self, y_b, shift):
-    return y_b - shift, None
+    return y_b - self._clip(shift), None

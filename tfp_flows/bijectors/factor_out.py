@@ -5,6 +5,7 @@ import tensorflow as tf
 from tensorflow_probability.python.internal import prefer_static as ps
 
 from tfp_flows.bijectors import base
+from tfp_flows.bijectors import masked_autoregressive
 
 __all__ = ["FactorOut"]
 
@@ -31,8 +32,14 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
   Shapes: latent [..., D] with D = dim(inner latent) + H*W*(C - c);
   data [..., H, W, C].
 
-  log_sigma is soft-bounded, `bound * tanh(raw / bound)`, so a diverging prior
-  network cannot overflow exp().
+  Bounds: log_sigma is soft-bounded, `bound * tanh(raw / bound)` (default
+  5: sigma in (0.007, 148)), so a diverging prior network cannot overflow
+  exp(), and mu is clipped to [-S, S] (`mu_bound`, default S = 1e3, exact
+  inside), as `MaskedAutoregressive` clips its shift: the prior network is a
+  convolution of the kept half, which far from the data can be as large as
+  the input times the network's gain. Whatever the weights, |eps| <=
+  (|z| + S) exp(5). In-distribution |mu| is a few units (the latents are
+  standardised), so the clip changes nothing there.
   """
 
   def __init__(self,
@@ -41,6 +48,7 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
                num_kept=None,
                prior_net=None,
                log_scale_bound=5.,
+               mu_bound=masked_autoregressive.DEFAULT_SHIFT_BOUND,
                validate_args=False,
                dtype=tf.float32,
                name="factor_out"):
@@ -54,6 +62,7 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
         (mu, raw log_sigma) along the last axis, zero-initialised so the prior
         starts as N(0, 1); None for a fixed standard normal.
       log_scale_bound: bound of |log_sigma|.
+      mu_bound: S > 0, mu is clipped to [-S, S]; None for no clip.
       validate_args: check inputs (finiteness) at run time.
       dtype: float dtype.
       name: name scope.
@@ -82,6 +91,7 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
       self._out_size = height * width * (channels - num_kept)
       self._latent_size = self._inner_size + self._out_size
       self._log_scale_bound = log_scale_bound
+      self._mu_bound = masked_autoregressive.check_bound(mu_bound, "mu_bound")
       super().__init__(
           forward_min_event_ndims=1,
           inverse_min_event_ndims=3,
@@ -100,6 +110,8 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
     """(mu, log_sigma) of the factored-out channels given the kept ones."""
     theta = base.call_with_one_batch_dim(self._prior_net, h, 3)
     mu, raw = tf.split(theta, 2, axis=-1)
+    if self._mu_bound is not None:
+      mu = tf.clip_by_value(mu, -self._mu_bound, self._mu_bound)
     bound = tf.cast(self._log_scale_bound, raw.dtype)
     return mu, bound * tf.tanh(raw / bound)
 

@@ -7,8 +7,13 @@ import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import prefer_static as ps
 
 from tfp_flows.bijectors import coupling
+from tfp_flows.bijectors import masked_autoregressive
 
-__all__ = ["LogisticMixtureCoupling"]
+__all__ = ["DEFAULT_SHIFT_BOUND", "LogisticMixtureCoupling"]
+
+# The shift b and the raw means are clipped to [-S, S], as the shifts of
+# MaskedAutoregressive and AffineCoupling.
+DEFAULT_SHIFT_BOUND = masked_autoregressive.DEFAULT_SHIFT_BOUND
 
 # Flow++'s floor on the log-scales: a component narrower than e^-7 makes the
 # CDF a near step, whose inverse is ill conditioned.
@@ -120,6 +125,7 @@ class LogisticMixtureCoupling(coupling.Coupling):
                component_spread=0.5,
                tolerance=None,
                max_iterations=60,
+               shift_bound=DEFAULT_SHIFT_BOUND,
                validate_args=False,
                dtype=tf.float32,
                name="logistic_mixture_coupling"):
@@ -144,6 +150,9 @@ class LogisticMixtureCoupling(coupling.Coupling):
         to float64 resolution (log2(100 / 2^-52) < 59); Chandrupatla's
         interpolation typically needs 5 and, on harsh mixtures, ~20. The
         loop stops as soon as every entry has converged.
+      shift_bound: S > 0: the shift b and the conditioner's means are
+        clipped to [-S, S] (see Bounds in the class docstring); None for no
+        clip.
       validate_args: check inputs (finiteness) at run time.
       dtype: float dtype of inputs and outputs.
       name: name scope.
@@ -160,6 +169,8 @@ class LogisticMixtureCoupling(coupling.Coupling):
     if not component_spread >= 0:
       raise ValueError(
           f"`component_spread` must be >= 0; got {component_spread!r}.")
+    self._shift_bound = masked_autoregressive.check_bound(
+        shift_bound, "shift_bound")
     self._num_components = int(num_components)
     self._component_spread = float(component_spread)
     self._max_iterations = int(max_iterations)
@@ -188,6 +199,15 @@ class LogisticMixtureCoupling(coupling.Coupling):
   def max_iterations(self):
     return self._max_iterations
 
+  @property
+  def shift_bound(self):
+    return self._shift_bound
+
+  def _clip(self, value):
+    if self._shift_bound is None:
+      return value
+    return tf.clip_by_value(value, -self._shift_bound, self._shift_bound)
+
   def _mixture(self, x_b, theta):
     """theta -> (a, b, log pi, mu, l); the last three are [K, *x_b.shape]."""
     k = self._num_components
@@ -208,14 +228,14 @@ class LogisticMixtureCoupling(coupling.Coupling):
     # As in AffineCoupling: a huge output on a discarded entry must not
     # overflow into inf or NaN there.
     blocks = self._partition.zero_conditioning(blocks)
-    b = blocks[0]
+    b = self._clip(blocks[0])
     a = tf.tanh(blocks[1])
     log_weights = tf.nn.log_softmax(blocks[2:k + 2], axis=0)
     offsets = (self._component_spread * (2. * np.arange(k) - (k - 1)) /
                max(k - 1, 1))
     offsets = tf.reshape(tf.constant(offsets, blocks.dtype),
                          [k] + [1] * (rank - 1))
-    means = blocks[k + 2:2 * k + 2] + offsets
+    means = self._clip(blocks[k + 2:2 * k + 2]) + offsets
     log_scales = tf.maximum(blocks[2 * k + 2:],
                             tf.constant(MIN_LOG_SCALE, blocks.dtype))
     return a, b, log_weights, means, log_scales

@@ -10,7 +10,7 @@ from tfp_flows.bijectors import base
 
 __all__ = [
     "DEFAULT_LOG_SCALE_BOUND", "DEFAULT_SHIFT_BOUND", "MaskedAutoregressive",
-    "soft_bound"
+    "check_bound", "soft_bound"
 ]
 
 # Per-layer bound B of the log-scale: scales in [exp(-3), exp(3)] ~ [0.05, 20]
@@ -36,7 +36,8 @@ def soft_bound(raw, bound):
       raw * tf.constant(1. / bound, raw.dtype))
 
 
-def _check_bound(value, arg_name):
+def check_bound(value, arg_name):
+  """`value` as a positive finite float, or None; else ValueError."""
   if value is None:
     return None
   value = float(value)
@@ -172,8 +173,8 @@ class MaskedAutoregressive(base.AugmentedBijector):
     """
     parameters = dict(locals())
     with tf.name_scope(name) as name:
-      self._log_scale_bound = _check_bound(log_scale_bound, "log_scale_bound")
-      self._shift_bound = _check_bound(shift_bound, "shift_bound")
+      self._log_scale_bound = check_bound(log_scale_bound, "log_scale_bound")
+      self._shift_bound = check_bound(shift_bound, "shift_bound")
       self._conditioner = conditioner
       event_shape = getattr(conditioner, "event_shape", None)
       self._event_shape = (None if event_shape is None
