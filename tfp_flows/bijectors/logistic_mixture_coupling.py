@@ -58,6 +58,15 @@ class LogisticMixtureCoupling(coupling.Coupling):
   event's last axis for a mask (outputs on the conditioning entries are
   zeroed and ignored).
 
+  Bounds. The shift b and the conditioner's means mu_k are clipped to
+  [-S, S] (`shift_bound`, default 1e3; exact inside, far beyond what a
+  trained layer predicts), so that an input far from the data cannot drive
+  the next layers' conditioners ever further out. With a in (-1, 1) and
+  l >= -7, one layer's data-to-latent gain is at most e * e^7 = e^8 per
+  entry: a deep Flow++ fed inputs 1e4 away can still reach latents whose
+  Gaussian log-density overflows float32 (the paper's floor is kept, since a
+  tighter one could change in-distribution fits).
+
   Component offsets. A zero-initialised conditioner makes every component
   identical, and identical components receive identical gradients, so they
   would stay one component forever. The means are therefore offset by fixed
