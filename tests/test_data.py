@@ -56,6 +56,19 @@ def test_drop_remainder_and_repeat(data_dir):
   assert len(list(ds.take(10))) == 10  # more than one epoch (297 // 64 = 4)
 
 
+@pytest.mark.parametrize("repeat", [False, True])
+def test_a_partial_read_does_not_truncate_later_passes(data_dir, repeat):
+  # fit peeks at one batch (ActNorm's initialisation) before iterating.
+  ds = data.load("digits", "test", 64, data_dir=data_dir, seed=0,
+                 repeat=repeat, shuffle=False)
+  next(iter(ds))
+  seen = []
+  for batch in ds.take(10) if repeat else ds:
+    seen.append(batch.numpy())
+  # Two full passes of the 297 test digits (5 batches each) when repeated.
+  assert sum(len(b) for b in seen) == (2 if repeat else 1) * 297
+
+
 def test_labels(data_dir):
   ds = data.load("digits", "test", 50, data_dir=data_dir, with_labels=True)
   xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
