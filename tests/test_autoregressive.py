@@ -16,14 +16,9 @@ tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
+
 def perturb(dist, scale=0.3, seed=0):
-  """Random weights that keep MADE's masks (the kernels' constraints)."""
-  rng = np.random.default_rng(seed)
-  for v in dist.trainable_variables:
-    value = v + rng.standard_normal(v.shape.as_list()).astype(
-        v.dtype.as_numpy_dtype) * scale
-    v.assign(v.constraint(value) if v.constraint is not None else value)
-  return dist
+  return testing.perturb(dist, scale, seed)
 
 
 def _made_calls(monkeypatch):

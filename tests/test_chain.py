@@ -7,6 +7,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 import tfp_flows
+from tfp_flows import testing
 from tfp_flows import conditional
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
@@ -16,14 +17,9 @@ tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
+
 def perturb(dist, scale=0.2, seed=0):
-  """Random weights that keep MADE's masks (the kernels' constraints)."""
-  rng = np.random.default_rng(seed)
-  for v in dist.trainable_variables:
-    value = v + rng.standard_normal(v.shape.as_list()).astype(
-        v.dtype.as_numpy_dtype) * scale
-    v.assign(v.constraint(value) if v.constraint is not None else value)
-  return dist
+  return testing.perturb(dist, scale, seed)
 
 
 def test_outer_flow_gets_the_inner_flow_as_its_prior():

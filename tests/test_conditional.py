@@ -11,6 +11,7 @@ import tf_keras
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import conditional
 from tfp_flows import flows
+from tfp_flows import testing
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.chain import chain
@@ -26,14 +27,9 @@ BUILDERS = {
 }
 
 
+
 def perturb(dist, scale=0.3, seed=0):
-  """Random weights that keep MADE's masks (the kernels' constraints)."""
-  rng = np.random.default_rng(seed)
-  for v in dist.trainable_variables:
-    value = v + rng.standard_normal(v.shape.as_list()).astype(
-        v.dtype.as_numpy_dtype) * scale
-    v.assign(v.constraint(value) if v.constraint is not None else value)
-  return dist
+  return testing.perturb(dist, scale, seed)
 
 
 def test_conditional_mlp():

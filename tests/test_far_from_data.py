@@ -16,6 +16,7 @@ import tensorflow as tf
 import tf_keras
 
 import tfp_flows
+from tfp_flows import testing
 from tfp_flows.flows import registry
 from test_registry import TINY
 
@@ -61,14 +62,8 @@ def _all(batches):
   return np.concatenate(list(batches.values()))
 
 
-def perturb(dist, scale, seed=0):
-  """Random weights that keep variable constraints (MADE's masks)."""
-  rng = np.random.default_rng(seed)
-  for v in dist.trainable_variables:
-    value = v + rng.standard_normal(v.shape.as_list()).astype(
-        v.dtype.as_numpy_dtype) * scale
-    v.assign(v.constraint(value) if v.constraint is not None else value)
-  return dist
+
+perturb = testing.perturb
 
 
 @pytest.fixture(scope="module", params=sorted(registry.BUILDERS))

@@ -58,7 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "BijectorCheckError", "check_bijector", "DEFAULT_TOLERANCES",
+    "BijectorCheckError", "check_bijector", "DEFAULT_TOLERANCES", "perturb",
     "DEEP_FLOW_TOLERANCES"
 ]
 
@@ -157,16 +157,30 @@ def _fresh(t):
   return tf.identity(t)
 
 
-def _perturb(bijector, scale, seed):
+def perturb(module, scale, seed=0):
+  """Adds N(0, scale^2) noise to every trainable variable of `module`.
+
+  A new flow starts at or near the identity (zero-initialised output layers),
+  where many mistakes cannot show; perturbed weights make every layer act.
+  Each variable's constraint is applied to the result, as Keras applies it
+  after each update: noise on MADE's masked kernels (MAF, IAF) would
+  otherwise break the autoregressive property that makes them invertible.
+
+  Args:
+    module: a bijector, distribution or any `tf.Module`.
+    scale: standard deviation of the noise.
+    seed: NumPy seed of the noise.
+
+  Returns:
+    `module`.
+  """
   rng = np.random.default_rng(seed)
-  for v in bijector.trainable_variables:
+  for v in module.trainable_variables:
     noise = rng.standard_normal(v.shape.as_list()) * scale
     value = v + tf.constant(noise, v.dtype)
-    # Keras applies a variable's constraint after each update; so does the
-    # harness, or noise on MADE's masked kernels (MAF, IAF) would break the
-    # autoregressive property that makes them invertible.
     constraint = getattr(v, "constraint", None)
     v.assign(constraint(value) if constraint is not None else value)
+  return module
 
 
 def _check_round_trips(c, x, y_ref, checks):
@@ -320,7 +334,7 @@ def check_bijector(make_bijector,
     bijector = make_bijector(dtype)
     bijector.forward(_fresh(x))  # Builds lazy variables, runs data init.
     if perturb_variables:
-      _perturb(bijector, perturb_variables, seed)
+      perturb(bijector, perturb_variables, seed)
     y_event = bijector.forward_event_shape(event_shape).as_list()
     c = _Checker(bijector, dtype, tol, event_shape, y_event)
     if sample_y is None:
