@@ -2,13 +2,12 @@
 
 import tensorflow as tf
 
+from tfp_flows.bijectors import base
 from tfp_flows.bijectors import coupling
-from tfp_flows.bijectors import masked_autoregressive
 
-__all__ = ["AdditiveCoupling", "DEFAULT_SHIFT_BOUND"]
+__all__ = ["AdditiveCoupling"]
 
 # The shift m is clipped to [-S, S], as in MaskedAutoregressive.
-DEFAULT_SHIFT_BOUND = masked_autoregressive.DEFAULT_SHIFT_BOUND
 
 
 class AdditiveCoupling(coupling.Coupling):
@@ -55,7 +54,7 @@ class AdditiveCoupling(coupling.Coupling):
                num_masked=None,
                reverse=False,
                event_ndims=None,
-               shift_bound=DEFAULT_SHIFT_BOUND,
+               shift_bound=base.DEFAULT_SHIFT_BOUND,
                validate_args=False,
                dtype=tf.float32,
                name="additive_coupling"):
@@ -65,7 +64,7 @@ class AdditiveCoupling(coupling.Coupling):
     `shift_bound` S > 0 clips it to [-S, S] (None: no clip).
     """
     parameters = dict(locals())
-    self._shift_bound = masked_autoregressive.check_bound(
+    self._shift_bound = base.check_bound(
         shift_bound, "shift_bound")
     super().__init__(
         conditioner,
@@ -82,13 +81,8 @@ class AdditiveCoupling(coupling.Coupling):
   def shift_bound(self):
     return self._shift_bound
 
-  def _clip(self, shift):
-    if self._shift_bound is None:
-      return shift
-    return tf.clip_by_value(shift, -self._shift_bound, self._shift_bound)
-
   def _forward_transform(self, x_b, shift):
-    return x_b + self._clip(shift), None
+    return x_b + base.clip(shift, self._shift_bound), None
 
   def _inverse_transform(self, y_b, shift):
-    return y_b - self._clip(shift), None
+    return y_b - base.clip(shift, self._shift_bound), None

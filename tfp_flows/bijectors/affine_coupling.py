@@ -2,11 +2,11 @@
 
 import tensorflow as tf
 
+from tfp_flows.bijectors import base
 from tfp_flows.bijectors import coupling
-from tfp_flows.bijectors import masked_autoregressive
 
-__all__ = ["AffineCoupling", "DEFAULT_LOG_SCALE_BOUNDS", "DEFAULT_SHIFT_BOUND",
-           "MIN_SIGMOID_LOG_SCALE", "EXP_TANH_LOG_SCALE_BOUND"]
+__all__ = ["AffineCoupling", "DEFAULT_LOG_SCALE_BOUNDS",
+           "EXP_TANH_LOG_SCALE_BOUND", "MIN_SIGMOID_LOG_SCALE"]
 
 SCALE_FNS = ("exp_tanh", "sigmoid")
 # Floor of Glow's log s = log_sigmoid(h + 2): the inverse (data -> latent)
@@ -25,7 +25,6 @@ EXP_TANH_LOG_SCALE_BOUND = 3.
 DEFAULT_LOG_SCALE_BOUNDS = {"sigmoid": -MIN_SIGMOID_LOG_SCALE,
                             "exp_tanh": EXP_TANH_LOG_SCALE_BOUND}
 # The shift t is clipped to [-S, S], as in MaskedAutoregressive.
-DEFAULT_SHIFT_BOUND = masked_autoregressive.DEFAULT_SHIFT_BOUND
 # With `log_scale_bound=None`, the sigmoid floor is float32's own limit.
 _UNBOUNDED_SIGMOID_FLOOR = 80.
 
@@ -128,7 +127,7 @@ class AffineCoupling(coupling.Coupling):
                scale_fn="exp_tanh",
                channels=None,
                log_scale_bound="default",
-               shift_bound=DEFAULT_SHIFT_BOUND,
+               shift_bound=base.DEFAULT_SHIFT_BOUND,
                validate_args=False,
                dtype=tf.float32,
                name="affine_coupling"):
@@ -165,9 +164,9 @@ class AffineCoupling(coupling.Coupling):
           f"`scale_fn` must be one of {SCALE_FNS}; got {scale_fn!r}.")
     if isinstance(log_scale_bound, str) and log_scale_bound == "default":
       log_scale_bound = DEFAULT_LOG_SCALE_BOUNDS[scale_fn]
-    self._log_scale_bound = masked_autoregressive.check_bound(
+    self._log_scale_bound = base.check_bound(
         log_scale_bound, "log_scale_bound")
-    self._shift_bound = masked_autoregressive.check_bound(
+    self._shift_bound = base.check_bound(
         shift_bound, "shift_bound")
     self._scale_fn = scale_fn
     self._scale_factor = None
@@ -232,9 +231,7 @@ class AffineCoupling(coupling.Coupling):
     # discarded gradient would still be 0 * inf = NaN.
     shift = self._partition.zero_conditioning(shift)
     raw = self._partition.zero_conditioning(raw)
-    if self._shift_bound is not None:
-      # A clip: exact inside the bound (see the class docstring).
-      shift = tf.clip_by_value(shift, -self._shift_bound, self._shift_bound)
+    shift = base.clip(shift, self._shift_bound)
     bound = self._log_scale_bound
     if self._scale_fn == "sigmoid":
       # Without a bound, float32's floor: exp(-log s) must not overflow.
@@ -242,9 +239,8 @@ class AffineCoupling(coupling.Coupling):
       log_scale = tf.maximum(tf.math.log_sigmoid(raw + 2.),
                              tf.constant(floor, raw.dtype))
     else:
-      log_scale = self._get_scale_factor(channels) * tf.tanh(raw)
-      if bound is not None:
-        log_scale = tf.clip_by_value(log_scale, -bound, bound)
+      log_scale = base.clip(self._get_scale_factor(channels) * tf.tanh(raw),
+                            bound)
     return shift, log_scale
 
   def _forward_transform(self, x_b, theta):

@@ -1,5 +1,7 @@
 """Shared plumbing for tfp_flows bijectors: identity-keyed caching and input checks."""
 
+import math
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -11,8 +13,35 @@ tfb = tfp.bijectors
 
 __all__ = [
     "AugmentedBijector", "VectorToEventShapes", "FlowBijector", "call_with_one_batch_dim",
-    "check_event_shape"
+    "DEFAULT_SHIFT_BOUND", "check_bound", "check_event_shape", "clip"
 ]
+
+# The clip of every layer's shift (couplings, MAF/IAF, FactorOut's mean):
+# far beyond what a trained layer predicts on standardised data, near enough
+# that an input far from the data cannot drive the next layers ever further.
+DEFAULT_SHIFT_BOUND = 1e3
+
+
+def check_bound(value, arg_name):
+  """`value` as a positive finite float, or None (no bound); else ValueError."""
+  if value is None:
+    return None
+  value = float(value)
+  if not (math.isfinite(value) and value > 0.):
+    raise ValueError(f"`{arg_name}` must be a positive finite number or None "
+                     f"(no bound); got {value!r}.")
+  return value
+
+
+def clip(value, bound):
+  """`value` clipped to [-bound, bound]; unchanged when `bound` is None.
+
+  A clip rather than a tanh: exact inside the bound and two cheap ops (a layer
+  runs few ops besides its network, and each one costs time on a CPU).
+  """
+  if bound is None:
+    return value
+  return tf.clip_by_value(value, -bound, bound)
 
 
 def check_event_shape(value, expected, arg_name="x"):

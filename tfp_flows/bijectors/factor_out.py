@@ -5,7 +5,6 @@ import tensorflow as tf
 from tensorflow_probability.python.internal import prefer_static as ps
 
 from tfp_flows.bijectors import base
-from tfp_flows.bijectors import masked_autoregressive
 
 __all__ = ["FactorOut"]
 
@@ -48,7 +47,7 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
                num_kept=None,
                prior_net=None,
                log_scale_bound=5.,
-               mu_bound=masked_autoregressive.DEFAULT_SHIFT_BOUND,
+               mu_bound=base.DEFAULT_SHIFT_BOUND,
                validate_args=False,
                dtype=tf.float32,
                name="factor_out"):
@@ -91,7 +90,7 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
       self._out_size = height * width * (channels - num_kept)
       self._latent_size = self._inner_size + self._out_size
       self._log_scale_bound = log_scale_bound
-      self._mu_bound = masked_autoregressive.check_bound(mu_bound, "mu_bound")
+      self._mu_bound = base.check_bound(mu_bound, "mu_bound")
       super().__init__(
           forward_min_event_ndims=1,
           inverse_min_event_ndims=3,
@@ -110,8 +109,7 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
     """(mu, log_sigma) of the factored-out channels given the kept ones."""
     theta = base.call_with_one_batch_dim(self._prior_net, h, 3)
     mu, raw = tf.split(theta, 2, axis=-1)
-    if self._mu_bound is not None:
-      mu = tf.clip_by_value(mu, -self._mu_bound, self._mu_bound)
+    mu = base.clip(mu, self._mu_bound)
     bound = tf.cast(self._log_scale_bound, raw.dtype)
     return mu, bound * tf.tanh(raw / bound)
 

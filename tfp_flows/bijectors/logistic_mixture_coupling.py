@@ -6,14 +6,13 @@ import tensorflow_probability as tfp
 
 from tensorflow_probability.python.internal import prefer_static as ps
 
+from tfp_flows.bijectors import base
 from tfp_flows.bijectors import coupling
-from tfp_flows.bijectors import masked_autoregressive
 
-__all__ = ["DEFAULT_SHIFT_BOUND", "LogisticMixtureCoupling"]
+__all__ = ["LogisticMixtureCoupling"]
 
 # The shift b and the raw means are clipped to [-S, S], as the shifts of
 # MaskedAutoregressive and AffineCoupling.
-DEFAULT_SHIFT_BOUND = masked_autoregressive.DEFAULT_SHIFT_BOUND
 
 # Flow++'s floor on the log-scales: a component narrower than e^-7 makes the
 # CDF a near step, whose inverse is ill conditioned.
@@ -134,7 +133,7 @@ class LogisticMixtureCoupling(coupling.Coupling):
                component_spread=0.5,
                tolerance=None,
                max_iterations=60,
-               shift_bound=DEFAULT_SHIFT_BOUND,
+               shift_bound=base.DEFAULT_SHIFT_BOUND,
                validate_args=False,
                dtype=tf.float32,
                name="logistic_mixture_coupling"):
@@ -178,7 +177,7 @@ class LogisticMixtureCoupling(coupling.Coupling):
     if not component_spread >= 0:
       raise ValueError(
           f"`component_spread` must be >= 0; got {component_spread!r}.")
-    self._shift_bound = masked_autoregressive.check_bound(
+    self._shift_bound = base.check_bound(
         shift_bound, "shift_bound")
     self._num_components = int(num_components)
     self._component_spread = float(component_spread)
@@ -212,11 +211,6 @@ class LogisticMixtureCoupling(coupling.Coupling):
   def shift_bound(self):
     return self._shift_bound
 
-  def _clip(self, value):
-    if self._shift_bound is None:
-      return value
-    return tf.clip_by_value(value, -self._shift_bound, self._shift_bound)
-
   def _mixture(self, x_b, theta):
     """theta -> (a, b, log pi, mu, l); the last three are [K, *x_b.shape]."""
     k = self._num_components
@@ -237,14 +231,14 @@ class LogisticMixtureCoupling(coupling.Coupling):
     # As in AffineCoupling: a huge output on a discarded entry must not
     # overflow into inf or NaN there.
     blocks = self._partition.zero_conditioning(blocks)
-    b = self._clip(blocks[0])
+    b = base.clip(blocks[0], self._shift_bound)
     a = tf.tanh(blocks[1])
     log_weights = tf.nn.log_softmax(blocks[2:k + 2], axis=0)
     offsets = (self._component_spread * (2. * np.arange(k) - (k - 1)) /
                max(k - 1, 1))
     offsets = tf.reshape(tf.constant(offsets, blocks.dtype),
                          [k] + [1] * (rank - 1))
-    means = self._clip(blocks[k + 2:2 * k + 2]) + offsets
+    means = base.clip(blocks[k + 2:2 * k + 2], self._shift_bound) + offsets
     log_scales = tf.maximum(blocks[2 * k + 2:],
                             tf.constant(MIN_LOG_SCALE, blocks.dtype))
     return a, b, log_weights, means, log_scales
