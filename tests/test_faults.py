@@ -73,30 +73,42 @@ def test_actnorm_stays_finite_for_large_inputs():
   assert np.all(np.isfinite(constant.inverse(tf.fill([4, 2, 2, 2], 1e3))))
 
 
-_SAVER = r"""
+# Writes the same flow over and over, its weights all 0 then all 1 in turn,
+# with `save_flow` (argv[2] == "save") or `export_saved_model` ("export"):
+# a kill at any moment must leave one whole write behind.
+_WRITER = r"""
 import sys
 import tensorflow as tf
 import tfp_flows
 from tfp_flows.flows import registry
 dist = registry.build("nice", [4], hidden_units=[256, 256])
+write = {
+    "save": lambda: tfp_flows.save_flow(dist, sys.argv[1], "nice", [4],
+                                        dict(hidden_units=[256, 256])),
+    "export": lambda: tfp_flows.export_saved_model(dist, sys.argv[1]),
+}[sys.argv[2]]
 flag = 0.
 print("READY", flush=True)
 while True:
   flag = 1. - flag
   for v in dist.trainable_variables:
     v.assign(tf.fill(v.shape, flag))
-  tfp_flows.save_flow(dist, sys.argv[1], "nice", [4],
-                      dict(hidden_units=[256, 256]))
+  write()
 """
+
+
+def _start_writer(kind, target):
+  proc = subprocess.Popen([sys.executable, "-c", _WRITER, target, kind],
+                          stdout=subprocess.PIPE, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert proc.stdout.readline().strip() == "READY"
+  return proc
 
 
 def test_killed_while_saving_leaves_a_loadable_save(tmp_path):
   target = str(tmp_path / "flow")
   for delay in (0.5, 1.3, 2.1):
-    proc = subprocess.Popen([sys.executable, "-c", _SAVER, target],
-                            stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert proc.stdout.readline().strip() == "READY"
+    proc = _start_writer("save", target)
     deadline = time.time() + 60
     while not os.path.exists(target) and time.time() < deadline:
       time.sleep(0.05)
@@ -204,32 +216,13 @@ def test_export_after_a_nan_stop_holds_the_last_good_weights(tmp_path,
                              rtol=1e-6, atol=1e-6)
 
 
-_EXPORTER = r"""
-import sys
-import tensorflow as tf
-import tfp_flows
-from tfp_flows.flows import registry
-dist = registry.build("nice", [4], hidden_units=[256, 256])
-flag = 0.
-print("READY", flush=True)
-while True:
-  flag = 1. - flag
-  for v in dist.trainable_variables:
-    v.assign(tf.fill(v.shape, flag))
-  tfp_flows.export_saved_model(dist, sys.argv[1])
-"""
-
-
 def test_killed_while_exporting_leaves_a_servable_export(tmp_path):
   target = str(tmp_path / "served")
   x = tf.constant(np.random.default_rng(0).uniform(size=[3, 4]), tf.float32)
   mid_write = 0
   for delay in (0.2, 0.9):
     before = set(os.listdir(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-c", _EXPORTER, target],
-                            stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert proc.stdout.readline().strip() == "READY"
+    proc = _start_writer("export", target)
     deadline = time.time() + 120
     while time.time() < deadline and not (
         os.path.exists(target) and set(os.listdir(tmp_path)) - before -
