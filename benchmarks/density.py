@@ -1,7 +1,7 @@
 """Density quality of each flow family after a fixed budget, next to the best figure.
 
 * 2-D toys (`tfp_flows.data.toy`): test NLL in nats of each family that
-  models vectors (nice, realnvp: `conditional.coupling_flow`'s affine
+  models vectors (nice, realnvp: `flows.coupling_flow`'s affine
   couplings, maf, iaf; ffjord on request: it is slow) after --toy-steps
   Adam steps (tests/test_toys.py's recipe: cosine decay, batch --toy-batch,
   50,000 training points, 5,000 test points of another seed), next to the
@@ -41,7 +41,6 @@ import tensorflow as tf
 import tf_keras
 
 import tfp_flows
-from tfp_flows import conditional
 from tfp_flows import flows
 from tfp_flows import toy_entropy
 from tfp_flows.cli import TRAIN_DEFAULTS
@@ -54,7 +53,7 @@ TOY_ENTROPY = dict(toy_entropy.TOY_ENTROPY)
 TOY_FAMILIES = {
     "nice": lambda: flows.nice([2], num_coupling_layers=6,
                                hidden_units=[64, 64], prior="gaussian"),
-    "realnvp": lambda: conditional.coupling_flow([2], num_layers=6,
+    "realnvp": lambda: flows.coupling_flow([2], num_layers=6,
                                                  hidden_units=[64, 64]),
     "maf": lambda: flows.maf([2], num_layers=6, hidden_units=[64, 64]),
     "iaf": lambda: flows.iaf([2], num_layers=4, hidden_units=[64, 64]),

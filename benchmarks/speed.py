@@ -265,7 +265,7 @@ def build_model(model, s):
                                     [0, 3])
   elif model == "glow":
     dists = [tfp_flows.flows.glow(
-        s["image_shape"], num_levels=s["glow_levels"], depth=s["glow_depth"],
+        s["image_shape"], num_scales=s["glow_levels"], depth=s["glow_depth"],
         hidden_channels=s["glow_channels"]), _tfb_glow(s)]
     x = tf.random.stateless_uniform([s["image_batch"]] + s["image_shape"],
                                     [0, 4])

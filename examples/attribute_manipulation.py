@@ -11,7 +11,6 @@ it, one row each, from scale 0 (reconstruction) to 1. Needs a flow trained by
 
 import argparse
 
-import numpy as np
 
 import tfp_flows
 

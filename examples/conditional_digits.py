@@ -25,16 +25,16 @@ import tensorflow as tf
 import tf_keras
 
 import tfp_flows
-from tfp_flows import conditional
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.chain import chain
+from tfp_flows.flows.coupling_flow import coupling_flow
 
 NUM_CLASSES = 10
 
 
 def build(flow, hidden_units):
   if flow == "coupling":
-    inner = conditional.coupling_flow(
+    inner = coupling_flow(
         [8, 8, 1], num_layers=8, hidden_units=hidden_units,
         context_shape=[NUM_CLASSES], actnorm=True)
   else:
@@ -59,8 +59,7 @@ def main():
   tf_keras.utils.set_random_seed(args.seed)
   hidden = [int(u) for u in args.hidden_units.split(",")]
   dist = build(args.flow, hidden)
-  model = conditional.ConditionalFlowModel(dist, num_classes=NUM_CLASSES,
-                                           num_levels=17)
+  model = tfp_flows.FlowModel(dist, num_levels=17, num_classes=NUM_CLASSES)
   model.compile(tf_keras.optimizers.Adam(args.learning_rate))
   train = tfp_flows.data.load("digits", "train", 64, with_labels=True,
                               seed=args.seed)
@@ -77,9 +76,9 @@ def main():
         "given the class")
   n = args.samples_per_class
   labels = tf.repeat(tf.range(NUM_CLASSES), n)  # row k: digit k
-  samples = conditional.sample(dist, NUM_CLASSES * n,
-                               tf.one_hot(labels, NUM_CLASSES),
-                               temperature=args.temperature, seed=args.seed)
+  samples = tfp_flows.sample(dist, NUM_CLASSES * n, args.temperature,
+                             seed=args.seed,
+                             context=tf.one_hot(labels, NUM_CLASSES))
   path = tfp_flows.images.save_image_grid(samples, args.out, num_cols=n,
                                           zoom=4)
   print(f"wrote {path}: {NUM_CLASSES} rows (digits 0-9) x {n} samples at "

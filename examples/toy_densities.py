@@ -26,10 +26,10 @@ import tensorflow as tf
 import tf_keras
 
 import tfp_flows
-from tfp_flows import conditional
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.chain import chain
+from tfp_flows.flows.coupling_flow import coupling_flow
 from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.toy_entropy import TOY_ENTROPY as ENTROPY
 
@@ -38,14 +38,14 @@ FAMILIES = {
     "NICE": (lambda: tfp_flows.flows.nice([2], num_coupling_layers=6,
                                           hidden_units=[64, 64],
                                           prior="gaussian"), 1e-2),
-    "affine coupling": (lambda: conditional.coupling_flow(
+    "affine coupling": (lambda: coupling_flow(
         [2], num_layers=8, hidden_units=[64, 64]), 1e-2),
     "MAF": (lambda: maf([2], num_layers=8, hidden_units=[64, 64]), 5e-3),
     "IAF": (lambda: iaf([2], num_layers=6, hidden_units=[64, 64]), 1e-2),
     "FFJORD": (lambda: ffjord([2], hidden_units=[64, 64, 64], atol=1e-4,
                               rtol=1e-4), 1e-2),
     "chain (coupling + MAF)": (lambda: chain(
-        conditional.coupling_flow([2], num_layers=4, name="couplings"),
+        coupling_flow([2], num_layers=4, name="couplings"),
         maf([2], num_layers=4)), 5e-3),
 }
 

@@ -184,11 +184,11 @@ def test_large_weights_and_inputs_stay_finite(name, scale):
     context = tf.constant(np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
 
     def nll(x):
-      return -tfp_flows.conditional.log_prob(dist, x, context)
+      return -tfp_flows.log_prob(dist, x, context)
 
     def draw(temperature):
-      return tfp_flows.conditional.sample(dist, 4, context[0], temperature,
-                                          seed=(1, 2))
+      return tfp_flows.sample(dist, 4, temperature, seed=(1, 2),
+                              context=context[0])
   else:
 
     def nll(x):

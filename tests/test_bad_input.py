@@ -19,7 +19,7 @@ SHAPE = [4, 4, 1]
 SMALL = {
     "nice": dict(hidden_units=[4]),
     "realnvp": dict(num_scales=1, hidden_channels=4),
-    "glow": dict(num_levels=1, depth=1, hidden_channels=4),
+    "glow": dict(num_scales=1, depth=1, hidden_channels=4),
 }
 
 

@@ -7,8 +7,8 @@ import tensorflow_probability as tfp
 import tf_keras
 
 import tfp_flows
+from tfp_flows import context
 from tfp_flows import testing
-from tfp_flows import conditional
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.chain import chain
@@ -41,7 +41,7 @@ def test_outer_flow_gets_the_inner_flow_as_its_prior():
 
 def test_every_variable_is_tracked_and_trained():
   tf_keras.utils.set_random_seed(0)
-  parts = [conditional.coupling_flow([2], 2, [8], actnorm=True, name="a"),
+  parts = [tfp_flows.flows.coupling_flow([2], 2, [8], actnorm=True, name="a"),
            iaf([2], 2, [8]), maf([2], 2, [8])]
   dist = chain(*parts)
   model = tfp_flows.FlowModel(dist)
@@ -59,7 +59,7 @@ def test_every_variable_is_tracked_and_trained():
 
 
 def test_glow_with_a_maf_prior_on_its_latent():
-  glow = tfp_flows.flows.glow([4, 4, 1], num_levels=1, depth=1,
+  glow = tfp_flows.flows.glow([4, 4, 1], num_scales=1, depth=1,
                               hidden_channels=4)
   prior = maf([16], num_layers=1, hidden_units=[8])
   dist = chain(glow, prior)
@@ -89,7 +89,7 @@ def test_shapes_are_bridged_by_bijectors():
 
 def test_bijectors_and_plain_distributions_as_parts():
   base = tfd.Independent(tfd.Laplace([1., -1.], [0.5, 2.]), 1)
-  flow = conditional.coupling_flow([2], 2, [8])
+  flow = tfp_flows.flows.coupling_flow([2], 2, [8])
   dist = chain(tfb.Shift([3., 0.]), flow, base)
   assert dist.distribution is base
   x = tf.random.normal([4, 2])
@@ -106,11 +106,11 @@ def test_bijectors_and_plain_distributions_as_parts():
 def test_same_named_parts_are_routed_apart():
   # Two flows both named "maf": only the second is conditional.
   dist = chain(maf([2], 1, [8]), maf([2], 1, [8], context_shape=[3]))
-  assert conditional.bijector_kwargs(dist, "c") == {
+  assert context.bijector_kwargs(dist, "c") == {
       "chain_part1": {"maf_bijector": {"maf_layer0": {
           "conditional_input": "c"}}}}
   x = tf.random.normal([4, 2])
-  assert conditional.log_prob(dist, x, tf.one_hot(2, 3)).shape == [4]
+  assert tfp_flows.log_prob(dist, x, tf.one_hot(2, 3)).shape == [4]
 
 
 def test_bad_parts():

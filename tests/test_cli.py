@@ -180,7 +180,7 @@ def test_quiet_import_hides_only_tensorflow_log_lines(fails, tmp_path,
 
 
 @pytest.mark.parametrize("flow_args", [
-    ["--flow", "glow", "--num-levels", "1", "--depth", "1",
+    ["--flow", "glow", "--num-scales", "1", "--depth", "1",
      "--hidden-channels", "4"],
     ["--flow", "realnvp", "--num-scales", "1", "--hidden-channels", "4"],
 ])
@@ -216,7 +216,7 @@ def test_help(capsys):
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory, tfds_dir):
   out = tmp_path_factory.mktemp("cli") / "glow"
-  assert cli.main(["train", "--flow", "glow", "--num-levels", "1", "--depth",
+  assert cli.main(["train", "--flow", "glow", "--num-scales", "1", "--depth",
                    "1", "--hidden-channels", "4", "--epochs", "1",
                    "--num-samples", "4", "--out", str(out)]) == 0
   return str(out)
@@ -382,7 +382,7 @@ def test_glow_with_lu_jit_bfloat16_mirrored_n_bits_image_size_flip(
   import tfp_flows  # pylint: disable=import-outside-toplevel
   out = tmp_path / "run"
   assert cli.main([
-      "train", "--flow", "glow", "--num-levels", "1", "--depth", "1",
+      "train", "--flow", "glow", "--num-scales", "1", "--depth", "1",
       "--hidden-channels", "4", "--lu-decomposed", "--jit-compile",
       "--mixed-precision", "mixed_bfloat16", "--strategy", "mirrored",
       "--dataset", "mnist", "--data-dir", left_bright_mnist, "--n-bits", "3",
@@ -481,7 +481,7 @@ def test_flowpp_variational_dequantization_and_clip_norm(spy, monkeypatch,
   metrics = json.loads((out / "metrics.json").read_text())
   # The variational dequantizer trained with the flow on bin centres...
   model = spy.model
-  assert isinstance(model, tfp_flows.dequantization.DequantizedFlowModel)
+  assert isinstance(model, tfp_flows.FlowModel)
   assert isinstance(model.dequantizer,
                     tfp_flows.dequantization.VariationalDequantizer)
   flow_parameters = sum(v.shape.num_elements()
@@ -605,3 +605,72 @@ def test_autoregressive_flows_train_evaluate_and_export(flow, tmp_path,
   assert cli.main(["export", "--model", str(out),
                    "--out", str(tmp_path / "served")]) == 0
   assert (tmp_path / "served" / "saved_model.pb").exists()
+
+
+@pytest.fixture(scope="module")
+def conditional_dir(tmp_path_factory, tfds_dir):
+  """A class-conditional Glow trained briefly on digits by the CLI."""
+  del tfds_dir
+  out = tmp_path_factory.mktemp("conditional") / "glow"
+  assert cli.main(["train", "--flow", "glow", "--conditional",
+                   "--num-scales", "1", "--depth", "1",
+                   "--hidden-channels", "4", "--epochs", "2",
+                   "--steps-per-epoch", "3", "--num-samples", "20",
+                   "--out", str(out)]) == 0
+  return out
+
+
+def test_conditional_training_samples_by_class(conditional_dir, tmp_path,
+                                               capsys,
+                                               serve_in_fresh_process):
+  out = conditional_dir
+  metrics = json.loads((out / "metrics.json").read_text())
+  assert np.isfinite(metrics["test_bits_per_dim"])
+  config = json.loads((out / "flow" / "config.json").read_text())
+  assert config["num_classes"] == 10
+  assert config["build"]["arguments"]["context_shape"] == [10]
+  # samples.png: one row of 2 samples per class (20 // 10), 10 rows.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  grid = tf.io.decode_png(tf.io.read_file(str(out / "samples.png")))
+  rows, cols = 10, 2
+  assert grid.shape[0] / grid.shape[1] == pytest.approx(rows / cols, rel=0.05)
+  assert cli.main(["sample", "--model", str(out), "--class", "3", "--n", "4",
+                   "--out", str(tmp_path / "threes.png")]) == 0
+  assert (tmp_path / "threes.png").exists()
+  assert cli.main(["evaluate", "--model", str(out)]) == 0
+  assert cli.main(["inpaint", "--model", str(out), "--count", "2",
+                   "--steps", "2", "--out", str(tmp_path / "i.png")]) == 0
+  assert cli.main(["interpolate", "--model", str(out), "--pairs", "1",
+                   "--steps", "3", "--out", str(tmp_path / "l.png")]) == 0
+  capsys.readouterr()
+  # The export takes a context: one sample per context row.
+  x = np.full([2, 8, 8, 1], 0.5, np.float32)
+  served = serve_in_fresh_process(str(out / "saved_model"), x,
+                                  context=np.eye(10, dtype=np.float32)[[3, 7]])
+  assert served["sample_shape"] == [2, 8, 8, 1] and served["sample_finite"]
+  assert served["bad_context"] == "refused"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "--class", "10"], "--class must be in [0, 9] for digits; got 10"),
+    (["sample", "--class", "-1"], "--class must be in [0, 9]"),
+    (["manipulate"], "is class-conditional: use `tfp-flows sample --class N`"),
+])
+def test_conditional_user_errors_are_one_line(args, message, conditional_dir,
+                                              tmp_path, capsys):
+  png = tmp_path / "out.png"
+  assert cli.main(args + ["--model", str(conditional_dir),
+                          "--out", str(png)]) == 2
+  lines = capsys.readouterr().err.splitlines()
+  assert len(lines) == 1 and message in lines[0], lines
+  assert not png.exists()
+
+
+def test_class_of_an_unconditional_flow_is_a_user_error(trained_dir,
+                                                         tmp_path, capsys):
+  png = tmp_path / "out.png"
+  assert cli.main(["sample", "--model", str(trained_dir), "--class", "1",
+                   "--out", str(png)]) == 2
+  err = capsys.readouterr().err
+  assert "is not class-conditional (train it with --conditional)" in err
+  assert len(err.splitlines()) == 1 and not png.exists()

@@ -14,6 +14,7 @@ from tfp_flows.dequantization import DequantizedFlowModel
 from tfp_flows.dequantization import UniformDequantizer
 from tfp_flows.dequantization import VariationalDequantizer
 from tfp_flows.dequantization import importance_weighted_bits_per_dim
+from tfp_flows.training import FlowModel
 
 tfd = tfp.distributions
 
@@ -48,7 +49,7 @@ def test_uniform_accounting_equals_uniform_dequantization_nll():
   x = _centres(8)
   u = tf.random.stateless_uniform([8] + SHAPE, [1, 2])
   dist = _beta_flow()
-  model = DequantizedFlowModel(dist, FixedNoise(u), num_levels=K)
+  model = FlowModel(dist, dequantizer=FixedNoise(u), num_levels=K)
   model.compile(tf_keras.optimizers.Adam())
   metrics = model.evaluate(x, batch_size=8, verbose=0, return_dict=True)
   # What the data pipeline's uniform dequantization gives: x = (k + u) / K.
@@ -69,7 +70,9 @@ def test_uniform_accounting_equals_uniform_dequantization_nll():
 def test_uniform_dequantizer_and_importance_weighted_bound():
   x = _centres(5)
   dist = _beta_flow()
-  model = DequantizedFlowModel(dist, num_levels=K)
+  with pytest.warns(DeprecationWarning, match="use tfp_flows.FlowModel"):
+    model = DequantizedFlowModel(dist, num_levels=K)  # the deprecated name
+  assert isinstance(model, FlowModel)
   assert isinstance(model.dequantizer, UniformDequantizer)
   seed = tf.constant([3, 4])
   # S samples one at a time: the bound is the log-mean-exp of p(x_k + u_s/K),
@@ -126,7 +129,8 @@ def _same_level_centres(levels, dtype=tf.float64):
 def _float64_beta_model():
   dist = tfd.Sample(tfd.Beta(tf.constant(2., tf.float64),
                              tf.constant(3., tf.float64)), SHAPE)
-  return DequantizedFlowModel(dist, num_levels=K)
+  return FlowModel(dist, dequantizer=UniformDequantizer(SHAPE, tf.float64),
+                   num_levels=K)
 
 
 def test_importance_weighted_bound_against_the_exact_bin_probability():
@@ -199,7 +203,7 @@ def test_single_sample_bound_is_the_variational_elbo_by_hand():
   deq = _dequantizer()
   _perturb(deq)
   dist = _beta_flow()
-  model = DequantizedFlowModel(dist, deq, num_levels=K)
+  model = FlowModel(dist, dequantizer=deq, num_levels=K)
   x = _centres(4, seed=2)
   seed = tf.constant([8, 9])
   scaled = x - 0.5 / K
@@ -213,7 +217,7 @@ def test_single_sample_bound_is_the_variational_elbo_by_hand():
 
 def _dequantizer(dtype=tf.float32, **kwargs):
   args = dict(num_steps=2, filters=4, num_heads=2, num_components=3,
-              context_filters=4)
+              feature_filters=4)
   args.update(kwargs)
   return VariationalDequantizer(SHAPE, dtype=dtype, **args)
 
@@ -258,9 +262,9 @@ def test_each_coupling_network_runs_once_per_sample():
     if hasattr(step, "conditioner"):
       net = step.conditioner
 
-      def counting(x_a, context, net=net):
+      def counting(x_a, features, net=net):
         counts.append(1)
-        return net(x_a, context=context)
+        return net(x_a, features=features)
 
       step._conditioner = counting  # pylint: disable=protected-access
   deq.sample_and_log_prob(_centres(2) - 0.5 / K, seed=1)
@@ -271,13 +275,13 @@ def test_each_coupling_network_runs_once_per_sample():
 def test_fit_on_digits_bin_centres(tfds_dir, variational):
   del tfds_dir
   tf_keras.utils.set_random_seed(0)
-  dist = flows.glow([8, 8, 1], num_levels=1, depth=1, hidden_channels=4)
-  deq = None
+  dist = flows.glow([8, 8, 1], num_scales=1, depth=1, hidden_channels=4)
+  deq = UniformDequantizer([8, 8, 1])
   if variational:
     deq = VariationalDequantizer([8, 8, 1], num_steps=1, filters=4,
                                  num_heads=2, num_components=2,
-                                 context_filters=4)
-  model = DequantizedFlowModel(dist, deq, num_levels=K)
+                                 feature_filters=4)
+  model = FlowModel(dist, dequantizer=deq, num_levels=K)
   model.compile(tf_keras.optimizers.Adam(1e-3))
   train = tfp_flows.data.load("digits", "train[:256]", 64, dequantize=False,
                               seed=0)
@@ -299,7 +303,7 @@ def test_fit_on_digits_bin_centres(tfds_dir, variational):
 
 def test_bad_arguments():
   with pytest.raises(ValueError, match="`num_levels`"):
-    DequantizedFlowModel(_beta_flow())
+    FlowModel(_beta_flow(), dequantizer=UniformDequantizer(SHAPE))
   with pytest.raises(ValueError, match=r"\[H, W, C\]"):
     VariationalDequantizer([4, 4])
   with pytest.raises(ValueError, match="`num_steps` must be >= 1"):

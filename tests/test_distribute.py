@@ -22,7 +22,7 @@ from tfp_flows import cli
 from tfp_flows import distribute
 
 # Glow small enough that a step takes milliseconds; every run uses it.
-_GLOW = ["--flow", "glow", "--num-levels", "1", "--depth", "1",
+_GLOW = ["--flow", "glow", "--num-scales", "1", "--depth", "1",
          "--hidden-channels", "4", "--num-samples", "4"]
 # 3 epochs of 4 steps, a backup every 3 steps (multi-worker: in OUT/backup).
 _STEPS = ["--steps-per-epoch", "4", "--epochs", "3", "--seed", "3",

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """(SavedModel path, saved-flow path) of a small glow over digits."""
-  options = dict(num_levels=2, depth=1, hidden_channels=4)
+  options = dict(num_scales=2, depth=1, hidden_channels=4)
   dist = tfp_flows.flows.registry.build("glow", [8, 8, 1], **options)
   dist.log_prob(tf.random.uniform([16, 8, 8, 1]))  # ActNorm init
   root = tmp_path_factory.mktemp("examples")

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
-import tf_keras
 
 from tfp_flows import bijectors
 from tfp_flows import nets
@@ -46,7 +45,7 @@ def test_learned_prior_is_gaussian_given_kept_channels():
       tfd.Sample(tfd.Normal(tf.constant(0., tf.float64), 1.), 16), b)
   x = tf.random.stateless_normal([3, 2, 2, 4], [2, 2], dtype=tf.float64)
   h, z = x[..., :2], x[..., 2:]
-  mu, log_sigma = b._prior(h)  # pylint: disable=protected-access
+  mu, log_sigma = b._prior(h, {})  # pylint: disable=protected-access
   std_normal = tfd.Normal(tf.constant(0., tf.float64), 1.)
   expected = (tf.reduce_sum(std_normal.log_prob(tf.reshape(h, [3, -1])), -1) +
               tf.reduce_sum(tfd.Normal(mu, tf.exp(log_sigma)).log_prob(z),

@@ -21,7 +21,7 @@ from tfp_flows.flows import registry
 @pytest.fixture(scope="module")
 def trained_glow(tfds_dir):
   tf_keras.utils.set_random_seed(0)
-  dist = registry.build("glow", [8, 8, 1], num_levels=2, depth=2,
+  dist = registry.build("glow", [8, 8, 1], num_scales=2, depth=2,
                         hidden_channels=16)
   model = tfp_flows.FlowModel(dist, num_levels=17)
   model.compile(tf_keras.optimizers.Adam(2e-3))
@@ -158,7 +158,7 @@ tf.config.experimental.enable_op_determinism()
 out = []
 for _ in range(2):
   tf_keras.utils.set_random_seed(7)
-  dist = registry.build("glow", [8, 8, 1], num_levels=1, depth=1,
+  dist = registry.build("glow", [8, 8, 1], num_scales=1, depth=1,
                         hidden_channels=8)
   model = tfp_flows.FlowModel(dist, num_levels=17)
   model.compile(tf_keras.optimizers.Adam(1e-3))

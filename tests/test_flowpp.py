@@ -9,9 +9,9 @@ import tfp_flows
 from tfp_flows import testing
 from tfp_flows.bijectors.logistic_mixture_coupling import \
     LogisticMixtureCoupling
-from tfp_flows.dequantization import DequantizedFlowModel
 from tfp_flows.dequantization import VariationalDequantizer
 from tfp_flows.flows.flowpp import flowpp
+from tfp_flows.training import FlowModel
 
 SHAPE = [4, 4, 1]
 TINY = dict(checkerboard_steps=1, channel_steps=1, final_steps=1, filters=4,
@@ -58,7 +58,7 @@ def test_structure_and_variables_exist_at_construction():
   assert len(_couplings(dist)) == 6
   # The default miniature matches Glow's digits budget (29,980 parameters).
   assert sum(int(np.prod(v.shape)) for v in dist.trainable_variables) == 27946
-  two_levels = flowpp([8, 8, 2], num_levels=2, **TINY)
+  two_levels = flowpp([8, 8, 2], num_scales=2, **TINY)
   assert len(_couplings(two_levels)) == 2 * 2 + 1
   pair = flowpp(SHAPE, dequantization="variational", **TINY)
   assert isinstance(pair[1], VariationalDequantizer)
@@ -84,7 +84,7 @@ def test_harness_on_the_whole_flow():
 def test_harness_on_two_levels_with_factor_out():
   tf_keras.utils.set_random_seed(0)
   testing.check_bijector(
-      lambda dt: flowpp([8, 4, 1], num_levels=2, dtype=dt, **TINY).bijector,
+      lambda dt: flowpp([8, 4, 1], num_scales=2, dtype=dt, **TINY).bijector,
       [32], dtypes=(tf.float64,), expect_trainable=True,
       perturb_variables=0.02,
       checks=("round_trip_forward", "round_trip_inverse", "log_det_inverse",
@@ -122,7 +122,7 @@ def test_export_round_trip_in_a_fresh_process(tmp_path,
                                                serve_in_fresh_process):
   tf_keras.utils.set_random_seed(0)
   dist, deq = flowpp(SHAPE, dequantization="variational", **TINY)
-  model = DequantizedFlowModel(_initialised(dist), deq, num_levels=17)
+  model = FlowModel(_initialised(dist), dequantizer=deq, num_levels=17)
   path = tfp_flows.export_saved_model(model, str(tmp_path / "flowpp"))
   x = _images(3, seed=2).numpy()
   out = serve_in_fresh_process(path, x, batch_sizes=[3, 1])  # dynamic batch
@@ -140,11 +140,11 @@ def test_bad_arguments():
   with pytest.raises(ValueError, match="`dequantization` must be one of"):
     flowpp(SHAPE, dequantization="none")
   with pytest.raises(ValueError, match="single pixel"):
-    flowpp([4, 4, 2], num_levels=2)
+    flowpp([4, 4, 2], num_scales=2)
   with pytest.raises(ValueError, match=r"divisible by 2\*\*1 = 2"):
     flowpp([5, 4, 1])
-  with pytest.raises(ValueError, match="`num_levels` must be >= 1"):
-    flowpp(SHAPE, num_levels=0)
+  with pytest.raises(ValueError, match="`num_scales` must be >= 1"):
+    flowpp(SHAPE, num_scales=0)
 
 
 @pytest.mark.slow
@@ -154,8 +154,8 @@ def test_paper_cifar10_settings_build():
       filters=96, num_blocks=10, num_heads=4, num_components=32, dropout=0.2,
       dequantization="variational",
       dequantizer_options=dict(num_steps=4, filters=96, num_blocks=2,
-                               num_components=32, context_filters=32,
-                               context_blocks=3))
+                               num_components=32, feature_filters=32,
+                               feature_blocks=3))
   assert len(_couplings(dist)) == 9
   variables = list(dist.trainable_variables) + deq.trainable_variables
   count = sum(int(np.prod(v.shape)) for v in variables)

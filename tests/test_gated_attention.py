@@ -24,14 +24,14 @@ def _randomise_output(net):
 
 
 def test_build_creates_every_variable_and_output_starts_at_zero():
-  net = _net(num_blocks=2, context_channels=3)
+  net = _net(num_blocks=2, feature_channels=3)
   net.build([None, 8, 8, 2])
-  # conv_in 2; per block conv 2, gate 2, norm 2, context 2, qkv 2, attention
+  # conv_in 2; per block conv 2, gate 2, norm 2, features 2, qkv 2, attention
   # gate 2, attention norm 2; positions 1; conv_out 2.
   assert len(net.trainable_variables) == 2 + 2 * 14 + 1 + 2
   assert net.positions.shape == [8, 8, 8]
   x = tf.random.normal([3, 8, 8, 2])
-  out = net(x, context=tf.random.normal([3, 8, 8, 3]))
+  out = net(x, features=tf.random.normal([3, 8, 8, 3]))
   assert out.shape == [3, 8, 8, 6]
   np.testing.assert_array_equal(out, np.zeros([3, 8, 8, 6]))
   assert len(net.trainable_variables) == 2 + 2 * 14 + 1 + 2
@@ -97,7 +97,7 @@ def test_harness_as_a_channel_split_conditioner():
 
 
 def test_config_round_trip():
-  net = _net(dropout=0.1, context_channels=2, zero_init_output=False)
+  net = _net(dropout=0.1, feature_channels=2, zero_init_output=False)
   clone = GatedAttentionNet.from_config(net.get_config())
   assert clone.get_config() == net.get_config()
 
@@ -111,11 +111,29 @@ def test_bad_arguments():
     _net(filters=0)
   with pytest.raises(ValueError, match="static height and width"):
     _net().build([None, None, None, 1])
-  net = _net(context_channels=2)
+  net = _net(feature_channels=2)
   net.build([None, 4, 4, 1])
-  with pytest.raises(ValueError, match="pass `context`"):
+  with pytest.raises(ValueError, match="pass `features`"):
     net(tf.zeros([1, 4, 4, 1]))
   plain = _net()
   plain.build([None, 4, 4, 1])
-  with pytest.raises(ValueError, match="takes no `context`"):
-    plain(tf.zeros([1, 4, 4, 1]), context=tf.zeros([1, 4, 4, 2]))
+  with pytest.raises(ValueError, match="takes no `features`"):
+    plain(tf.zeros([1, 4, 4, 1]), features=tf.zeros([1, 4, 4, 2]))
+  with pytest.raises(ValueError, match="is not conditional"):
+    plain(tf.zeros([1, 4, 4, 1]), conditional_input=tf.zeros([1, 3]))
+
+
+def test_context_shifts_the_output_per_class():
+  net = _net(context_shape=[3], zero_init_output=False)
+  net.build([None, 4, 4, 1])
+  x = tf.random.stateless_normal([2, 4, 4, 1], [1, 2])
+  c = tf.one_hot([0, 2], 3)
+  a = net(x, conditional_input=c)
+  b = net(x, conditional_input=tf.one_hot([1, 1], 3))
+  assert np.max(np.abs(a - b)) > 1e-3
+  # One context for the batch equals it repeated.
+  np.testing.assert_allclose(net(x, conditional_input=c[0]),
+                             net(x, conditional_input=tf.stack([c[0]] * 2)),
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match="`conditional_input` of shape"):
+    net(x)

@@ -13,7 +13,7 @@ SHAPE = [4, 4, 2]
 
 
 def _glow(**kw):
-  args = dict(num_levels=2, depth=1, hidden_channels=8)
+  args = dict(num_scales=2, depth=1, hidden_channels=8)
   args.update(kw)
   return flows.glow(SHAPE, **args)
 
@@ -115,10 +115,10 @@ def test_checkpoint_restores_into_a_fresh_flow_without_reinit(trained, tmp_path)
 
 def test_bad_arguments():
   with pytest.raises(ValueError, match=r"divisible by 2\*\*2 = 4"):
-    flows.glow([6, 6, 1], num_levels=2)
+    flows.glow([6, 6, 1], num_scales=2)
   with pytest.raises(ValueError, match="`coupling` must be one of"):
-    flows.glow(SHAPE, num_levels=1, coupling="spline")
+    flows.glow(SHAPE, num_scales=1, coupling="spline")
   with pytest.raises(ValueError, match=r"\[H, W, C\]"):
-    flows.glow([4, 4], num_levels=1)
+    flows.glow([4, 4], num_scales=1)
   with pytest.raises(ValueError, match=r"event shape \[4, 4, 2\]"):
     _glow().log_prob(tf.zeros([2, 4, 4, 3]))

@@ -14,12 +14,13 @@ from tfp_flows.flows import registry
 TINY = {
     "nice": dict(hidden_units=[4]),
     "realnvp": dict(num_scales=1, hidden_channels=4),
-    "glow": dict(num_levels=1, depth=1, hidden_channels=4),
+    "glow": dict(num_scales=1, depth=1, hidden_channels=4),
     "flowpp": dict(checkerboard_steps=1, channel_steps=0, final_steps=0,
                    filters=4, num_heads=1, num_components=2),
     "maf": dict(num_layers=2, hidden_units=[8]),
     "iaf": dict(num_layers=2, hidden_units=[8]),
     "ffjord": dict(hidden_units=[8]),
+    "coupling_flow": dict(num_layers=2, hidden_units=[8]),
 }
 
 
@@ -62,7 +63,7 @@ def test_save_and_load_every_builder(name, tmp_path):
   for v in dist.trainable_variables:  # weights a fresh build would not have
     v.assign(v + 0.01 * tf.random.stateless_normal(v.shape, [3, 4], dtype=v.dtype))
   want = dist.log_prob(x)
-  tfp_flows.save_flow(dist, str(tmp_path / "flow"), name, shape, TINY[name])
+  tfp_flows.save_flow(dist, str(tmp_path / "flow"))
   loaded, config = tfp_flows.load_flow(str(tmp_path / "flow"))
   assert config["flow"] == name
   np.testing.assert_allclose(loaded.log_prob(x), want, rtol=1e-4, atol=1e-4)

@@ -12,29 +12,59 @@ from tfp_flows.flows import registry
 
 
 def test_round_trip_restores_weights_and_actnorm_state(tmp_path):
-  dist = registry.build("glow", [4, 4, 1], num_levels=1, depth=1,
+  dist = registry.build("glow", [4, 4, 1], num_scales=1, depth=1,
                         hidden_channels=4)
   x = tf.random.stateless_uniform([6, 4, 4, 1], [0, 1])
   dist.log_prob(x)  # ActNorm init
   for v in dist.trainable_variables:
     v.assign_add(tf.random.stateless_normal(v.shape, [2, 3], stddev=0.05))
-  path = tfp_flows.save_flow(dist, str(tmp_path / "flow"), "glow", [4, 4, 1],
-                             dict(num_levels=1, depth=1, hidden_channels=4),
-                             dataset="digits", num_levels=17)
+  # The flow records how it was built: nothing to re-describe.
+  path = tfp_flows.save_flow(dist, str(tmp_path / "flow"), dataset="digits",
+                             num_levels=17)
   loaded, config = tfp_flows.load_flow(path)
   assert config["flow"] == "glow" and config["num_levels"] == 17
   # A different batch must not re-initialise the restored ActNorm.
   y = x * 0.3
   np.testing.assert_allclose(loaded.log_prob(y), dist.log_prob(y), rtol=1e-6)
   with open(os.path.join(path, "config.json")) as f:
-    assert json.load(f)["options"]["depth"] == 1
+    saved = json.load(f)
+  assert saved["build"]["arguments"]["depth"] == 1
+  assert saved["image_shape"] == [4, 4, 1]
+
+
+def test_configs_written_before_build_configs_still_load(tmp_path):
+  dist = registry.build("nice", [2, 2, 1], hidden_units=[4])
+  path = str(tmp_path / "flow")
+  tfp_flows.save_flow(dist, path)
+  with open(os.path.join(path, "config.json")) as f:
+    config = json.load(f)
+  del config["build"]
+  config.update(flow="nice", image_shape=[2, 2, 1],
+                options=dict(hidden_units=[4]))
+  with open(os.path.join(path, "config.json"), "w") as f:
+    json.dump(config, f)
+  loaded, _ = tfp_flows.load_flow(path)
+  x = tf.random.stateless_uniform([3, 2, 2, 1], [0, 1])
+  np.testing.assert_allclose(loaded.log_prob(x), dist.log_prob(x), rtol=1e-6)
+
+
+def test_flows_no_builder_made_are_refused(tmp_path):
+  import tensorflow_probability as tfp  # pylint: disable=g-import-not-at-top
+  tfd, tfb = tfp.distributions, tfp.bijectors
+  plain = tfd.TransformedDistribution(tfd.Normal(0., 1.), tfb.Exp())
+  with pytest.raises(ValueError, match="not built by a tfp_flows builder"):
+    tfp_flows.save_flow(plain, str(tmp_path / "a"))
+  mixed = tfp_flows.flows.chain(tfb.Scale(2.), registry.build(
+      "nice", [2, 2, 1], hidden_units=[4]))
+  with pytest.raises(ValueError, match="that no tfp_flows builder made"):
+    tfp_flows.save_flow(mixed, str(tmp_path / "b"))
+  assert not os.listdir(tmp_path)
 
 
 def test_save_replaces_atomically(tmp_path):
   dist = registry.build("nice", [2, 2, 1], hidden_units=[4])
   for _ in range(2):
-    tfp_flows.save_flow(dist, str(tmp_path / "flow"), "nice", [2, 2, 1],
-                        dict(hidden_units=[4]))
+    tfp_flows.save_flow(dist, str(tmp_path / "flow"))
   assert sorted(os.listdir(tmp_path)) == ["flow"]
 
 

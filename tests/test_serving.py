@@ -13,7 +13,7 @@ from tfp_flows.flows import registry
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
-  dist = registry.build("glow", [8, 8, 1], num_levels=2, depth=1,
+  dist = registry.build("glow", [8, 8, 1], num_scales=2, depth=1,
                         hidden_channels=8)
   dist.log_prob(tf.random.stateless_uniform([16, 8, 8, 1], [0, 0]))
   path = str(tmp_path_factory.mktemp("serving") / "model")

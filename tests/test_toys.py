@@ -21,10 +21,10 @@ import tensorflow as tf
 import tf_keras
 
 import tfp_flows
-from tfp_flows import conditional
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.chain import chain
+from tfp_flows.flows.coupling_flow import coupling_flow
 from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.toy_entropy import TOY_ENTROPY as ENTROPY
 
@@ -32,7 +32,7 @@ BUILDERS = {
     "nice": lambda: tfp_flows.flows.nice([2], num_coupling_layers=6,
                                          hidden_units=[64, 64],
                                          prior="gaussian"),
-    "affine": lambda: conditional.coupling_flow([2], num_layers=6,
+    "affine": lambda: coupling_flow([2], num_layers=6,
                                                 hidden_units=[64, 64]),
     "maf": lambda: maf([2], num_layers=6, hidden_units=[64, 64]),
     # Fewer layers: IAF's density, hence its training step, is sequential.
@@ -41,7 +41,7 @@ BUILDERS = {
                              rtol=1e-3),
     # RealNVP couplings followed by MAF layers modelling their latent.
     "chain": lambda: chain(
-        conditional.coupling_flow([2], num_layers=3, name="couplings"),
+        coupling_flow([2], num_layers=3, name="couplings"),
         maf([2], num_layers=3)),
 }
 

@@ -201,7 +201,7 @@ def test_ema_weights_are_used_after_fit():
 
 
 def test_jit_compile_and_clipnorm_fit():
-  dist = flows.glow([4, 4, 1], num_levels=1, depth=1, hidden_channels=4)
+  dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
   model = tfp_flows.FlowModel(dist, num_levels=256)
   model.compile(tf_keras.optimizers.Adam(1e-3, global_clipnorm=1.),
                 jit_compile=True)
@@ -215,7 +215,7 @@ def test_jit_compile_and_clipnorm_fit():
 def test_mixed_precision_keeps_log_dets_and_loss_float32(policy):
   tf_keras.mixed_precision.set_global_policy(policy)
   try:
-    dist = flows.glow([4, 4, 1], num_levels=1, depth=1, hidden_channels=4)
+    dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
     convs = [m for m in dist.submodules
              if isinstance(m, tf_keras.layers.Conv2D)]
     # The networks compute in half precision on float32 weights.
@@ -233,7 +233,7 @@ def test_mixed_precision_keeps_log_dets_and_loss_float32(policy):
 
 
 def test_fit_initialises_actnorm_on_the_first_batch():
-  dist = flows.glow([4, 4, 1], num_levels=1, depth=1, hidden_channels=4)
+  dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
   model = tfp_flows.FlowModel(dist)
   assert len(model.uninitialized()) == 1
   x = np.random.default_rng(0).uniform(size=[8, 4, 4, 1]).astype(np.float32)
@@ -279,7 +279,7 @@ for name, strategy in [("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
                            ["/cpu:0", "/cpu:1"]))]:
   tf_keras.utils.set_random_seed(0)
   with strategy.scope():
-    dist = tfp_flows.flows.glow([4, 4, 1], num_levels=1, depth=1,
+    dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, depth=1,
                                 hidden_channels=4)
     model = tfp_flows.FlowModel(dist)
     model.compile(tf_keras.optimizers.SGD(0.01))
@@ -349,7 +349,7 @@ class Epochs(tf_keras.callbacks.Callback):
 
 def run(backup, crash=False):
   tf_keras.utils.set_random_seed(0)
-  dist = tfp_flows.flows.glow([4, 4, 1], num_levels=1, depth=1,
+  dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, depth=1,
                               hidden_channels=4)
   model = tfp_flows.FlowModel(dist)
   model.compile(tf_keras.optimizers.Adam(1e-2, use_ema=True,
@@ -404,7 +404,7 @@ def test_resume_from_backup_matches_an_uninterrupted_run(tmp_path):
 def test_fit_traces_the_training_step_once():
   # The optimizer's slots exist before the first step: a step function that
   # created them would be traced twice (Glow: seconds per trace).
-  dist = tfp_flows.flows.glow([4, 4, 1], num_levels=1, depth=1,
+  dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, depth=1,
                               hidden_channels=4)
   model = tfp_flows.FlowModel(dist)
   model.compile(tf_keras.optimizers.Adam(1e-3))
@@ -419,7 +419,7 @@ def test_fit_traces_the_training_step_once():
 # step 8 begins (epoch 2, step 4), the run resumes from the backup after step
 # 6 at epoch 2, step 3: mid-epoch, and step 7 is redone.
 _KILL_FLAGS = [
-    "train", "--flow", "glow", "--num-levels", "1", "--depth", "1",
+    "train", "--flow", "glow", "--num-scales", "1", "--depth", "1",
     "--hidden-channels", "4", "--num-samples", "4", "--batch-size", "16",
     "--steps-per-epoch", "4", "--epochs", "3", "--seed", "5"]
 

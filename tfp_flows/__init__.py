@@ -10,18 +10,21 @@ Public API:
 * `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
   (nice, realnvp, glow, flowpp, maf, iaf, ffjord), and `chain`, which
   composes flows and bijectors into one.
-* `tfp_flows.conditional`: conditional flows p(x | c): context-aware
-  conditioners, `coupling_flow`, routing of the context (`log_prob`,
-  `sample`, ...), `ConditionalFlowModel`, `export_conditional_saved_model`.
-* `tfp_flows.dequantization`: uniform and variational dequantization,
-  `DequantizedFlowModel`, `importance_weighted_bits_per_dim`.
+* `tfp_flows.context`: the context convention of conditional flows p(x | c)
+  and its routing (`context_shape`, `bijector_kwargs`); every builder takes
+  `context_shape=[C]` and every application `context=`.
+  (`tfp_flows.conditional` holds the deprecated names of the old API.)
+* `tfp_flows.dequantization`: uniform and variational dequantizers,
+  `importance_weighted_bits_per_dim` (train with `FlowModel(...,
+  dequantizer=)`).
 * `FlowModel`, `LinearWarmup`, `NaNGuard`, `SampleGrid`, `Throughput`,
   `bits_per_dim`, `evaluate_nll`, `evaluate_bits_per_dim`: training and
   evaluation.
 * `distribute`: strategies by name (multi-worker from TF_CONFIG), chief-only
   writing, sharding by data.
-* `sample`, `temperature_grid`, `encode`, `decode`, `interpolate`, `inpaint`,
-  `attribute_direction`, `manipulate`: the papers' applications.
+* `sample`, `log_prob`, `temperature_grid`, `encode`, `decode`,
+  `interpolate`, `inpaint`, `attribute_direction`, `manipulate`: the papers'
+  applications, each with `context=` for conditional flows.
 * `save_flow`, `load_flow`: a trained flow as config + weights.
 * `export_saved_model`: SavedModel with serving signatures.
 * `data`: TFDS pipelines, the offline digits dataset, 2-D toys.
@@ -45,6 +48,7 @@ _ATTRIBUTES = {
     "encode": "applications",
     "inpaint": "applications",
     "interpolate": "applications",
+    "log_prob": "applications",
     "manipulate": "applications",
     "sample": "applications",
     "temperature_grid": "applications",
@@ -64,18 +68,19 @@ _ATTRIBUTES = {
 # works after a plain `import tfp_flows` as it did when they were imported
 # eagerly.
 _SUBMODULES = frozenset({
-    "applications", "baselines", "bijectors", "cli", "conditional", "data",
-    "dequantization", "distribute", "export", "files", "flows", "images",
-    "nets", "saving", "testing", "toy_entropy", "training",
+    "applications", "baselines", "bijectors", "cli", "conditional", "context",
+    "data", "dequantization", "distribute", "export", "files", "flows",
+    "images", "nets", "saving", "testing", "tfp_internal", "toy_entropy",
+    "training",
 })
 
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
     "attribute_direction", "baselines", "bijectors", "bits_per_dim",
-    "conditional", "data",
+    "conditional", "context", "data",
     "decode", "dequantization", "distribute", "encode", "evaluate_bits_per_dim",
     "evaluate_nll", "export_saved_model", "flows", "images", "inpaint",
-    "interpolate", "load_flow", "manipulate", "nets", "sample", "save_flow",
+    "interpolate", "load_flow", "log_prob", "manipulate", "nets", "sample", "save_flow",
     "temperature_grid", "testing"
 ]
 
@@ -98,11 +103,12 @@ def __dir__():
 
 if typing.TYPE_CHECKING:  # For type checkers and IDEs: the same names, eagerly.
   # pylint: disable=g-import-not-at-top,unused-import
-  from tfp_flows import baselines, bijectors, conditional, data
+  from tfp_flows import baselines, bijectors, conditional, context, data
   from tfp_flows import dequantization, distribute, flows, images, nets
   from tfp_flows import testing
   from tfp_flows.applications import (attribute_direction, decode, encode,
-                                      inpaint, interpolate, manipulate,
+                                      inpaint, interpolate, log_prob,
+                                      manipulate,
                                       sample, temperature_grid)
   from tfp_flows.export import export_saved_model
   from tfp_flows.saving import load_flow, save_flow

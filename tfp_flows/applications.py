@@ -6,16 +6,24 @@ by MAP (NICE) and attribute manipulation (Glow).
 Every function takes a `tfd.TransformedDistribution` whose base is a standard
 factorised distribution centred at 0 (what every tfp_flows builder returns):
 `decode` is its bijector's `forward` (latent -> data), `encode` its `inverse`.
+
+Every function takes `context=None`: the context c of a conditional flow
+p(x | c), [C] (one for every example) or [B, C] (one per example), routed to
+each conditional layer (`tfp_flows.context`). A conditional flow called
+without a context, or an unconditional one given one, raises a `ValueError`
+that names `context`, the expected and the received shape.
 """
 
 import math
 
 import tensorflow as tf
 
+from tfp_flows import context as context_lib
+
 __all__ = [
-    "sample", "encode", "decode", "interpolate", "temperature_grid", "inpaint",
-    "attribute_direction", "manipulate", "check_temperature",
-    "check_num_samples", "unless_empty", "TEMPERATURES"
+    "sample", "log_prob", "encode", "decode", "interpolate",
+    "temperature_grid", "inpaint", "attribute_direction", "manipulate",
+    "check_temperature", "check_num_samples", "unless_empty", "TEMPERATURES"
 ]
 
 # The Glow paper's temperature grid (figure 8 uses 0 ... 1 in finer steps).
@@ -74,10 +82,10 @@ def unless_empty(batch_size, compute, empty_shape, dtype):
                  lambda: tf.zeros(empty_shape, dtype))
 
 
-def sample(distribution, n, temperature=1.0, seed=None):
+def sample(distribution, n, temperature=1.0, seed=None, context=None):
   """Draws `n` samples with the base's spread scaled by `temperature`.
 
-  x = g(T * z), z ~ base, g the bijector's forward. T = 1 gives exactly
+  x = g(T * z; c), z ~ base, g the bijector's forward. T = 1 gives exactly
   `distribution.sample(n, seed=seed)`; T < 1 trades diversity for quality
   (Glow, section 5: T = 0.7); T = 0 decodes the base's mode.
 
@@ -86,33 +94,50 @@ def sample(distribution, n, temperature=1.0, seed=None):
     n: number of samples, Python int or int tensor (works in `tf.function`).
     temperature: T >= 0, number or scalar tensor.
     seed: TFP seed (int or stateless pair).
+    context: c [C] (every sample) or [n, C] (one per sample) for a
+      conditional flow, else None.
 
   Returns:
     Tensor [n, *event_shape].
   """
+  context_lib.check_flow_context(distribution, context)
   n = check_num_samples(n)
   base = distribution.distribution
   temperature = check_temperature(temperature, base.dtype)
 
   def draw():
     z = base.sample(n, seed=seed)
-    return distribution.bijector.forward(z * temperature)
+    return decode(distribution, z * temperature, context)
 
   return unless_empty(n, draw, [0] + distribution.event_shape.as_list(),
                       distribution.dtype)
 
 
-def encode(distribution, x):
-  """Maps data [B, *event_shape] to latents [B, *latent_shape]."""
-  return distribution.bijector.inverse(x)
+def log_prob(distribution, x, context=None):
+  """log p(x) or log p(x | c): x [*batch, *event_shape] -> [*batch]."""
+  # Only a flow takes bijector kwargs: any other distribution gets none.
+  return context_lib.call_with_context(
+      distribution,
+      lambda x, kw: (distribution.log_prob(x, bijector_kwargs=kw) if kw
+                     else distribution.log_prob(x)),
+      x, distribution.event_shape.as_list(), context, "x")
 
 
-def decode(distribution, z):
-  """Maps latents [B, *latent_shape] to data [B, *event_shape]."""
-  return distribution.bijector.forward(z)
+def encode(distribution, x, context=None):
+  """Maps data [B, *event_shape] to latents [B, *latent_shape] (given c)."""
+  return context_lib.call_with_context(
+      distribution, lambda x, kw: distribution.bijector.inverse(x, **kw), x,
+      distribution.event_shape.as_list(), context, "x")
 
 
-def interpolate(distribution, x1, x2, steps=8):
+def decode(distribution, z, context=None):
+  """Maps latents [B, *latent_shape] to data [B, *event_shape] (given c)."""
+  return context_lib.call_with_context(
+      distribution, lambda z, kw: distribution.bijector.forward(z, **kw), z,
+      distribution.distribution.event_shape.as_list(), context, "z")
+
+
+def interpolate(distribution, x1, x2, steps=8, context=None):
   """Decodes the straight line between the latents of two examples.
 
   z(a) = (1 - a) encode(x1) + a encode(x2) for a in linspace(0, 1, steps);
@@ -122,35 +147,38 @@ def interpolate(distribution, x1, x2, steps=8):
     distribution: flow with a zero-centred base.
     x1, x2: two examples, each of shape event_shape.
     steps: number of points, >= 2, ends included.
+    context: one context c [C] for the whole path (conditional flows).
 
   Returns:
     Tensor [steps, *event_shape]; its first and last rows reconstruct x1, x2.
   """
   if isinstance(steps, bool) or int(steps) != steps or steps < 2:
     raise ValueError(f"`steps` must be an integer >= 2; got {steps!r}.")
-  z = encode(distribution, tf.stack([x1, x2]))
+  z = encode(distribution, tf.stack([x1, x2]), context)
   a = tf.reshape(tf.linspace(tf.zeros([], z.dtype), 1., int(steps)),
                  [-1] + [1] * (z.shape.rank - 1))
-  return decode(distribution, (1. - a) * z[:1] + a * z[1:])
+  return decode(distribution, (1. - a) * z[:1] + a * z[1:], context)
 
 
-def temperature_grid(distribution, n, temperatures=TEMPERATURES, seed=None):
+def temperature_grid(distribution, n, temperatures=TEMPERATURES, seed=None,
+                     context=None):
   """Decodes the same `n` base draws at each temperature.
 
-  x[i, j] = g(T_j * eps_i), eps_i ~ base: row i shows one latent cooled from
-  T = 1 to the mode at T = 0 (Glow, figure 8).
+  x[i, j] = g(T_j * eps_i; c), eps_i ~ base: row i shows one latent cooled
+  from T = 1 to the mode at T = 0 (Glow, figure 8). `context`: [C] or [n, C].
 
   Returns:
     Tensor [n, len(temperatures), *event_shape].
   """
+  context_lib.check_flow_context(distribution, context)
   eps = distribution.distribution.sample(check_num_samples(n), seed=seed)
-  rows = [decode(distribution, eps * check_temperature(t, eps.dtype))
+  rows = [decode(distribution, eps * check_temperature(t, eps.dtype), context)
           for t in temperatures]
   return tf.stack(rows, axis=1)
 
 
 def inpaint(distribution, x, observed, steps=300, learning_rate=0.05,
-            low=0., high=1.):
+            low=0., high=1., context=None):
   """Fills the unobserved pixels of `x` by maximising log p(x) (NICE, 5.2).
 
   Projected gradient ascent over the missing pixels only: the observed ones
@@ -164,10 +192,12 @@ def inpaint(distribution, x, observed, steps=300, learning_rate=0.05,
     steps: ascent steps.
     learning_rate: step size (in pixel units of [low, high)).
     low, high: the data range.
+    context: c [C] or [B, C] for a conditional flow, else None.
 
   Returns:
     Tensor like x: the observed pixels of x, the inpainted others.
   """
+  context_lib.check_flow_context(distribution, context)
   x = tf.convert_to_tensor(x, distribution.dtype)
   observed = tf.cast(tf.broadcast_to(observed, tf.shape(x)), x.dtype)
   missing = tf.Variable(tf.fill(tf.shape(x), tf.cast((low + high) / 2.,
@@ -183,7 +213,7 @@ def inpaint(distribution, x, observed, steps=300, learning_rate=0.05,
     for t in tf.range(1, steps + 1):
       with tf.GradientTape() as tape:
         image = observed * x + (1. - observed) * missing
-        objective = tf.reduce_sum(distribution.log_prob(image))
+        objective = tf.reduce_sum(log_prob(distribution, image, context))
       grad = (1. - observed) * tape.gradient(objective, missing)
       # Adam's per-pixel normalisation: a flow's pixel gradients span orders
       # of magnitude, so one raw step size would not suit them all.
@@ -199,25 +229,29 @@ def inpaint(distribution, x, observed, steps=300, learning_rate=0.05,
   return observed * x + (1. - observed) * missing
 
 
-def attribute_direction(distribution, without, with_attribute):
+def attribute_direction(distribution, without, with_attribute, context=None):
   """The latent direction of an attribute (Glow, section 5.3).
 
   d = mean(encode(with_attribute)) - mean(encode(without)): the difference of
-  the mean latents of two groups of examples (on digits: two classes).
+  the mean latents of two groups of examples (on digits: two classes). Both
+  groups are encoded with `context` ([C], conditional flows).
 
   Returns:
     Tensor [*latent_shape].
   """
-  return (tf.reduce_mean(encode(distribution, with_attribute), axis=0) -
-          tf.reduce_mean(encode(distribution, without), axis=0))
+  return (tf.reduce_mean(encode(distribution, with_attribute, context), 0) -
+          tf.reduce_mean(encode(distribution, without, context), 0))
 
 
-def manipulate(distribution, x, direction, scales=(-1., -0.5, 0., 0.5, 1.)):
+def manipulate(distribution, x, direction, scales=(-1., -0.5, 0., 0.5, 1.),
+               context=None):
   """Decodes encode(x) + a * direction for each scale a (Glow, figure 6).
+
+  `context`: c [C] or [B, C] for a conditional flow (encode and decode).
 
   Returns:
     Tensor [B, len(scales), *event_shape]; the column of a = 0 reconstructs x.
   """
-  z = encode(distribution, x)
-  rows = [decode(distribution, z + a * direction) for a in scales]
+  z = encode(distribution, x, context)
+  rows = [decode(distribution, z + a * direction, context) for a in scales]
   return tf.stack(rows, axis=1)

@@ -27,7 +27,7 @@ def factorized_gaussian(dataset, min_scale=1e-3):
   """
   total, total_sq, count = 0., 0., 0
   for batch in dataset:
-    x = np.asarray(training._features(batch), np.float64)  # pylint: disable=protected-access
+    x = np.asarray(training.split_batch(batch)[0], np.float64)
     total = total + x.sum(axis=0)
     total_sq = total_sq + (x * x).sum(axis=0)
     count += x.shape[0]

@@ -42,6 +42,7 @@ TRAIN_DEFAULTS = {
     # FFJORD's an ODE solve: fewer epochs.
     "iaf": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
     "ffjord": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
+    "coupling_flow": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
 }
 # The names of tfp_flows.flows.registry.BUILDERS (tested); importing it would
 # make `--help` wait for TensorFlow.
@@ -49,17 +50,18 @@ FLOWS = tuple(TRAIN_DEFAULTS)
 # Architecture flags: builder option name -> argparse keyword arguments.
 _ARCHITECTURE_FLAGS = {
     "num_coupling_layers": dict(type="int", help="NICE: additive couplings"),
-    "hidden_units": dict(type="ints", help="NICE, MAF, IAF, FFJORD: MLP "
-                         "hidden sizes, comma-separated"),
-    "num_layers": dict(type="int", help="MAF, IAF: autoregressive layers"),
+    "hidden_units": dict(type="ints", help="NICE, MAF, IAF, FFJORD, "
+                         "coupling_flow: MLP hidden sizes, comma-separated"),
+    "num_layers": dict(type="int", help="MAF, IAF, coupling_flow: layers"),
     "prior": dict(choices=("logistic", "gaussian"), help="NICE: base"),
-    "num_scales": dict(type="int", help="RealNVP: scales"),
+    "num_scales": dict(type="int", help="RealNVP, Glow, Flow++: scales L "
+                       "(squeeze levels)"),
     "num_blocks": dict(type="int", help="RealNVP, Flow++: blocks per net"),
     "hidden_channels": dict(type="int", help="RealNVP, Glow: conditioner "
                             "width"),
-    "num_levels": dict(type="int", help="Glow, Flow++: levels L"),
     "depth": dict(type="int", help="Glow: steps K per level"),
-    "coupling": dict(choices=("affine", "additive"), help="Glow: coupling"),
+    "coupling": dict(choices=("affine", "additive"),
+                     help="Glow, coupling_flow: coupling"),
     "lu_decomposed": dict(action="store_true", help="Glow: LU 1x1 convs"),
     "filters": dict(type="int", help="Flow++: conditioner width"),
     "num_components": dict(type="int", help="Flow++: logistic mixture "
@@ -190,6 +192,10 @@ def build_parser():
                      help="centre-crop and resize images to this side")
   train.add_argument("--flip", action="store_true",
                      help="random horizontal flips")
+  train.add_argument("--conditional", action="store_true",
+                     help="class-conditional flow p(x | class): the "
+                     "dataset's labels, one-hot, are the context of every "
+                     "conditioner and of the prior")
   train.add_argument("--dequantization", choices=("uniform", "variational"),
                      default="uniform",
                      help="uniform noise, or a variational dequantizer "
@@ -272,6 +278,9 @@ def build_parser():
                       help="comma-separated; draws a temperature grid "
                       "(e.g. 0,0.5,0.7,0.85,1) instead")
   sample.add_argument("--seed", type=int, default=0)
+  sample.add_argument("--class", dest="label", type=int, default=None,
+                      help="class-conditional flows: sample this class "
+                      "(default: one row per class)")
   sample.add_argument("--out", required=True, help="PNG path")
 
   export = sub.add_parser(
@@ -403,10 +412,17 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
   tf_keras.mixed_precision.set_global_policy(args.mixed_precision)
   shape = tfp_flows.data.image_shape(args.dataset, args.image_size)
   levels = tfp_flows.data.levels(args.dataset, args.n_bits)
+  num_classes = None
+  if args.conditional:
+    num_classes = tfp_flows.data.spec(args.dataset).num_classes
+    if num_classes is None:
+      raise ValueError(f"--conditional needs class labels; dataset "
+                       f"{args.dataset!r} has none.")
+    options["context_shape"] = [num_classes]
   global_batch = distribute.global_batch_size(args.batch_size, strategy)
   load = dict(batch_size=global_batch, data_dir=args.data_dir,
               download=args.download, n_bits=args.n_bits,
-              image_size=args.image_size)
+              image_size=args.image_size, with_labels=args.conditional)
   train_ds = tfp_flows.data.load(args.dataset, "train", seed=args.seed,
                                  flip=args.flip, **load)
   test_ds = tfp_flows.data.load(args.dataset, "test", seed=args.seed + 1,
@@ -432,12 +448,13 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
 
   with strategy.scope():
     dist = tfp_flows.flows.registry.build(args.flow, shape, **options)
+    dequantizer = None
     if variational:
-      deq = tfp_flows.dequantization
-      model = deq.DequantizedFlowModel(
-          dist, deq.VariationalDequantizer(shape), num_levels=levels)
-    else:
-      model = tfp_flows.FlowModel(dist, num_levels=levels)
+      dequantizer = tfp_flows.dequantization.VariationalDequantizer(
+          shape, context_shape=options.get("context_shape"))
+    model = tfp_flows.FlowModel(dist, num_levels=levels,
+                                dequantizer=dequantizer,
+                                num_classes=num_classes)
     rate = args.learning_rate
     if args.warmup_steps:
       rate = tfp_flows.LinearWarmup(rate, args.warmup_steps)
@@ -460,19 +477,21 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
                                    **load),
         num_samples=16, seed=args.seed)
   else:
-    test_bpd = tfp_flows.evaluate_bits_per_dim(dist, test_ds, levels)
+    test_bpd = tfp_flows.evaluate_bits_per_dim(dist, test_ds, levels,
+                                               num_classes)
   baseline = tfp_flows.baselines.factorized_gaussian(train_ds)
   baseline_bpd = tfp_flows.evaluate_bits_per_dim(baseline, test_ds, levels)
 
   served = tfp_flows.export_saved_model(model, os.path.join(out, "saved_model"))
-  tfp_flows.save_flow(dist, os.path.join(out, "flow"), args.flow, shape,
-                      options, dataset=args.dataset, num_levels=levels,
-                      n_bits=args.n_bits, image_size=args.image_size)
+  tfp_flows.save_flow(dist, os.path.join(out, "flow"), dataset=args.dataset,
+                      num_levels=levels,
+                      num_classes=num_classes, n_bits=args.n_bits,
+                      image_size=args.image_size)
   # The last step every worker takes part in: what is left is this worker's.
   distribute.stop_peer_checks(strategy)
-  samples = tfp_flows.sample(dist, args.num_samples, args.temperature)
-  png = tfp_flows.images.save_image_grid(
-      samples.numpy(), os.path.join(out, "samples.png"), zoom=_zoom(shape))
+  png = _write_samples(tfp_flows, dist, num_classes, args.num_samples,
+                       args.temperature, None, os.path.join(out, "samples.png"),
+                       shape)
   guard, throughput = callbacks[:2]
   rate = throughput.examples_per_second
   metrics = {
@@ -508,6 +527,28 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
   return metrics
 
 
+def _write_samples(tfp_flows, dist, num_classes, n, temperature, seed, path,
+                   shape, label=None):
+  """A PNG grid of n samples; a class-conditional flow's one row per class.
+
+  With `label`, n samples of that class; without, ceil(n / C) samples of
+  each class, one row each.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  cols, context = None, None
+  if num_classes:
+    if label is not None:
+      labels = [label] * n
+    else:
+      cols = max(1, -(-n // num_classes))
+      labels = [c for c in range(num_classes) for _ in range(cols)]
+      n = len(labels)
+    context = tf.one_hot(labels, num_classes, dtype=dist.dtype)
+  samples = tfp_flows.sample(dist, n, temperature, seed=seed, context=context)
+  return tfp_flows.images.save_image_grid(samples.numpy(), path,
+                                          num_cols=cols, zoom=_zoom(shape))
+
+
 def _load(args):
   """(distribution, config) of --model; fills --dataset from the config."""
   import tfp_flows  # pylint: disable=import-outside-toplevel
@@ -527,14 +568,26 @@ def _test_images(args, config, count, labels=False, split="test"):
   return next(iter(ds))
 
 
+def _test_images_and_contexts(args, config, count):
+  """(images, one-hot contexts or None) of `count` test images."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  num_classes = config.get("num_classes")
+  if not num_classes:
+    return _test_images(args, config, count), None
+  x, y = _test_images(args, config, count, labels=True)
+  return x, tf.one_hot(y, num_classes)
+
+
 def evaluate(args):
   import tfp_flows  # pylint: disable=import-outside-toplevel
   dist, config = _load(args)
+  num_classes = config.get("num_classes")
   ds = tfp_flows.data.load(
       args.dataset, args.split, batch_size=args.batch_size, seed=args.seed,
       data_dir=args.data_dir, download=args.download,
-      n_bits=config.get("n_bits"), image_size=config.get("image_size"))
-  nll = tfp_flows.evaluate_nll(dist, ds)
+      n_bits=config.get("n_bits"), image_size=config.get("image_size"),
+      with_labels=bool(num_classes))
+  nll = tfp_flows.evaluate_nll(dist, ds, num_classes)
   bpd = tfp_flows.bits_per_dim(nll, dist.event_shape.num_elements(),
                                config["num_levels"])
   print(f"{args.split} NLL: {nll:.2f} nats per image in [0, 1)  "
@@ -543,20 +596,31 @@ def evaluate(args):
 
 
 def sample(args):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import tfp_flows  # pylint: disable=import-outside-toplevel
   dist, config = _load(args)
   seed = (args.seed, 0)
+  num_classes = config.get("num_classes")
+  if args.label is not None and not num_classes:
+    raise ValueError(f"--class {args.label}: the flow in {args.model} is not "
+                     "class-conditional (train it with --conditional).")
+  if args.label is not None and not 0 <= args.label < num_classes:
+    raise ValueError(f"--class must be in [0, {num_classes - 1}] for "
+                     f"{config['dataset']}; got {args.label}.")
   if args.temperatures:
+    context = None
+    if num_classes:
+      label = 0 if args.label is None else args.label
+      context = tf.one_hot(label, num_classes, dtype=dist.dtype)
     grid = tfp_flows.temperature_grid(dist, args.n, args.temperatures,
-                                      seed=seed).numpy()
-    images = grid.reshape((-1,) + grid.shape[2:])
-    cols = len(args.temperatures)
+                                      seed=seed, context=context).numpy()
+    path = tfp_flows.images.save_image_grid(
+        grid.reshape((-1,) + grid.shape[2:]), args.out,
+        num_cols=len(args.temperatures), zoom=_zoom(config["image_shape"]))
   else:
-    images = tfp_flows.sample(dist, args.n, args.temperature,
-                              seed=seed).numpy()
-    cols = None
-  path = tfp_flows.images.save_image_grid(
-      images, args.out, num_cols=cols, zoom=_zoom(config["image_shape"]))
+    path = _write_samples(tfp_flows, dist, num_classes, args.n,
+                          args.temperature, seed, args.out,
+                          config["image_shape"], args.label)
   print(f"samples: {path}")
 
 
@@ -570,8 +634,11 @@ def interpolate(args):
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tfp_flows  # pylint: disable=import-outside-toplevel
   dist, config = _load(args)
-  x = _test_images(args, config, 2 * args.pairs)
-  rows = [tfp_flows.interpolate(dist, x[2 * i], x[2 * i + 1], args.steps)
+  x, contexts = _test_images_and_contexts(args, config, 2 * args.pairs)
+  # A conditional flow interpolates under the class of each pair's first.
+  rows = [tfp_flows.interpolate(
+      dist, x[2 * i], x[2 * i + 1], args.steps,
+      context=None if contexts is None else contexts[2 * i])
           for i in range(args.pairs)]
   path = tfp_flows.images.save_image_grid(
       np.concatenate([r.numpy() for r in rows]), args.out,
@@ -601,9 +668,11 @@ def inpaint(args):
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tfp_flows  # pylint: disable=import-outside-toplevel
   dist, config = _load(args)
-  x = _test_images(args, config, args.count).numpy()
+  x, contexts = _test_images_and_contexts(args, config, args.count)
+  x = x.numpy()
   observed = _inpaint_mask(args.mask, config["image_shape"], args.seed)
-  filled = tfp_flows.inpaint(dist, x, observed, steps=args.steps).numpy()
+  filled = tfp_flows.inpaint(dist, x, observed, steps=args.steps,
+                             context=contexts).numpy()
   masked = x * observed + 0.5 * (1. - observed)
   path = tfp_flows.images.save_image_grid(
       np.concatenate([masked, filled, x]), args.out, num_cols=args.count,
@@ -612,9 +681,13 @@ def inpaint(args):
 
 
 def manipulate(args):
-  import numpy as np  # pylint: disable=import-outside-toplevel
   import tfp_flows  # pylint: disable=import-outside-toplevel
   dist, config = _load(args)
+  if config.get("num_classes"):
+    raise ValueError(
+        "manipulate moves images between classes in an unconditional flow's "
+        f"latent space; the flow in {args.model} is class-conditional: use "
+        "`tfp-flows sample --class N` instead.")
   train_x, train_y = _test_images(args, config, 10_000, labels=True,
                                   split="train")
   test_x, test_y = _test_images(args, config, 10_000, labels=True)

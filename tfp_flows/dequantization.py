@@ -31,15 +31,16 @@ bits/dim <= -(that ELBO) / (D ln 2).
   log |det df/deps| - sum log sigmoid'(f), trained jointly with p by
   maximising E[L].
 
-`DequantizedFlowModel` trains either on bin-centre batches
-(`data.load(..., dequantize=False)`, x = (k + 0.5) / K; it recovers
-k / K = x - 0.5 / K); `importance_weighted_bits_per_dim` evaluates with S
-samples (Flow++ used 4096).
+`tfp_flows.FlowModel(flow, dequantizer=q, num_levels=K)` trains either on
+bin-centre batches (`data.load(..., dequantize=False)`, x = (k + 0.5) / K;
+it recovers k / K = x - 0.5 / K); `importance_weighted_bits_per_dim`
+evaluates with S samples (Flow++ used 4096). A conditional flow's context
+reaches a conditional dequantizer q(u | k, c) too.
 """
 
 import math
+import warnings
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
@@ -69,8 +70,16 @@ class UniformDequantizer(tf.Module):
     self.event_shape = tf.TensorShape(event_shape)
     self.dtype = tf.as_dtype(dtype)
 
-  def sample_and_log_prob(self, x, seed=None):
-    """(u, log q(u | x)) for scaled pixels x = k / K of shape [B, *event]."""
+  context_shape = None  # Unconditional: q(u | k, c) = q(u | k) = 1.
+
+  def sample_and_log_prob(self, x, seed=None, context=None):
+    """(u, log q(u | x)) for scaled pixels x = k / K of shape [B, *event].
+
+    `context` must be None (this q does not depend on one).
+    """
+    if context is not None:
+      raise ValueError("UniformDequantizer is not conditional: `context` must "
+                       "be None.")
     u = tf.random.stateless_uniform(tf.shape(x), tfp.random.sanitize_seed(seed),
                                     dtype=self.dtype)
     batch = tf.shape(x)[:tf.rank(x) - self.event_shape.rank]
@@ -86,7 +95,7 @@ class VariationalDequantizer(tf_keras.layers.Layer):
 
   in their `forward` (analytic, no root finding) direction, then a sigmoid.
   Every coupling's conditioner (`GatedAttentionNet`) sees the masked eps and,
-  in each block, the context features h(k) = context_net(k / K - 0.5) of the
+  in each block, the features h(k) = feature_net(k / K - 0.5) of the
   data (a gated convolutional network without attention, as in the paper).
   Hence
 
@@ -106,9 +115,10 @@ class VariationalDequantizer(tf_keras.layers.Layer):
                num_blocks=1,
                num_heads=2,
                num_components=4,
-               context_filters=8,
-               context_blocks=1,
+               feature_filters=8,
+               feature_blocks=1,
                dropout=0.,
+               context_shape=None,
                **kwargs):
     """Creates and builds every layer.
 
@@ -119,8 +129,10 @@ class VariationalDequantizer(tf_keras.layers.Layer):
       num_blocks: blocks per coupling conditioner.
       num_heads: attention heads in the coupling conditioners (0: none).
       num_components: K of the logistic mixtures.
-      context_filters: width, and output channels, of the context network.
-      context_blocks: gated residual blocks of the context network.
+      feature_filters: width, and output channels, of the feature network.
+      feature_blocks: gated residual blocks of the feature network.
+      context_shape: [C] for q(u | k, c), conditional on the flow's context
+        (the feature network takes it), else None.
       dropout: dropout rate of every network (training only).
       **kwargs: tf_keras layer arguments (`name`, `dtype`).
     """
@@ -132,17 +144,18 @@ class VariationalDequantizer(tf_keras.layers.Layer):
       raise ValueError(f"`num_steps` must be >= 1; got {num_steps}.")
     self.event_shape = tf.TensorShape(shape)
     height, width, channels = shape
-    self.context_net = GatedAttentionNet(
-        context_filters, context_filters, num_blocks=context_blocks,
+    self.feature_net = GatedAttentionNet(
+        feature_filters, feature_filters, num_blocks=feature_blocks,
         num_heads=0, dropout=dropout, zero_init_output=False,
-        dtype=self.dtype, name="context_net")
-    self.context_net.build([None, height, width, channels])
+        dtype=self.dtype, context_shape=context_shape,
+        name="feature_net")
+    self.feature_net.build([None, height, width, channels])
     size = 3 * num_components + 2
     self.steps = []
     for i in range(num_steps):
       net = GatedAttentionNet(
           filters, size * channels, num_blocks=num_blocks, num_heads=num_heads,
-          dropout=dropout, context_channels=context_filters, dtype=self.dtype,
+          dropout=dropout, feature_channels=feature_filters, dtype=self.dtype,
           name=f"step{i}_net")
       net.build([None, height, width, channels])
       self.steps += [
@@ -154,13 +167,13 @@ class VariationalDequantizer(tf_keras.layers.Layer):
               dtype=self.dtype, name=f"step{i}_coupling"),
       ]
 
-  def _flow(self, eps, x):
-    """u = sigmoid(f(eps; x)) and log |det du/deps|, per example."""
-    context = self.context_net(x - 0.5)
+  def _flow(self, eps, x, context=None):
+    """u = sigmoid(f(eps; x, c)) and log |det du/deps|, per example."""
+    features = self.feature_net(x - 0.5, conditional_input=context)
     log_det = 0.
     h = eps
     for step in self.steps:
-      kwargs = {"context": context} if isinstance(
+      kwargs = {"features": features} if isinstance(
           step, LogisticMixtureCoupling) else {}
       # The log-det reads the attributes cached by this forward call.
       out = step.forward(h, **kwargs)
@@ -170,7 +183,7 @@ class VariationalDequantizer(tf_keras.layers.Layer):
                              axis=_event_axes(self.event_shape))
     return tf.sigmoid(h), log_det
 
-  def call(self, x, seed=None):
+  def call(self, x, seed=None, context=None):
     """See `sample_and_log_prob`."""
     eps = tf.random.stateless_normal(tf.shape(x),
                                      tfp.random.sanitize_seed(seed),
@@ -178,146 +191,89 @@ class VariationalDequantizer(tf_keras.layers.Layer):
     log_normal = tf.reduce_sum(
         -0.5 * tf.square(eps) - 0.5 * math.log(2 * math.pi),
         axis=_event_axes(self.event_shape))
-    u, log_det = self._flow(eps, x)
+    u, log_det = self._flow(eps, x, context)
     return u, log_normal - log_det
 
-  def sample_and_log_prob(self, x, seed=None):
-    """Draws u ~ q(. | k) and returns (u, log q(u | k)).
+  @property
+  def context_shape(self):
+    """[C] when q is conditional on the flow's context, else None."""
+    return self.feature_net.context_shape
+
+  def sample_and_log_prob(self, x, seed=None, context=None):
+    """Draws u ~ q(. | k, c) and returns (u, log q(u | k, c)).
 
     Args:
       x: scaled pixels k / K, [B, H, W, C].
       seed: TFP seed (int or stateless pair); None draws a fresh one.
+      context: c [B, C] when `context_shape` is set, else None.
 
     Returns:
       u in (0, 1) of x's shape and log q(u | k) of shape [B] (density on the
       unit cube, the sigmoid's log-det included).
     """
-    return self(x, seed=seed)
+    return self(x, seed=seed, context=context)
 
 
 class DequantizedFlowModel(training.FlowModel):
-  """FlowModel on bin-centre data whose loss is the dequantization bound.
+  """Deprecated: `FlowModel(distribution, dequantizer=..., num_levels=K)`.
 
-  Batches are bin centres x = (k + 0.5) / K
-  (`data.load(..., dequantize=False)`).
-  `call` returns the single-sample bound L = log p(k/K + u/K) - log q(u | k)
-  per example, u ~ q, so FlowModel's loss is -mean L (the negative ELBO) and
-  its `bits_per_dim` metric (-mean L + D log K) / (D ln 2) bounds the
-  discrete model's bits/dim (module docstring). The dequantizer's variables
-  train with the flow's. With `UniformDequantizer` (the default) this is
-  exactly uniform dequantization. Use `importance_weighted_bits_per_dim`
-  for the tighter evaluation.
-
-  `model.distribution` is the flow p itself, so `tfp_flows.sample`,
-  `export_saved_model(model, ...)` etc. see the flow, not the dequantizer.
+  Kept for one release; `dequantizer=None` here means uniform
+  dequantization of bin centres (`UniformDequantizer`), as it did.
   """
 
   def __init__(self, distribution, dequantizer=None, num_levels=None,
                **kwargs):
-    """Wraps the flow and its dequantizer.
-
-    Args:
-      distribution: the flow p over [0, 1)^D, a `tfd.Distribution`.
-      dequantizer: anything with `sample_and_log_prob(k / K, seed)` returning
-        (u, log q(u | k)), e.g. `VariationalDequantizer`; default uniform.
-      num_levels: K, required.
-      **kwargs: tf_keras.Model arguments.
-    """
-    if not num_levels:
-      raise ValueError("`num_levels` (K) is required to dequantize; got "
-                       f"{num_levels!r}.")
-    super().__init__(distribution, num_levels=num_levels, **kwargs)
-    self.dequantizer = dequantizer or UniformDequantizer(
-        distribution.event_shape, distribution.dtype)
-
-  def _dequantize(self, centres, seed):
-    """(k/K + u/K, log q(u | k)) for bin centres (k + 0.5) / K, u ~ q."""
-    levels = tf.cast(self.num_levels, centres.dtype)
-    scaled = centres - 0.5 / levels
-    u, log_q = self.dequantizer.sample_and_log_prob(scaled, seed=seed)
-    return scaled + u / levels, log_q
-
-  def _log_weights(self, centres, seed):
-    """log p(k/K + u/K) - log q(u | k) for bin centres, u ~ q."""
-    x, log_q = self._dequantize(centres, seed)
-    return self.distribution.log_prob(x) - log_q
-
-  def call(self, x):
-    """Single-sample bound L per example: [B, *event_shape] -> [B]."""
-    return self._log_weights(x, seed=None)
-
-  def importance_weighted_log_prob(self, x, num_samples, seed=None,
-                                   samples_per_pass=None):
-    """log((1/S) sum_s p(k/K + u_s/K) / q(u_s | k)), u_s ~ q, per example.
-
-    A lower bound on log P(k) + D log K that tightens with S (and equals the
-    single-sample bound for S = 1).
-
-    Args:
-      x: bin centres [B, *event_shape].
-      num_samples: S.
-      seed: TFP seed; None draws a fresh one.
-      samples_per_pass: samples evaluated together (memory: this many
-        copies of the batch); must divide S. Default S.
-
-    Returns:
-      [B] tensor.
-    """
-    per_pass = num_samples if samples_per_pass is None else samples_per_pass
-    if num_samples < 1 or per_pass < 1 or num_samples % per_pass:
-      raise ValueError(
-          f"`num_samples` ({num_samples}) must be a positive multiple of "
-          f"`samples_per_pass` ({per_pass}).")
-    seed = tfp.random.sanitize_seed(seed)
-    batch = tf.shape(x)[0]
-    tiled = tf.reshape(
-        tf.tile(x[tf.newaxis], [per_pass] + [1] * x.shape.rank),
-        tf.concat([[-1], tf.shape(x)[1:]], 0))
-
-    def one_pass(i, total):
-      log_w = self._log_weights(
-          tiled, tf.random.experimental.stateless_fold_in(seed, i))
-      log_w = tf.reduce_logsumexp(tf.reshape(log_w, [per_pass, batch]), 0)
-      return i + 1, tf.math.reduce_logsumexp(tf.stack([total, log_w]), 0)
-
-    total = tf.fill([batch], tf.constant(-np.inf, x.dtype))
-    _, total = tf.while_loop(lambda i, _: i < num_samples // per_pass,
-                             one_pass, [tf.constant(0), total])
-    return total - math.log(num_samples)
+    warnings.warn(
+        "DequantizedFlowModel is deprecated; use tfp_flows.FlowModel("
+        "distribution, dequantizer=..., num_levels=K).", DeprecationWarning,
+        stacklevel=2)
+    super().__init__(
+        distribution, num_levels=num_levels,
+        dequantizer=dequantizer or UniformDequantizer(
+            distribution.event_shape, distribution.dtype), **kwargs)
 
 
 def importance_weighted_bits_per_dim(model, dataset, num_samples=16, seed=0,
                                      samples_per_pass=None):
-  """Bits/dim of a `DequantizedFlowModel` by the importance-weighted bound.
+  """Bits/dim of a `FlowModel` with a dequantizer by the importance-weighted bound.
 
   (-mean over examples of `importance_weighted_log_prob` + D log K) /
   (D ln 2): an upper bound on the discrete model's bits/dim, tighter than the
   training metric, approaching it with S (Flow++ reports S = 4096).
 
   Args:
-    model: `DequantizedFlowModel`.
-    dataset: batches of bin centres x or (x, label).
+    model: `FlowModel` with a `dequantizer`.
+    dataset: batches of bin centres x, (x, y) or dicts (`split_batch`); y
+      gives the context of a conditional flow.
     num_samples: S.
     seed: int; each batch folds its index in.
-    samples_per_pass: see `DequantizedFlowModel.importance_weighted_log_prob`.
+    samples_per_pass: see `FlowModel.importance_weighted_log_prob`.
 
   Returns:
     Python float.
   """
   event_shape = model.distribution.event_shape.as_list()
-
-  @tf.function(input_signature=[
-      tf.TensorSpec([None] + event_shape, model.distribution.dtype),
-      tf.TensorSpec([2], tf.int32)
-  ])
-  def bound(x, batch_seed):
-    return model.importance_weighted_log_prob(x, num_samples, batch_seed,
-                                              samples_per_pass)
+  x_spec = tf.TensorSpec([None] + event_shape, model.distribution.dtype)
+  seed_spec = tf.TensorSpec([2], tf.int32)
+  if model.context_shape is None:
+    @tf.function(input_signature=[x_spec, seed_spec])
+    def bound(x, batch_seed):
+      return model.importance_weighted_log_prob(x, num_samples, batch_seed,
+                                                samples_per_pass)
+  else:
+    @tf.function(input_signature=[
+        x_spec, seed_spec,
+        tf.TensorSpec([None] + model.context_shape.as_list(),
+                      model.distribution.dtype)])
+    def bound(x, batch_seed, context):
+      return model.importance_weighted_log_prob(
+          x, num_samples, batch_seed, samples_per_pass, context=context)
 
   total, count = 0., 0
   for i, batch in enumerate(dataset):
-    x = batch[0] if isinstance(batch, (tuple, list)) else batch
-    lp = bound(x, tf.constant([seed, i], tf.int32))
+    x, y = model.split_batch(batch)
+    args = [] if model.context_shape is None else [model.context(y)]
+    lp = bound(x, tf.constant([seed, i], tf.int32), *args)
     total += float(tf.reduce_sum(tf.cast(lp, tf.float64)))
     count += int(lp.shape[0])
   if count == 0:

@@ -10,6 +10,11 @@ with a dynamic batch dimension:
 * `encode(x)`: data -> {"z": [B, *latent_shape]}
 * `decode(z)`: latents -> {"x": [B, *event_shape]}
 
+A conditional flow (built with `context_shape=[C]`) gets the same four
+signatures with a context input c [B, C] (one-hot for classes):
+`log_prob(x, context)`, `sample(context, temperature)` (one sample per
+context row), `encode(x, context)` and `decode(z, context)`.
+
 Loading needs only TensorFlow (no tfp_flows, no TFP):
 
 ```python
@@ -27,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import applications
+from tfp_flows import context as context_lib
 from tfp_flows import files
 from tfp_flows import training
 
@@ -48,38 +54,67 @@ class _ServingModule(tf.Module):
     dtype = distribution.dtype
     event = distribution.event_shape.as_list()
     latent = distribution.distribution.event_shape.as_list()
+    shape = context_lib.context_shape(distribution)
     # Only the variables are tracked, not the distribution: the SavedModel
     # then carries no Python objects that would need tfp_flows to revive.
     self.flow_variables = list(distribution.variables)
 
     x_spec = tf.TensorSpec([None] + event, dtype, name="x")
     z_spec = tf.TensorSpec([None] + latent, dtype, name="z")
+    t_spec = tf.TensorSpec([], dtype, name="temperature")
 
-    def guarded(fn, value, arg_name, out_event):
-      """fn(value) after a finiteness check; empty batches give empty results."""
-      with tf.control_dependencies([_finite(value, arg_name)]):
+    def guarded(fn, value, arg_name, out_event, context=None):
+      """fn(value, context) after finiteness checks; empty batch: empty."""
+      checks = [_finite(value, arg_name)]
+      if context is not None:
+        checks.append(_finite(context, "context"))
+      with tf.control_dependencies(checks):
         value = tf.identity(value)
+        context = None if context is None else tf.identity(context)
       return applications.unless_empty(
-          tf.shape(value)[0], lambda: fn(value), [0] + out_event, dtype)
+          tf.shape(value)[0], lambda: fn(distribution, value, context),
+          [0] + out_event, dtype)
 
-    @tf.function(input_signature=[x_spec])
-    def log_prob(x):
-      return {"log_prob": guarded(distribution.log_prob, x, "x", [])}
+    if shape is None:
+      @tf.function(input_signature=[x_spec])
+      def log_prob(x):
+        return {"log_prob": guarded(applications.log_prob, x, "x", [])}
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([], tf.int32, name="n"),
-        tf.TensorSpec([], dtype, name="temperature")
-    ])
-    def sample(n, temperature):
-      return {"samples": applications.sample(distribution, n, temperature)}
+      @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="n"),
+                                    t_spec])
+      def sample(n, temperature):
+        return {"samples": applications.sample(distribution, n, temperature)}
 
-    @tf.function(input_signature=[x_spec])
-    def encode(x):
-      return {"z": guarded(distribution.bijector.inverse, x, "x", latent)}
+      @tf.function(input_signature=[x_spec])
+      def encode(x):
+        return {"z": guarded(applications.encode, x, "x", latent)}
 
-    @tf.function(input_signature=[z_spec])
-    def decode(z):
-      return {"x": guarded(distribution.bijector.forward, z, "z", event)}
+      @tf.function(input_signature=[z_spec])
+      def decode(z):
+        return {"x": guarded(applications.decode, z, "z", event)}
+    else:
+      c_spec = tf.TensorSpec([None] + shape.as_list(), dtype, name="context")
+
+      @tf.function(input_signature=[x_spec, c_spec])
+      def log_prob(x, context):
+        return {"log_prob": guarded(applications.log_prob, x, "x", [],
+                                    context)}
+
+      @tf.function(input_signature=[c_spec, t_spec])
+      def sample(context, temperature):
+        with tf.control_dependencies([_finite(context, "context")]):
+          context = tf.identity(context)
+        return {"samples": applications.sample(
+            distribution, tf.shape(context)[0], temperature,
+            context=context)}
+
+      @tf.function(input_signature=[x_spec, c_spec])
+      def encode(x, context):
+        return {"z": guarded(applications.encode, x, "x", latent, context)}
+
+      @tf.function(input_signature=[z_spec, c_spec])
+      def decode(z, context):
+        return {"x": guarded(applications.decode, z, "z", event, context)}
 
     self.log_prob = log_prob
     self.sample = sample

@@ -1,11 +1,14 @@
 """Saving a trained flow as (config, weights) and rebuilding it.
 
-A folder written by `save_flow` holds `config.json` (the flow's name, image
-shape and builder options, plus anything else the caller records) and a
+A folder written by `save_flow` holds `config.json` (the flow's build config:
+its builder and every argument it was built with, see
+`tfp_flows.flows.build_config`; its name and event shape, as `flow` and
+`image_shape`; anything else the caller records) and a
 TensorFlow checkpoint of the distribution's variables (ActNorm's
-initialisation state included). `load_flow` rebuilds the distribution with
-`tfp_flows.flows.registry.build` and restores the variables into it, so the
-whole Python API (sampling, inpainting, export) works on a reloaded flow.
+initialisation state included). `load_flow` rebuilds the distribution from
+the config alone and restores the variables into it, so the whole Python API
+(sampling, inpainting, export) works on a reloaded flow. Every builder is
+covered, chains of builders and conditional flows included.
 """
 
 import json
@@ -14,6 +17,7 @@ import os
 import tensorflow as tf
 
 from tfp_flows import files
+from tfp_flows.flows import build_config as build_config_lib
 from tfp_flows.flows import registry
 
 __all__ = ["save_flow", "load_flow"]
@@ -22,27 +26,37 @@ _CONFIG = "config.json"
 _WEIGHTS = "weights"
 
 
-def save_flow(distribution, directory, flow, image_shape, options=None,
-              **extra):
+def save_flow(distribution, directory, flow=None, image_shape=None,
+              options=None, **extra):
   """Writes config and weights of `distribution` to `directory`, atomically.
 
   The folder is written beside `directory` and renamed into place, so a run
   killed while saving leaves the previous save intact.
 
   Args:
-    distribution: the flow, built by `registry.build(flow, image_shape,
-      **options)`.
+    distribution: a flow built by a `tfp_flows.flows` builder (directly, by
+      `registry.build`, or a `chain` of such flows).
     directory: output folder.
-    flow: the flow's name in `registry.BUILDERS`.
-    image_shape: [H, W, C].
-    options: the builder options used.
+    flow, image_shape, options: deprecated, ignored when the flow carries
+      its build config (every builder's flow does): the registry name, event
+      shape and options it was built with.
     **extra: JSON-serialisable facts to record (dataset, num_levels, ...).
 
   Returns:
     `directory`.
+
+  Raises:
+    ValueError: the flow was not built by a builder and no `flow` is given.
   """
-  config = dict(extra, flow=flow, image_shape=list(image_shape),
-                options=dict(options or {}))
+  try:
+    build = build_config_lib.build_config(distribution)
+  except ValueError:
+    if flow is None:
+      raise
+    build = registry.build(flow, image_shape, **(options or {}))
+    build = build_config_lib.build_config(build)
+  config = dict(extra, build=build, flow=build["flow"],
+                image_shape=distribution.event_shape.as_list())
   with files.atomic_directory(directory) as staging:
     with open(os.path.join(staging, _CONFIG), "w") as f:
       json.dump(config, f, indent=2)
@@ -59,8 +73,11 @@ def load_flow(directory):
                      "(write one with `tfp-flows train` or `save_flow`).")
   with open(path) as f:
     config = json.load(f)
-  distribution = registry.build(config["flow"], config["image_shape"],
-                                **config["options"])
+  if "build" in config:
+    distribution = build_config_lib.rebuild(config["build"])
+  else:  # Written before flows recorded their build config.
+    distribution = registry.build(config["flow"], config["image_shape"],
+                                  **config["options"])
   tf.train.Checkpoint(flow=distribution).read(
       os.path.join(directory, _WEIGHTS)).assert_existing_objects_matched()
   return distribution, config

@@ -57,6 +57,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows import context as context_lib
+
 __all__ = [
     "BijectorCheckError", "check_bijector", "DEFAULT_TOLERANCES", "perturb",
     "DEEP_FLOW_TOLERANCES"
@@ -99,8 +101,9 @@ def _error(actual, expected):
 class _Checker:
   """Runs the checks for one dtype and records their worst errors."""
 
-  def __init__(self, bijector, dtype, tolerances, x_event, y_event):
+  def __init__(self, bijector, dtype, tolerances, x_event, y_event, kwargs):
     self.bijector = bijector
+    self.kwargs = kwargs
     self.dtype = dtype
     self.tolerances = tolerances
     self.x_event = x_event
@@ -111,16 +114,21 @@ class _Checker:
     # Reduced over the whole event given to the harness, which may have more
     # dims than the bijector's minimum (an elementwise bijector, say).
     return self.bijector.forward_log_det_jacobian(
-        x, event_ndims=len(self.x_event))
+        x, event_ndims=len(self.x_event), **self.kwargs)
 
   def ildj(self, y):
     return self.bijector.inverse_log_det_jacobian(
-        y, event_ndims=len(self.y_event))
+        y, event_ndims=len(self.y_event), **self.kwargs)
+
+  def forward(self, x):
+    return self.bijector.forward(x, **self.kwargs)
+
+  def inverse(self, y):
+    return self.bijector.inverse(y, **self.kwargs)
 
   def outputs(self, x, y):
     """forward(x), inverse(y) and both log-dets."""
-    b = self.bijector
-    return b.forward(x), b.inverse(y), self.fldj(x), self.ildj(y)
+    return self.forward(x), self.inverse(y), self.fldj(x), self.ildj(y)
 
   def record(self, check, actual, expected, kind="exact"):
     err = _error(actual, expected)
@@ -184,21 +192,19 @@ def perturb(module, scale, seed=0):
 
 
 def _check_round_trips(c, x, y_ref, checks):
-  b = c.bijector
   if "round_trip_forward" in checks:
     with _Raised(c, "round_trip_forward"):
-      y = b.forward(_fresh(x))
-      c.record("round_trip_forward", b.inverse(_fresh(y)), x)
+      y = c.forward(_fresh(x))
+      c.record("round_trip_forward", c.inverse(_fresh(y)), x)
   if "round_trip_inverse" in checks:
     with _Raised(c, "round_trip_inverse"):
-      x2 = b.inverse(_fresh(y_ref))
-      c.record("round_trip_inverse", b.forward(_fresh(x2)), y_ref)
+      x2 = c.inverse(_fresh(y_ref))
+      c.record("round_trip_inverse", c.forward(_fresh(x2)), y_ref)
 
 
 def _check_log_dets(c, x):
-  b = c.bijector
   with _Raised(c, "log_det_inverse"):
-    y = b.forward(_fresh(x))
+    y = c.forward(_fresh(x))
     c.record("log_det_inverse", c.ildj(_fresh(y)), -c.fldj(_fresh(x)))
 
 
@@ -208,11 +214,20 @@ def _check_jacobian(c, x, event_shape, max_dim):
   if dim > max_dim:
     return
   flat = tf.reshape(x, [-1, dim])
-  with tf.GradientTape() as tape:
-    tape.watch(flat)
-    y = b.forward(tf.reshape(flat, [-1] + list(event_shape)))
-    y_flat = tf.reshape(y, [tf.shape(flat)[0], -1])
-  jac = tape.batch_jacobian(y_flat, flat)
+
+  def jacobian(use_pfor):
+    with tf.GradientTape(persistent=not use_pfor) as tape:
+      tape.watch(flat)
+      y = c.forward(tf.reshape(flat, [-1] + list(event_shape)))
+      y_flat = tf.reshape(y, [tf.shape(flat)[0], -1])
+    return tape.batch_jacobian(y_flat, flat, experimental_use_pfor=use_pfor)
+
+  try:
+    jac = jacobian(use_pfor=True)
+  except ValueError:
+    # Some ops cannot be vectorised (the gradient of TFP's ODE solver with
+    # a context among its constants): one gradient per output instead.
+    jac = jacobian(use_pfor=False)
   if jac.shape[-1] != jac.shape[-2]:
     raise BijectorCheckError(
         f"check 'jacobian' failed for {b.name}: forward maps {dim} entries to "
@@ -228,7 +243,6 @@ def _compare_outputs(c, check, got, want):
 
 
 def _check_batch_shape(c, x, y, x_event, y_event):
-  b = c.bijector
   want = c.outputs(_fresh(x), _fresh(y))
   xf = tf.reshape(x, [-1] + x_event)
   yf = tf.reshape(y, [-1] + y_event)
@@ -247,7 +261,6 @@ def _check_batch_shape(c, x, y, x_event, y_event):
 
 
 def _check_traced(c, x, y, jit):
-  b = c.bijector
   want = c.outputs(_fresh(x), _fresh(y))
   traced = tf.function(lambda x, y: c.outputs(x, y), jit_compile=jit)
   check = "jit_compile" if jit else "tf_function"
@@ -285,6 +298,7 @@ def check_bijector(make_bijector,
                    perturb_variables=0.1,
                    max_jacobian_dim=256,
                    tolerances=None,
+                   context=None,
                    seed=0):
   """Runs the harness checks on bijectors built by `make_bijector(dtype)`.
 
@@ -308,6 +322,9 @@ def check_bijector(make_bijector,
       first forward call, so that zero-initialised flows are not the identity.
     max_jacobian_dim: the Jacobian check is skipped for larger events.
     tolerances: overrides of `DEFAULT_TOLERANCES`, same nesting.
+    context: for a conditional bijector, one context c [C] that every call
+      gets (routed to its conditional layers by
+      `tfp_flows.context.bijector_kwargs`); None for none.
     seed: seeds the inputs and the perturbation.
 
   Returns:
@@ -332,13 +349,17 @@ def check_bijector(make_bijector,
     x = tf.constant(np.asarray(sample_x(shape, dtype, rng)), dtype)
     x_other = tf.constant(np.asarray(sample_x(shape, dtype, rng)), dtype)
     bijector = make_bijector(dtype)
-    bijector.forward(_fresh(x))  # Builds lazy variables, runs data init.
+    kwargs = {}
+    if context is not None:
+      kwargs = context_lib.bijector_kwargs(
+          bijector, tf.constant(np.asarray(context), dtype))
+    bijector.forward(_fresh(x), **kwargs)  # Lazy variables, data init.
     if perturb_variables:
       perturb(bijector, perturb_variables, seed)
     y_event = bijector.forward_event_shape(event_shape).as_list()
-    c = _Checker(bijector, dtype, tol, event_shape, y_event)
+    c = _Checker(bijector, dtype, tol, event_shape, y_event, kwargs)
     if sample_y is None:
-      y = bijector.forward(_fresh(x_other))
+      y = c.forward(_fresh(x_other))
     else:
       y = tf.constant(np.asarray(sample_y(list(batch_shape) + y_event, dtype,
                                           rng)), dtype)

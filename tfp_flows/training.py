@@ -15,14 +15,16 @@ import time
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_flows import applications
+from tfp_flows import context as context_lib
 from tfp_flows import images
 
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
-    "bits_per_dim",
+    "bits_per_dim", "split_batch",
     "evaluate_bits_per_dim", "evaluate_nll", "resume_position"
 ]
 
@@ -43,11 +45,29 @@ def bits_per_dim(nll, event_size, num_levels=None):
   return (nll + offset) / (event_size * math.log(2.))
 
 
-def _features(data):
-  """The data tensor of a batch: `x` or the first item of an `(x, y)` tuple."""
+def split_batch(data):
+  """(x, y) of a batch: the data and the label/context item, or None.
+
+  A tensor is x alone; a tuple or list is (x,) or (x, y); a dict (TFDS's
+  `as_supervised=False`) has x under "image" (or "x") and y under "label"
+  (or "context") when present.
+
+  Raises:
+    ValueError: a batch of another form, named with what came.
+  """
+  if isinstance(data, dict):
+    x = data.get("image", data.get("x"))
+    y = data.get("label", data.get("context"))
+    if x is None:
+      raise ValueError("A dict batch needs the data under 'image' or 'x'; got "
+                       f"keys {sorted(data)}.")
+    return x, y
   if isinstance(data, (tuple, list)):
-    return data[0]
-  return data
+    if len(data) in (1, 2):
+      return data[0], (data[1] if len(data) == 2 else None)
+    raise ValueError("A batch must be x, (x,), (x, y) or a dict; got a "
+                     f"{type(data).__name__} of {len(data)} items.")
+  return data, None
 
 
 class FlowModel(tf_keras.Model):
@@ -56,7 +76,22 @@ class FlowModel(tf_keras.Model):
   `FlowModel(dist)` wraps any distribution with a `log_prob` (a flow built by
   `tfp_flows.flows`, or TFP's own) so that `compile` + `fit` train its
   variables with Keras progress bars, callbacks and distribution strategies.
-  Batches are images `x` [B, *event_shape] or `(x, label)` tuples.
+
+  One model for every capability, each an optional argument:
+
+  * Batches: images `x` [B, *event_shape], `(x, y)` tuples or dicts
+    (`split_batch`, a public hook a subclass may override). For an
+    unconditional flow y is ignored.
+  * Conditional flows p(x | c) (built with `context_shape=[C]`): y is the
+    context, an integer class label [B] one-hot encoded when `num_classes`
+    is given (`context`), or else a context vector [B, C].
+  * Dequantization: with a `dequantizer` (`dequantization.
+    VariationalDequantizer` or `UniformDequantizer`) batches are bin centres
+    x = (k + 0.5) / K (`data.load(..., dequantize=False)`) and the
+    per-example objective is the dequantization bound
+    L = log p(k/K + u/K | c) - log q(u | k, c), u ~ q (see
+    `tfp_flows.dequantization`); its variables train with the flow's.
+    Without one, the data are used as given (already dequantized).
 
   Metrics: `loss` (mean NLL in nats per example, plus any layer losses) and
   `bits_per_dim` (see the module docstring). With `num_levels` set, batches
@@ -97,17 +132,35 @@ class FlowModel(tf_keras.Model):
   model = tfp_flows.FlowModel(dist, num_levels=17)
   model.compile(tf_keras.optimizers.Adam(1e-3))
   model.fit(tfp_flows.data.load("digits"), epochs=5)
+
+  # Class-conditional, variationally dequantized Flow++:
+  dist, deq = tfp_flows.flows.flowpp([8, 8, 1], context_shape=[10],
+                                     dequantization="variational")
+  model = tfp_flows.FlowModel(dist, num_levels=17, dequantizer=deq,
+                              num_classes=10)
+  model.fit(tfp_flows.data.load("digits", dequantize=False,
+                                with_labels=True), epochs=5)
   ```
   """
 
-  def __init__(self, distribution, num_levels=None, **kwargs):
+  def __init__(self, distribution, num_levels=None, dequantizer=None,
+               num_classes=None, **kwargs):
     """Wraps `distribution`.
 
     Args:
       distribution: a `tfd.Distribution` with a fully defined event shape.
       num_levels: K of the data (17 for digits, 256 for 8-bit images), for
-        bits/dim; None for continuous data.
+        bits/dim; None for continuous data. Required with a dequantizer.
+      dequantizer: anything with `sample_and_log_prob(k / K, seed, context)`
+        returning (u, log q(u | k, c)); None to use the data as given.
+      num_classes: for a conditional flow trained on class labels: C, the
+        labels' one-hot size, which must equal the flow's context shape
+        [C]; None when the batches carry context vectors.
       **kwargs: tf_keras.Model arguments (`name`).
+
+    Raises:
+      ValueError: no `num_levels` with a dequantizer; `num_classes` for an
+        unconditional flow or one of another context shape.
     """
     # The model's own policy is the flow's dtype: under a mixed-precision
     # global policy Keras would otherwise cast the data to half precision.
@@ -117,8 +170,25 @@ class FlowModel(tf_keras.Model):
     if not event_shape.is_fully_defined():
       raise ValueError("`distribution` must have a fully defined event shape; "
                        f"got {event_shape}.")
+    if dequantizer is not None and not num_levels:
+      raise ValueError("`num_levels` (K) is required to dequantize; got "
+                       f"{num_levels!r}.")
     self.distribution = distribution
     self.num_levels = num_levels
+    self.dequantizer = dequantizer
+    self.context_shape = context_lib.context_shape(distribution)
+    if num_classes is not None:
+      if self.context_shape is None:
+        raise ValueError(
+            f"`num_classes`={num_classes} needs a conditional flow (built "
+            f"with context_shape=[{num_classes}]); {distribution.name} is "
+            "not conditional.")
+      if self.context_shape.as_list() != [num_classes]:
+        raise ValueError(
+            f"`num_classes`={num_classes} needs a flow with context_shape "
+            f"[{num_classes}] (one-hot labels); got "
+            f"{self.context_shape.as_list()}.")
+    self.num_classes = num_classes
     self.event_size = int(np.prod(event_shape.as_list()))
     self.loss_tracker = tf_keras.metrics.Mean(name="loss")
     self.bpd_tracker = tf_keras.metrics.Mean(name="bits_per_dim")
@@ -127,9 +197,112 @@ class FlowModel(tf_keras.Model):
   def metrics(self):
     return [self.loss_tracker, self.bpd_tracker]
 
-  def call(self, x):
-    """Log-density of each example: [B, *event_shape] -> [B]."""
-    return self.distribution.log_prob(x)
+  def split_batch(self, data):
+    """(x, y) of a batch; override for another batch layout (`split_batch`)."""
+    return split_batch(data)
+
+  def context(self, y):
+    """The flow's context from a batch's y; None for an unconditional flow.
+
+    With `num_classes`, y holds integer labels [B], one-hot encoded (a label
+    out of [0, num_classes) raises an error naming it); else y is the
+    context [B, C] itself.
+    """
+    if self.context_shape is None:
+      return None
+    if y is None:
+      raise ValueError(
+          f"{self.distribution.name} is conditional (context shape "
+          f"{self.context_shape.as_list()}): batches must be (x, y) with a "
+          "class label or context y; got x alone.")
+    if self.num_classes is None:
+      return y
+    y = tf.convert_to_tensor(y)
+    if not y.dtype.is_integer:
+      raise TypeError("With `num_classes`, `y` must hold integer class labels; "
+                      f"got dtype {y.dtype.name}.")
+    # tf.one_hot maps an out-of-range label to a zero vector without a word.
+    checks = [
+        tf.debugging.assert_non_negative(
+            y, message="class labels `y` must be >= 0"),
+        tf.debugging.assert_less(
+            y, tf.cast(self.num_classes, y.dtype),
+            message=("class labels `y` must be < "
+                     f"num_classes={self.num_classes}")),
+    ]
+    with tf.control_dependencies(checks):
+      return tf.one_hot(y, self.num_classes, dtype=self.distribution.dtype)
+
+  def _dequantize(self, centres, seed, context):
+    """(k/K + u/K, log q(u | k, c)) for bin centres (k + 0.5) / K, u ~ q."""
+    levels = tf.cast(self.num_levels, centres.dtype)
+    scaled = centres - 0.5 / levels
+    kwargs = {}
+    if getattr(self.dequantizer, "context_shape", None) is not None:
+      kwargs["context"] = context
+    u, log_q = self.dequantizer.sample_and_log_prob(scaled, seed=seed,
+                                                    **kwargs)
+    return scaled + u / levels, log_q
+
+  def _log_weights(self, x, context, seed=None):
+    """log p(x | c), or with a dequantizer log p(k/K + u/K | c) - log q."""
+    if self.dequantizer is None:
+      return applications.log_prob(self.distribution, x, context)
+    x, log_q = self._dequantize(x, seed, context)
+    return applications.log_prob(self.distribution, x, context) - log_q
+
+  def call(self, inputs):
+    """Per-example log-density (or dequantization bound) of a batch -> [B]."""
+    x, y = self.split_batch(inputs)
+    return self._log_weights(self._checked(x), self.context(y))
+
+  def importance_weighted_log_prob(self, x, num_samples, seed=None,
+                                   samples_per_pass=None, context=None):
+    """log((1/S) sum_s p(k/K + u_s/K | c) / q(u_s | k, c)), u_s ~ q, per example.
+
+    A lower bound on log P(k) + D log K that tightens with S (and equals the
+    single-sample bound for S = 1). Needs a dequantizer.
+
+    Args:
+      x: bin centres [B, *event_shape].
+      num_samples: S.
+      seed: TFP seed; None draws a fresh one.
+      samples_per_pass: samples evaluated together (memory: this many
+        copies of the batch); must divide S. Default S.
+      context: the flow's context [B, C] (conditional flows), else None.
+
+    Returns:
+      [B] tensor.
+    """
+    if self.dequantizer is None:
+      raise ValueError("importance_weighted_log_prob needs a FlowModel with a "
+                       "`dequantizer`.")
+    per_pass = num_samples if samples_per_pass is None else samples_per_pass
+    if num_samples < 1 or per_pass < 1 or num_samples % per_pass:
+      raise ValueError(
+          f"`num_samples` ({num_samples}) must be a positive multiple of "
+          f"`samples_per_pass` ({per_pass}).")
+    seed = tfp.random.sanitize_seed(seed)
+    batch = tf.shape(x)[0]
+
+    def tile(t):
+      return None if t is None else tf.reshape(
+          tf.tile(t[tf.newaxis], [per_pass] + [1] * t.shape.rank),
+          tf.concat([[-1], tf.shape(t)[1:]], 0))
+
+    tiled, tiled_context = tile(x), tile(context)
+
+    def one_pass(i, total):
+      log_w = self._log_weights(
+          tiled, tiled_context,
+          tf.random.experimental.stateless_fold_in(seed, i))
+      log_w = tf.reduce_logsumexp(tf.reshape(log_w, [per_pass, batch]), 0)
+      return i + 1, tf.math.reduce_logsumexp(tf.stack([total, log_w]), 0)
+
+    total = tf.fill([batch], tf.constant(-np.inf, x.dtype))
+    _, total = tf.while_loop(lambda i, _: i < num_samples // per_pass,
+                             one_pass, [tf.constant(0), total])
+    return total - math.log(num_samples)
 
   def compile(self, optimizer="adam", skip_nonfinite=True, **kwargs):
     """Keras `compile`; see the class docstring for `skip_nonfinite`."""
@@ -154,21 +327,21 @@ class FlowModel(tf_keras.Model):
             if isinstance(getattr(m, "initialized", None), tf.Variable) and
             not m.initialized.numpy()]
 
-  def initialize(self, x):
-    """Runs the data-dependent initialisation (ActNorm) on the batch `x`.
+  def initialize(self, data):
+    """Runs the data-dependent initialisation (ActNorm) on a batch.
 
     Called eagerly and outside any replica context, so under a strategy every
     replica (and every worker, which reads the same first global batch) gets
     the statistics of this one batch. It also builds the model.
     """
-    self(x)
+    self(data)
 
   def fit(self, x=None, *args, **kwargs):
     # Built before Keras's `fit` starts: lazily created variables exist when
     # the optimizer is built, and BackupAndRestore restores into them.
     if isinstance(x, tf.data.Dataset) and (self.uninitialized() or
                                            not self.built):
-      self.initialize(_features(next(iter(x))))
+      self.initialize(next(iter(x)))
     if self.built and self.optimizer is not None:
       # The optimizer's slots made now rather than in the first traced step:
       # a tf.function that creates variables is traced twice, and the second
@@ -198,9 +371,9 @@ class FlowModel(tf_keras.Model):
     with tf.control_dependencies(checks):
       return tf.identity(x)
 
-  def _nll_and_loss(self, x, training):
+  def _nll_and_loss(self, data, training):
     """(mean NLL of this batch, loss to differentiate, loss to report)."""
-    per_example = -self(self._checked(x), training=training)
+    per_example = -self(data, training=training)
     nll = tf.reduce_mean(per_example)
     # Sum over the GLOBAL batch: the optimizer sums replicas' gradients.
     loss = tf.nn.compute_average_loss(per_example)
@@ -218,9 +391,8 @@ class FlowModel(tf_keras.Model):
     return {m.name: m.result() for m in self.metrics}
 
   def train_step(self, data):
-    x = _features(data)
     with tf.GradientTape() as tape:
-      nll, loss, report = self._nll_and_loss(x, training=True)
+      nll, loss, report = self._nll_and_loss(data, training=True)
     grads_and_vars = self.optimizer.compute_gradients(
         loss, self.trainable_variables, tape=tape)
     self.optimizer.apply_gradients(
@@ -228,12 +400,12 @@ class FlowModel(tf_keras.Model):
     return self._update_metrics(nll, report)
 
   def test_step(self, data):
-    nll, _, report = self._nll_and_loss(_features(data), training=False)
+    nll, _, report = self._nll_and_loss(data, training=False)
     return self._update_metrics(nll, report)
 
   def get_config(self):
     # The distribution is Python state built by a builder, not a config.
-    return {"num_levels": self.num_levels}
+    return {"num_levels": self.num_levels, "num_classes": self.num_classes}
 
 
 def resume_position(backup_dir, steps_per_epoch, save_freq="epoch"):
@@ -350,11 +522,14 @@ class SampleGrid(tf_keras.callbacks.Callback):
   """Writes a grid of samples every `every` epochs: PNG files and/or TensorBoard.
 
   The same base draws (fixed `seed`) are decoded each time, so successive
-  grids show how the same latents change as the flow trains.
+  grids show how the same latents change as the flow trains. For a
+  conditional model trained on class labels (`num_classes`), sample i has
+  class i mod C, so each row of a C-wide grid shows the classes in order;
+  with context vectors, pass `context` ([C] or [num_samples, C]).
   """
 
   def __init__(self, directory=None, num_samples=64, temperature=1.0,
-               every=1, log_dir=None, seed=0):
+               every=1, log_dir=None, seed=0, context=None):
     """Creates the callback.
 
     Args:
@@ -364,6 +539,8 @@ class SampleGrid(tf_keras.callbacks.Callback):
       every: epochs between grids.
       log_dir: TensorBoard log folder for a `samples` image summary, or None.
       seed: stateless seed of the base draws.
+      context: context of the samples of a conditional flow (default: the
+        classes in turn, see above).
     """
     super().__init__()
     self.directory = directory
@@ -371,6 +548,7 @@ class SampleGrid(tf_keras.callbacks.Callback):
     self.temperature = temperature
     self.every = every
     self.seed = seed
+    self.context = context
     self._writer = (tf.summary.create_file_writer(log_dir)
                     if log_dir else None)
 
@@ -378,8 +556,12 @@ class SampleGrid(tf_keras.callbacks.Callback):
     if (epoch + 1) % self.every:
       return
     dist = self.model.distribution
+    context = self.context
+    if context is None and getattr(self.model, "num_classes", None):
+      context = tf.one_hot(tf.range(self.num_samples) % self.model.num_classes,
+                           self.model.num_classes, dtype=dist.dtype)
     x = applications.sample(dist, self.num_samples, self.temperature,
-                            seed=(self.seed, 0)).numpy()
+                            seed=(self.seed, 0), context=context).numpy()
     zoom = max(1, 64 // x.shape[1]) if x.ndim == 4 else 1
     if self.directory:
       images.save_image_grid(
@@ -392,24 +574,41 @@ class SampleGrid(tf_keras.callbacks.Callback):
       self._writer.flush()
 
 
-def evaluate_nll(distribution, dataset):
+def evaluate_nll(distribution, dataset, num_classes=None):
   """Mean negative log-likelihood (nats) of `distribution` over `dataset`.
 
   Args:
     distribution: anything with `log_prob`, `dtype` and an `event_shape`.
-    dataset: batches of `x` or `(x, label)`.
+    dataset: batches of `x`, `(x, y)` or dicts (`split_batch`); for a
+      conditional flow y is the context, or the class label with
+      `num_classes`.
+    num_classes: C for one-hot class labels (conditional flows).
 
   Returns:
     Python float.
   """
   event_shape = distribution.event_shape.as_list()
+  shape = context_lib.context_shape(distribution)
+  x_spec = tf.TensorSpec([None] + event_shape, distribution.dtype)
   # One trace for every batch size, the last partial batch included.
-  log_prob = tf.function(
-      distribution.log_prob,
-      input_signature=[tf.TensorSpec([None] + event_shape, distribution.dtype)])
+  if shape is None:
+    log_prob = tf.function(distribution.log_prob, input_signature=[x_spec])
+  else:
+    log_prob = tf.function(
+        lambda x, c: applications.log_prob(distribution, x, c),
+        input_signature=[x_spec, tf.TensorSpec([None] + shape.as_list(),
+                                               distribution.dtype)])
   total, count = 0., 0
   for batch in dataset:
-    lp = log_prob(_features(batch))
+    x, y = split_batch(batch)
+    if shape is None:
+      lp = log_prob(x)
+    else:
+      if y is None:
+        context_lib.check_flow_context(distribution, None)
+      c = tf.one_hot(y, num_classes, dtype=distribution.dtype) if (
+          num_classes) else tf.cast(y, distribution.dtype)
+      lp = log_prob(x, c)
     total += float(tf.reduce_sum(tf.cast(lp, tf.float64)))
     count += int(lp.shape[0])
   if count == 0:
@@ -417,17 +616,20 @@ def evaluate_nll(distribution, dataset):
   return -total / count
 
 
-def evaluate_bits_per_dim(distribution, dataset, num_levels=None):
+def evaluate_bits_per_dim(distribution, dataset, num_levels=None,
+                          num_classes=None):
   """Mean bits/dim of `distribution` over every example of `dataset`.
 
   Args:
     distribution: anything with `log_prob`, `dtype` and an `event_shape`.
-    dataset: batches of `x` or `(x, label)`.
+    dataset: batches as `evaluate_nll` takes them.
     num_levels: K of the data, or None for continuous data.
+    num_classes: C for one-hot class labels (conditional flows).
 
   Returns:
     Python float.
   """
   event_size = int(np.prod(distribution.event_shape.as_list()))
-  return float(bits_per_dim(evaluate_nll(distribution, dataset), event_size,
-                            num_levels))
+  return float(bits_per_dim(
+      evaluate_nll(distribution, dataset, num_classes), event_size,
+      num_levels))

@@ -147,7 +147,7 @@ def _ours(s, args):
 
   tf_keras.utils.set_random_seed(args.seed)
   dist = tfp_flows.flows.glow(
-      s["image_shape"], num_levels=s["levels"], depth=s["depth"],
+      s["image_shape"], num_scales=s["levels"], depth=s["depth"],
       hidden_channels=s["channels"], coupling="affine",
       lu_decomposed=args.lu)
   model = tfp_flows.FlowModel(dist)

@@ -4,6 +4,7 @@ from tfp_flows.bijectors import masks
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.additive_coupling import AdditiveCoupling
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.bijectors.context_affine import ContextAffine
 from tfp_flows.bijectors.coupling import Coupling
 from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.invertible_conv1x1 import InvertibleConv1x1
@@ -16,7 +17,8 @@ from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.unflatten import Unflatten
 
 __all__ = [
-    "ActNorm", "AdditiveCoupling", "AffineCoupling", "Coupling", "FactorOut",
+    "ActNorm", "AdditiveCoupling", "AffineCoupling", "ContextAffine", "Coupling",
+    "FactorOut",
     "InvertibleConv1x1", "Logit", "LogisticMixtureCoupling",
     "MaskedAutoregressive", "Rescaling",
     "Squeeze", "Unflatten", "masks"

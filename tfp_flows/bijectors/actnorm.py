@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from tensorflow_probability.python.internal import prefer_static as ps
+from tfp_flows.tfp_internal import ps
 
 from tfp_flows.bijectors import base
 

@@ -5,9 +5,7 @@ import math
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tensorflow_probability.python.internal import assert_util
-from tensorflow_probability.python.internal import cache_util
-from tensorflow_probability.python.internal import prefer_static as ps
+from tfp_flows.tfp_internal import assert_util, cache_util, ps
 
 tfb = tfp.bijectors
 

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tensorflow_probability.python.internal import prefer_static as ps
+from tfp_flows.tfp_internal import ps
 
 from tfp_flows.bijectors import base
 from tfp_flows.bijectors import masks

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from tensorflow_probability.python.internal import prefer_static as ps
+from tfp_flows.tfp_internal import ps
 
 from tfp_flows.bijectors import base
 
@@ -27,6 +27,12 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
   Latent to data (`forward`): h = inner.forward(r), z = mu(h) + sigma(h) * eps.
   log |det d(data)/d(latent)| = sum log_sigma(h) + inner's forward log-det.
   Temperature sampling scales eps, so z ~ N(mu, (T sigma)^2) as in Glow.
+
+  Conditional flows: a `prior_net` with a `context_shape` makes the prior
+  N(mu(h, c), sigma(h, c)) (it gets the bijector kwarg `conditional_input`),
+  and the kwargs under "inner" go to `inner` (`wrapped_bijectors`), so the
+  context reaches every conditional layer of the levels below
+  (`tfp_flows.context.bijector_kwargs` builds them).
 
   Shapes: latent [..., D] with D = dim(inner latent) + H*W*(C - c);
   data [..., H, W, C].
@@ -59,7 +65,8 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
       num_kept: c, channels kept for `inner` (default C // 2).
       prior_net: callable h [B, H, W, c] -> [B, H, W, 2 * (C - c)] giving
         (mu, raw log_sigma) along the last axis, zero-initialised so the prior
-        starts as N(0, 1); None for a fixed standard normal.
+        starts as N(0, 1) (`nets.SplitPriorNet`); None for a fixed standard
+        normal. Conditional when it has a `context_shape`.
       log_scale_bound: bound of |log_sigma|.
       mu_bound: S > 0, mu is clipped to [-S, S]; None for no clip.
       validate_args: check inputs (finiteness) at run time.
@@ -105,39 +112,56 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
   def inner(self):
     return self._inner
 
-  def _prior(self, h):
+  @property
+  def wrapped_bijectors(self):
+    """{kwarg key: bijector}: kwargs["inner"] are handed to `inner`."""
+    return {"inner": self._inner}
+
+  @property
+  def context_shape(self):
+    """[C] when the prior is conditional, else None."""
+    return getattr(self._prior_net, "context_shape", None)
+
+  def _prior(self, h, kwargs):
     """(mu, log_sigma) of the factored-out channels given the kept ones."""
-    theta = base.call_with_one_batch_dim(self._prior_net, h, 3)
+    net_kwargs = {}
+    if "conditional_input" in kwargs:
+      net_kwargs["conditional_input"] = kwargs["conditional_input"]
+    theta = base.call_with_one_batch_dim(self._prior_net, h, 3, **net_kwargs)
     mu, raw = tf.split(theta, 2, axis=-1)
     mu = base.clip(mu, self._mu_bound)
     bound = tf.cast(self._log_scale_bound, raw.dtype)
     return mu, bound * tf.tanh(raw / bound)
 
-  def _augmented_forward(self, latent):
+  def _augmented_forward(self, latent, **kwargs):
     latent = self._validate_input(latent, "x", [self._latent_size])
     r, eps = tf.split(latent, [self._inner_size, self._out_size], axis=-1)
     batch = ps.shape(latent)[:-1]
     height, width, channels = self._event_shape.as_list()
     eps = tf.reshape(eps, ps.concat(
         [batch, [height, width, channels - self._num_kept]], 0))
-    h = self._inner.forward(r)
+    inner_kwargs = kwargs.get("inner", {})
+    h = self._inner.forward(r, **inner_kwargs)
     # Same `r` tensor: the inner bijector's cache answers without rerunning.
-    fldj = self._inner.forward_log_det_jacobian(r, event_ndims=1)
+    fldj = self._inner.forward_log_det_jacobian(r, event_ndims=1,
+                                                **inner_kwargs)
     z = eps
     if self._prior_net is not None:
-      mu, log_sigma = self._prior(h)
+      mu, log_sigma = self._prior(h, kwargs)
       z = mu + eps * tf.exp(log_sigma)
       fldj = fldj + tf.reduce_sum(log_sigma, axis=[-3, -2, -1])
     return tf.concat([h, z], axis=-1), {"fldj": fldj, "ildj": -fldj}
 
-  def _augmented_inverse(self, v):
+  def _augmented_inverse(self, v, **kwargs):
     v = self._validate_input(v, "y", self._event_shape)
     h, z = tf.split(v, [self._num_kept, -1], axis=-1)
-    r = self._inner.inverse(h)
-    ildj = self._inner.inverse_log_det_jacobian(h, event_ndims=3)
+    inner_kwargs = kwargs.get("inner", {})
+    r = self._inner.inverse(h, **inner_kwargs)
+    ildj = self._inner.inverse_log_det_jacobian(h, event_ndims=3,
+                                                **inner_kwargs)
     eps = z
     if self._prior_net is not None:
-      mu, log_sigma = self._prior(h)
+      mu, log_sigma = self._prior(h, kwargs)
       eps = (z - mu) * tf.exp(-log_sigma)
       ildj = ildj - tf.reduce_sum(log_sigma, axis=[-3, -2, -1])
     batch = ps.shape(v)[:-3]

@@ -3,8 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tensorflow_probability.python.internal import assert_util
-from tensorflow_probability.python.internal import prefer_static as ps
+from tfp_flows.tfp_internal import assert_util, ps
 
 from tfp_flows.bijectors import base
 

@@ -4,7 +4,7 @@ import math
 
 import tensorflow as tf
 
-from tensorflow_probability.python.internal import assert_util
+from tfp_flows.tfp_internal import assert_util
 
 from tfp_flows.bijectors import base
 

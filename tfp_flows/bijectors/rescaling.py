@@ -2,8 +2,7 @@
 
 import tensorflow as tf
 
-from tensorflow_probability.python.internal import parameter_properties
-from tensorflow_probability.python.internal import tensor_util
+from tfp_flows.tfp_internal import parameter_properties, tensor_util
 
 from tfp_flows.bijectors import base
 

@@ -2,9 +2,7 @@
 
 import tensorflow as tf
 
-from tensorflow_probability.python.internal import assert_util
-from tensorflow_probability.python.internal import prefer_static as ps
-from tensorflow_probability.python.internal import tensorshape_util
+from tfp_flows.tfp_internal import assert_util, ps, tensorshape_util
 
 from tfp_flows.bijectors import base
 

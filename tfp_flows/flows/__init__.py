@@ -1,17 +1,18 @@
 """Flow builders: each returns a `tfd.TransformedDistribution`."""
 
+from tfp_flows.flows import registry
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.chain import chain
+from tfp_flows.flows.coupling_flow import coupling_flow
 from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.priors import standard_prior
-from tfp_flows.flows import registry
 from tfp_flows.flows.realnvp import realnvp
 
 __all__ = [
-    "chain", "ffjord", "flowpp", "glow", "iaf", "maf", "nice", "realnvp",
+    "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf", "nice", "realnvp",
     "registry", "standard_prior"
 ]

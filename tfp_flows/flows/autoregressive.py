@@ -26,6 +26,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows.bijectors import masked_autoregressive
+from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
 from tfp_flows.nets.made import MADE
 
@@ -114,6 +115,7 @@ def _flow(event_shape, dim, core, prior, validate_args, dtype, name):
       name=name)
 
 
+@build_config.records
 def maf(event_shape,
         num_layers=5,
         hidden_units=(64, 64),
@@ -173,6 +175,7 @@ def maf(event_shape,
   return _flow(event_shape, dim, core, prior, validate_args, dtype, name)
 
 
+@build_config.records
 def iaf(event_shape,
         num_layers=5,
         hidden_units=(64, 64),

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
+from tfp_flows.flows import build_config
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -38,6 +39,7 @@ def _reshape(inner_shape, outer_shape, validate_args):
   return parts
 
 
+@build_config.records
 def chain(*parts, validate_args=False, name="chain"):
   """Composes flows and bijectors, data side first, into one flow.
 

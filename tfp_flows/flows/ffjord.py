@@ -24,12 +24,13 @@ import tf_keras
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
+from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
-__all__ = ["StateTimeNet", "TRACES", "ffjord"]
+__all__ = ["FFJORD", "StateTimeNet", "TRACES", "ffjord"]
 
 TRACES = ("exact", "hutchinson")
 
@@ -42,40 +43,79 @@ class StateTimeNet(tf_keras.layers.Layer):
   steps. The output layer starts at zero, so a new flow is the identity
   (f = 0) and its first solves take a single step.
 
-  `tfb.FFJORD` calls it as `net(time, state)`.
+  `tfb.FFJORD` calls it as `net(time, state)`, and with a context
+  (`context_shape=[C]`) as `net(time, state, conditional_input=c)`: TFP
+  hands the bijector kwargs to the ODE solver as constants of the dynamics.
   """
 
-  def __init__(self, event_size, hidden_units, activation="tanh", **kwargs):
+  def __init__(self, event_size, hidden_units, activation="tanh",
+               context_shape=None, **kwargs):
     """Creates the layers.
 
     Args:
       event_size: D.
       hidden_units: hidden layer sizes.
       activation: hidden activation.
+      context_shape: [C] for conditional dynamics f(t, z; c), else None.
       **kwargs: tf_keras layer arguments (`name`, `dtype`).
     """
     super().__init__(**kwargs)
     self.event_size = int(event_size)
     self.mlp = nets.MLP(hidden_units, self.event_size, activation=activation,
-                        dtype=self.dtype, name="mlp")
+                        context_shape=context_shape, dtype=self.dtype,
+                        name="mlp")
+    self.context_shape = self.mlp.context_shape
 
   def build(self, input_shape):
     # input_shape is the time's; the MLP sees [z, t].
     self.mlp.build([None, self.event_size + 1])
     super().build(input_shape)
 
-  def call(self, time, state):
+  def call(self, time, state, conditional_input=None):
     t = tf.ones_like(state[..., :1]) * tf.cast(time, state.dtype)
-    return self.mlp(tf.concat([state, t], axis=-1))
+    return self.mlp(tf.concat([state, t], axis=-1),
+                    conditional_input=conditional_input)
 
   def get_config(self):
     config = super().get_config()
     config.update(event_size=self.event_size,
                   hidden_units=self.mlp.hidden_units,
-                  activation=self.mlp.activation)
+                  activation=self.mlp.activation,
+                  context_shape=(None if self.context_shape is None else
+                                 self.context_shape.as_list()))
     return config
 
 
+class FFJORD(tfb.FFJORD):
+  """`tfb.FFJORD` on vectors [..., D], any batch rank, with its dynamics as `conditioner`.
+
+  TFP's exact trace (`trace_jacobian_exact`) takes the first dim of the state
+  for a batch: a single event [D] got the trace of a D x 1 "batch" (a wrong
+  log-det), and a batch [2, 3, D] that of [2, 3 * D]. Every batch is folded
+  into one dim [N, D] before the solve and unfolded after. The dynamics are
+  exposed as `conditioner` so that the context of a conditional flow is
+  routed to them, like to any layer whose conditioner has a `context_shape`
+  (`tfp_flows.context`).
+  """
+
+  @property
+  def conditioner(self):
+    return self._state_time_derivative_fn
+
+  def _folded(self, method, value, kwargs):
+    flat = tf.reshape(value, [-1, tf.shape(value)[-1]])
+    out, attrs = method(flat, **kwargs)
+    return (tf.reshape(out, tf.shape(value)),
+            {k: tf.reshape(v, tf.shape(value)) for k, v in attrs.items()})
+
+  def _augmented_forward(self, x, **condition_kwargs):
+    return self._folded(super()._augmented_forward, x, condition_kwargs)
+
+  def _augmented_inverse(self, y, **condition_kwargs):
+    return self._folded(super()._augmented_inverse, y, condition_kwargs)
+
+
+@build_config.records
 def ffjord(event_shape,
            hidden_units=(64, 64, 64),
            activation="tanh",
@@ -84,6 +124,7 @@ def ffjord(event_shape,
            atol=1e-5,
            rtol=1e-5,
            prior="gaussian",
+           context_shape=None,
            validate_args=False,
            dtype=tf.float32,
            name="ffjord"):
@@ -105,6 +146,8 @@ def ffjord(event_shape,
     atol: absolute tolerance of the Dormand-Prince solver.
     rtol: relative tolerance of the Dormand-Prince solver.
     prior: "gaussian" or "logistic" base.
+    context_shape: [C] for a conditional flow p(x | c) (dynamics
+      f(t, z; c)), else None.
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
     name: name of the distribution; the ODE bijector is `{name}_ode`.
@@ -120,7 +163,8 @@ def ffjord(event_shape,
   for arg, value in (("atol", atol), ("rtol", rtol)):
     if not value > 0:
       raise ValueError(f"`{arg}` must be > 0; got {value!r}.")
-  net = StateTimeNet(dim, hidden_units, activation=activation, dtype=dtype,
+  net = StateTimeNet(dim, hidden_units, activation=activation,
+                     context_shape=context_shape, dtype=dtype,
                      name=f"{name}_dynamics")
   net.build([])
   if trace == "exact":
@@ -132,7 +176,7 @@ def ffjord(event_shape,
   solver = tfp.math.ode.DormandPrince(atol=atol, rtol=rtol)
   # FFJORD tracks its dynamics through `state_time_derivative_fn`, so passing
   # the layer itself (not a closure) lets models see its variables.
-  ode = tfb.FFJORD(state_time_derivative_fn=net,
+  ode = FFJORD(state_time_derivative_fn=net,
                    ode_solve_fn=solver.solve,
                    trace_augmentation_fn=augmentation,
                    validate_args=validate_args,

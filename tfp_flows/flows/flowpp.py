@@ -1,6 +1,5 @@
 """Flow++ (Ho et al. 2019) as a `tfd.TransformedDistribution`."""
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -10,6 +9,7 @@ from tfp_flows import nets
 from tfp_flows.bijectors import masks
 from tfp_flows.bijectors.logistic_mixture_coupling import \
     LogisticMixtureCoupling
+from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
 from tfp_flows.flows import shapes as shapes_lib
 from tfp_flows.nets.gated_attention import GatedAttentionNet
@@ -55,8 +55,9 @@ def _checkerboard_steps(shape, count, net_args, num_components, common,
               for i in range(count)), [])
 
 
+@build_config.records
 def flowpp(image_shape,
-           num_levels=1,
+           num_scales=1,
            checkerboard_steps=2,
            channel_steps=2,
            final_steps=2,
@@ -68,6 +69,7 @@ def flowpp(image_shape,
            alpha=0.05,
            dequantization="uniform",
            dequantizer_options=None,
+           context_shape=None,
            validate_args=False,
            dtype=tf.float32,
            name="flowpp"):
@@ -95,20 +97,20 @@ def flowpp(image_shape,
   31,443,440 parameters there, 31,703,704 here with the dequantizer) is one
   level with 4 / 2 / 3 steps:
 
-    flowpp([32, 32, 3], num_levels=1, checkerboard_steps=4, channel_steps=2,
+    flowpp([32, 32, 3], num_scales=1, checkerboard_steps=4, channel_steps=2,
            final_steps=3, filters=96, num_blocks=10, num_heads=4,
            num_components=32, dropout=0.2, dequantization="variational",
            dequantizer_options=dict(num_steps=4, filters=96, num_blocks=2,
-                                    num_components=32, context_filters=32,
-                                    context_blocks=3, dropout=0.2))
+                                    num_components=32, feature_filters=32,
+                                    feature_blocks=3, dropout=0.2))
 
   Sampling and `decode` invert each coupling by root finding (see
   `LogisticMixtureCoupling`); `log_prob` and `encode` are analytic.
 
   Args:
-    image_shape: [H, W, C], H and W divisible by 2**num_levels, with at
+    image_shape: [H, W, C], H and W divisible by 2**num_scales, with at
       least 2 pixels left after the last squeeze.
-    num_levels: L, squeezes (levels of the multi-scale structure).
+    num_scales: L, squeezes (levels of the multi-scale structure).
     checkerboard_steps: checkerboard steps of each level, before its squeeze.
     channel_steps: channel-split steps of each level, after its squeeze.
     final_steps: checkerboard steps after the last level.
@@ -123,6 +125,10 @@ def flowpp(image_shape,
       num_levels=K)` on bin centres (`dequantize=False`).
     dequantizer_options: keyword arguments of `VariationalDequantizer`
       (default: its own, with this `dropout`).
+    context_shape: [C] for a conditional flow p(x | c): every conditioner
+      (and the variational dequantizer's feature network) sees c and the
+      prior on the latent is N(mu(c), sigma(c)^2) (`bijectors.ContextAffine`);
+      else None.
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
     name: name of the distribution.
@@ -131,27 +137,27 @@ def flowpp(image_shape,
     `tfd.TransformedDistribution` over `image_shape`, or the pair
     `(distribution, dequantizer)` for "variational".
   """
-  if num_levels < 1:
-    raise ValueError(f"`num_levels` must be >= 1; got {num_levels}.")
+  if num_scales < 1:
+    raise ValueError(f"`num_scales` must be >= 1; got {num_scales}.")
   if dequantization not in DEQUANTIZATIONS:
     raise ValueError(f"`dequantization` must be one of {DEQUANTIZATIONS}; got "
                      f"{dequantization!r}.")
   height, width, channels = shapes_lib.check_image_shape(image_shape,
-                                                         num_levels)
-  if height * width < 4**num_levels * 2:
+                                                         num_scales)
+  if height * width < 4**num_scales * 2:
     raise ValueError(
-        f"`image_shape` {list(image_shape)}: {num_levels} squeezes leave a "
+        f"`image_shape` {list(image_shape)}: {num_scales} squeezes leave a "
         "single pixel, which a checkerboard cannot split.")
   common = dict(validate_args=validate_args, dtype=dtype)
   net_args = dict(filters=filters, num_blocks=num_blocks, num_heads=num_heads,
-                  dropout=dropout)
+                  dropout=dropout, context_shape=context_shape)
   # Shapes entering each level, outermost first.
   shapes = [(height, width, channels)]
-  for _ in range(num_levels - 1):
+  for _ in range(num_scales - 1):
     h, w, c = shapes[-1]
     shapes.append((h // 2, w // 2, 2 * c))
   inner = None
-  for level in reversed(range(num_levels)):
+  for level in reversed(range(num_scales)):
     h, w, c = shapes[level]
     prefix = f"{name}_level{level}"
     squeezed = (h // 2, w // 2, 4 * c)
@@ -172,16 +178,12 @@ def flowpp(image_shape,
       parts.append(flow_bijectors.FactorOut(inner, list(squeezed),
                                             name=f"{prefix}_split", **common))
     inner = tfb.Chain(parts, validate_args=validate_args, name=prefix)
-  latent_size = int(np.prod(image_shape))
-  distribution = tfd.TransformedDistribution(
-      distribution=priors.standard_prior([latent_size], "gaussian", dtype),
-      bijector=tfb.Chain([flow_bijectors.Logit(alpha, **common), inner],
-                         validate_args=validate_args, name=f"{name}_bijector"),
-      validate_args=validate_args,
-      name=name)
+  distribution = priors.flow_over_latents(
+      [flow_bijectors.Logit(alpha, **common), inner], image_shape,
+      context_shape, validate_args, dtype, name)
   if dequantization == "uniform":
     return distribution
-  options = dict(dropout=dropout)
+  options = dict(dropout=dropout, context_shape=context_shape)
   options.update(dequantizer_options or {})
   dequantizer = dequantization_lib.VariationalDequantizer(
       [height, width, channels], dtype=dtype, name=f"{name}_dequantizer",

@@ -1,34 +1,23 @@
 """Glow (Kingma & Dhariwal, 2018) as a `tfd.TransformedDistribution`."""
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-import tf_keras
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
+from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
 from tfp_flows.flows import shapes as shapes_lib
+from tfp_flows.flows.coupling_flow import COUPLINGS
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
 __all__ = ["glow", "COUPLINGS"]
 
-COUPLINGS = ("affine", "additive")
 
-
-def _zero_conv(channels_in, channels_out, dtype, name):
-  """A zero-initialised 3x3 convolution, built: Glow's split-prior network."""
-  conv = tf_keras.layers.Conv2D(channels_out, 3, padding="same",
-                                kernel_initializer="zeros",
-                                dtype=nets.layer_dtype(dtype), name=name)
-  conv.build([None, None, None, channels_in])
-  return conv
-
-
-def _step(channels, hidden_channels, coupling, lu_decomposed, validate_args,
-          dtype, name):
+def _step(channels, hidden_channels, coupling, lu_decomposed, context_shape,
+          validate_args, dtype, name):
   """One flow step in Chain order: [ActNorm, InvertibleConv1x1, coupling].
 
   Chain's inverse (data -> latent) applies them left to right: actnorm, then
@@ -37,8 +26,8 @@ def _step(channels, hidden_channels, coupling, lu_decomposed, validate_args,
   kept = channels // 2
   changed = channels - kept
   width = 2 * changed if coupling == "affine" else changed
-  net = nets.GlowNet(hidden_channels, width, dtype=nets.layer_dtype(dtype),
-                     name=f"{name}_net")
+  net = nets.GlowNet(hidden_channels, width, context_shape=context_shape,
+                     dtype=nets.layer_dtype(dtype), name=f"{name}_net")
   net.build([None, None, None, kept])
   common = dict(num_masked=kept, event_ndims=3, validate_args=validate_args,
                 dtype=dtype)
@@ -58,13 +47,15 @@ def _step(channels, hidden_channels, coupling, lu_decomposed, validate_args,
   ]
 
 
+@build_config.records
 def glow(image_shape,
-         num_levels=2,
+         num_scales=2,
          depth=4,
          hidden_channels=64,
          coupling="affine",
          lu_decomposed=False,
          learn_split_prior=True,
+         context_shape=None,
          validate_args=False,
          dtype=tf.float32,
          name="glow"):
@@ -80,18 +71,26 @@ def glow(image_shape,
   a standard normal base, so temperature sampling (`tfp_flows.sample`) scales
   every level's prior std, as in the paper.
 
-  The paper's CIFAR-10 model: `glow([32, 32, 3], num_levels=3, depth=32,
+  The paper's CIFAR-10 model: `glow([32, 32, 3], num_scales=3, depth=32,
   hidden_channels=512)`.
 
+  Class-conditional (the paper's section 5 model, `context_shape=[C]` for
+  one-hot classes or any context vector c): every coupling network sees c
+  (`nets.GlowNet`), every split prior is N(mu(h, c), sigma(h, c))
+  (`nets.SplitPriorNet`), and the top prior is N(mu(c), sigma(c)) with mean
+  and log-std a linear map of c (`bijectors.ContextAffine` on the latent).
+  Pass the context as `context=` to `tfp_flows.sample`, `log_prob`, ...
+
   Args:
-    image_shape: [H, W, C], H and W divisible by 2**num_levels.
-    num_levels: L, the number of squeezes.
+    image_shape: [H, W, C], H and W divisible by 2**num_scales.
+    num_scales: L, the number of squeezes.
     depth: K, flow steps per level.
     hidden_channels: width of each coupling network (`nets.GlowNet`).
     coupling: "affine" (scale sigmoid(h + 2)) or "additive".
     lu_decomposed: LU-parameterised 1x1 convolutions.
     learn_split_prior: learned N(mu, sigma) priors at the splits; False for
       standard normal ones.
+    context_shape: [C] for a conditional flow p(x | c), else None.
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
     name: name of the distribution.
@@ -99,22 +98,22 @@ def glow(image_shape,
   Returns:
     `tfd.TransformedDistribution` over `image_shape`.
   """
-  if num_levels < 1:
-    raise ValueError(f"`num_levels` must be >= 1; got {num_levels}.")
+  if num_scales < 1:
+    raise ValueError(f"`num_scales` must be >= 1; got {num_scales}.")
   height, width, channels = shapes_lib.check_image_shape(image_shape,
-                                                         num_levels)
+                                                         num_scales)
   if coupling not in COUPLINGS:
     raise ValueError(f"`coupling` must be one of {COUPLINGS}; got {coupling!r}.")
   if depth < 1:
     raise ValueError(f"`depth` must be >= 1; got {depth}.")
   # Built from the innermost level out: each level's FactorOut wraps the next.
   shapes = []
-  for _ in range(num_levels):
+  for _ in range(num_scales):
     height, width, channels = height // 2, width // 2, channels * 4
     shapes.append((height, width, channels))
     channels = channels // 2
   inner = None
-  for level in reversed(range(num_levels)):
+  for level in reversed(range(num_scales)):
     h, w, c = shapes[level]
     prefix = f"{name}_level{level}"
     if inner is None:
@@ -122,23 +121,23 @@ def glow(image_shape,
     else:
       prior = None
       if learn_split_prior:
-        prior = _zero_conv(c // 2, 2 * (c - c // 2), dtype, f"{prefix}_prior")
+        prior = nets.SplitPriorNet(2 * (c - c // 2),
+                                   context_shape=context_shape,
+                                   dtype=nets.layer_dtype(dtype),
+                                   name=f"{prefix}_prior")
+        prior.build([None, h, w, c // 2])
       tail = flow_bijectors.FactorOut(inner, [h, w, c], prior_net=prior,
                                       validate_args=validate_args, dtype=dtype,
                                       name=f"{prefix}_split")
     steps = []
     for k in range(depth):
       steps += _step(c, hidden_channels, coupling, lu_decomposed,
-                     validate_args, dtype, f"{prefix}_step{k}")
+                     context_shape, validate_args, dtype, f"{prefix}_step{k}")
     squeeze = flow_bijectors.Squeeze(event_shape=[2 * h, 2 * w, c // 4],
                                      validate_args=validate_args)
     inner = tfb.Chain(
         [tfb.Invert(squeeze)] +
         steps + [tail], validate_args=validate_args, name=prefix)
-  latent_size = int(np.prod(image_shape))
-  return tfd.TransformedDistribution(
-      distribution=priors.standard_prior([latent_size], "gaussian", dtype),
-      bijector=tfb.Chain([tfb.Shift(tf.constant(0.5, dtype)), inner],
-                         validate_args=validate_args, name=f"{name}_bijector"),
-      validate_args=validate_args,
-      name=name)
+  return priors.flow_over_latents(
+      [tfb.Shift(tf.constant(0.5, dtype)), inner], image_shape, context_shape,
+      validate_args, dtype, name)

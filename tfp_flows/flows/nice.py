@@ -6,6 +6,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
+from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
 
 tfb = tfp.bijectors
@@ -14,11 +15,13 @@ tfd = tfp.distributions
 __all__ = ["nice"]
 
 
+@build_config.records
 def nice(event_shape,
          num_coupling_layers=4,
          hidden_units=(256, 256),
          prior="logistic",
          activation="relu",
+         context_shape=None,
          validate_args=False,
          dtype=tf.float32,
          name="nice"):
@@ -41,6 +44,8 @@ def nice(event_shape,
     hidden_units: hidden layer sizes of each coupling's ReLU MLP.
     prior: "logistic" (the paper's) or "gaussian".
     activation: the MLPs' activation.
+    context_shape: [C] for a conditional flow p(x | c) (every coupling's MLP
+      sees c, `nets.MLP`), else None.
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype of the flow.
     name: name of the distribution.
@@ -61,7 +66,7 @@ def nice(event_shape,
   for i in range(num_coupling_layers):
     reverse = i % 2 == 1
     net = nets.MLP(hidden_units, output_units=dim - half, activation=activation,
-                   dtype=nets.layer_dtype(dtype),
+                   context_shape=context_shape, dtype=nets.layer_dtype(dtype),
                    name=f"{name}_coupling_{i}_net")
     net.build([None, half])
     # x_A is the first `half` entries, or the last `half` when reversed.

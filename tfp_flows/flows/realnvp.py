@@ -1,12 +1,12 @@
 """RealNVP (Dinh, Sohl-Dickstein & Bengio, 2016) as a `tfd.TransformedDistribution`."""
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
 from tfp_flows.bijectors import masks
+from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
 from tfp_flows.flows import shapes as shapes_lib
 
@@ -27,11 +27,13 @@ def _coupling(shape_in, conditioning, net_args, common, name, **partition):
                                        name=name, **partition, **common)
 
 
+@build_config.records
 def realnvp(image_shape,
             num_scales=2,
             hidden_channels=32,
             num_blocks=2,
             alpha=0.05,
+            context_shape=None,
             validate_args=False,
             dtype=tf.float32,
             name="realnvp"):
@@ -53,6 +55,9 @@ def realnvp(image_shape,
     hidden_channels: ResNet width (the paper: 64).
     num_blocks: residual blocks per ResNet (the paper: 8).
     alpha: logit preprocessing constant (the paper: 0.05).
+    context_shape: [C] for a conditional flow p(x | c): every ResNet sees c
+      and the prior on the latent is N(mu(c), sigma(c)^2)
+      (`bijectors.ContextAffine`); else None.
     validate_args: check inputs of every bijector at run time (includes
       data in [0, 1] for the logit).
     dtype: float dtype.
@@ -66,7 +71,7 @@ def realnvp(image_shape,
   h, w, c = shapes_lib.check_image_shape(image_shape, num_scales - 1)
   common = dict(validate_args=validate_args, dtype=dtype)
   net_args = dict(hidden_channels=hidden_channels, num_blocks=num_blocks,
-                  dtype=nets.layer_dtype(dtype))
+                  context_shape=context_shape, dtype=nets.layer_dtype(dtype))
   # Shapes entering each scale, outermost first.
   shapes = [(h, w, c)]
   for _ in range(num_scales - 1):
@@ -97,10 +102,6 @@ def realnvp(image_shape,
       parts.append(flow_bijectors.FactorOut(inner, list(squeezed),
                                             name=f"{prefix}_split", **common))
     inner = tfb.Chain(parts, validate_args=validate_args, name=prefix)
-  latent_size = int(np.prod(image_shape))
-  return tfd.TransformedDistribution(
-      distribution=priors.standard_prior([latent_size], "gaussian", dtype),
-      bijector=tfb.Chain([flow_bijectors.Logit(alpha, **common), inner],
-                         validate_args=validate_args, name=f"{name}_bijector"),
-      validate_args=validate_args,
-      name=name)
+  return priors.flow_over_latents(
+      [flow_bijectors.Logit(alpha, **common), inner], image_shape,
+      context_shape, validate_args, dtype, name)

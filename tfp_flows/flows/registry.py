@@ -4,6 +4,7 @@ import inspect
 
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
+from tfp_flows.flows.coupling_flow import coupling_flow
 from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
@@ -13,7 +14,8 @@ from tfp_flows.flows.realnvp import realnvp
 __all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "build", "options"]
 
 BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp,
-            "maf": maf, "iaf": iaf, "ffjord": ffjord}
+            "maf": maf, "iaf": iaf, "ffjord": ffjord,
+            "coupling_flow": coupling_flow}
 
 # The offline digits data (1500 8x8 images) overfit larger networks; these
 # sizes give the README's figures.
@@ -21,11 +23,11 @@ ARCHITECTURE_DEFAULTS = {
     "nice": dict(num_coupling_layers=4, hidden_units=[64, 64],
                  prior="logistic"),
     "realnvp": dict(num_scales=2, hidden_channels=10, num_blocks=1),
-    "glow": dict(num_levels=2, depth=4, hidden_channels=32, coupling="affine",
+    "glow": dict(num_scales=2, depth=4, hidden_channels=32, coupling="affine",
                  lu_decomposed=False),
     # 27,946 parameters, Glow's budget. The registry builds the flow alone
     # (dequantization="uniform"); the CLI adds a variational dequantizer.
-    "flowpp": dict(num_levels=1, checkerboard_steps=2, channel_steps=2,
+    "flowpp": dict(num_scales=1, checkerboard_steps=2, channel_steps=2,
                    final_steps=2, filters=8, num_blocks=1, num_heads=4,
                    num_components=4),
     # Flattened 64-pixel images; about 36,000 parameters, as NICE and Glow.
@@ -35,6 +37,9 @@ ARCHITECTURE_DEFAULTS = {
     # log_prob deterministic; loose tolerances keep the solves short.
     "ffjord": dict(hidden_units=[64, 64], trace="exact", atol=1e-3,
                    rtol=1e-3),
+    # Flattened images, RealNVP's affine couplings on halves; about 36,000
+    # parameters.
+    "coupling_flow": dict(num_layers=6, hidden_units=[48, 48]),
 }
 
 # Builder arguments that change what a builder returns (Flow++'s variational

@@ -5,6 +5,9 @@ import math
 import tensorflow as tf
 import tf_keras
 
+from tfp_flows import context as context_lib
+from tfp_flows.nets.context_bias import ContextBias
+
 __all__ = ["GatedAttentionNet", "concat_elu"]
 
 
@@ -25,14 +28,14 @@ class GatedAttentionNet(tf_keras.layers.Layer):
   Each block (Ho et al. 2019, section 3.3; their `ConvAttnBlock`) is
 
     u = LayerNorm(u + GLU(Conv1x1(Dropout(concat_elu(
-                     Conv3x3(concat_elu(u)) + Conv1x1(concat_elu(context)))))))
+                     Conv3x3(concat_elu(u)) + Conv1x1(concat_elu(features)))))))
     u = LayerNorm(u + GLU(Conv1x1(Dropout(MultiHeadSelfAttention(u + P)))))
 
   with GLU(v) = v_1 * sigmoid(v_2) over the two halves of the channels,
   concat_elu(v) = elu([v, -v]), P a learned positional embedding [H, W, F]
   and self-attention over the H * W spatial positions (`num_heads` heads of
-  F / num_heads channels, scaled dot products). The context term is present
-  only when `context_channels > 0` (Flow++'s dequantizer conditions every
+  F / num_heads channels, scaled dot products). The features term is present
+  only when `feature_channels > 0` (Flow++'s dequantizer conditions every
   block on features of the data this way). `num_heads=0` leaves attention
   out (the paper's context network).
 
@@ -43,7 +46,11 @@ class GatedAttentionNet(tf_keras.layers.Layer):
   tf_keras model called with `training=True` (FlowModel's `fit`), whose flag
   Keras passes down to every layer called within, conditioners included.
 
-  Shapes: x [B, H, W, C_in] and context [B, H, W, context_channels] ->
+  Conditional (`context_shape=[C]`, called `net(x, conditional_input=c)`,
+  c [B, C] or [C]): a linear map of c is added to the residual stream after
+  the first convolution (`ContextBias`), as in the other conditional nets.
+
+  Shapes: x [B, H, W, C_in] and features [B, H, W, feature_channels] ->
   h [B, H, W, output_channels]. H and W must be static when attention is on
   (they size P). The paper's CIFAR-10 setting is filters=96, num_blocks=10,
   num_heads=4, dropout=0.2.
@@ -55,8 +62,9 @@ class GatedAttentionNet(tf_keras.layers.Layer):
                num_blocks=2,
                num_heads=4,
                dropout=0.,
-               context_channels=0,
+               feature_channels=0,
                zero_init_output=True,
+               context_shape=None,
                **kwargs):
     """Creates the layers.
 
@@ -66,8 +74,10 @@ class GatedAttentionNet(tf_keras.layers.Layer):
       num_blocks: gated residual (+ attention) blocks.
       num_heads: attention heads, dividing `filters`; 0 for no attention.
       dropout: dropout rate inside the blocks, in [0, 1).
-      context_channels: channels of the optional `context` input; 0 for none.
+      feature_channels: channels of the optional `features` input (a map
+        of the same height and width as x); 0 for none.
       zero_init_output: zero-initialise the output convolution.
+      context_shape: [C] for a conditional network, else None.
       **kwargs: tf_keras layer arguments (`name`, `dtype`).
 
     Raises:
@@ -79,7 +89,7 @@ class GatedAttentionNet(tf_keras.layers.Layer):
                               ("output_channels", output_channels, 1),
                               ("num_blocks", num_blocks, 0),
                               ("num_heads", num_heads, 0),
-                              ("context_channels", context_channels, 0)):
+                              ("feature_channels", feature_channels, 0)):
       if int(value) != value or value < least:
         raise ValueError(
             f"`{arg}` must be an integer >= {least}; got {value!r}.")
@@ -93,7 +103,7 @@ class GatedAttentionNet(tf_keras.layers.Layer):
     self.num_blocks = int(num_blocks)
     self.num_heads = int(num_heads)
     self.dropout = float(dropout)
-    self.context_channels = int(context_channels)
+    self.feature_channels = int(feature_channels)
     self.zero_init_output = bool(zero_init_output)
     f = self.filters
     conv = tf_keras.layers.Conv2D
@@ -111,8 +121,8 @@ class GatedAttentionNet(tf_keras.layers.Layer):
           norm=tf_keras.layers.LayerNormalization(
               epsilon=1e-5, dtype=policy, name=f"block{i}_conv_norm"),
           dropout=tf_keras.layers.Dropout(self.dropout, dtype=policy))
-      if self.context_channels:
-        block["context"] = dense(f, dtype=policy, name=f"block{i}_context")
+      if self.feature_channels:
+        block["features"] = dense(f, dtype=policy, name=f"block{i}_features")
       if self.num_heads:
         block.update(
             qkv=dense(3 * f, dtype=policy, name=f"block{i}_qkv"),
@@ -127,6 +137,11 @@ class GatedAttentionNet(tf_keras.layers.Layer):
                          kernel_initializer=init, dtype=policy,
                          name="conv_out")
     self.positions = None
+    self.context_shape = (None if context_shape is None else
+                          context_lib.as_context_shape(context_shape))
+    self.context_bias = None
+    if self.context_shape is not None:
+      self.context_bias = ContextBias(f, dtype=policy, name="context")
 
   def build(self, input_shape):
     # Creates every variable up front (see MLP.build).
@@ -138,9 +153,9 @@ class GatedAttentionNet(tf_keras.layers.Layer):
       block["conv"].build(tf.TensorShape([None, None, None, 2 * f]))
       block["gate"].build(tf.TensorShape([None, 2 * f]))
       block["norm"].build(hidden)
-      if self.context_channels:
-        block["context"].build(
-            tf.TensorShape([None, 2 * self.context_channels]))
+      if self.feature_channels:
+        block["features"].build(
+            tf.TensorShape([None, 2 * self.feature_channels]))
       if self.num_heads:
         block["qkv"].build(tf.TensorShape([None, f]))
         block["attention_gate"].build(tf.TensorShape([None, f]))
@@ -156,6 +171,8 @@ class GatedAttentionNet(tf_keras.layers.Layer):
           initializer=tf_keras.initializers.RandomNormal(stddev=0.01),
           dtype=self.dtype)
     self.conv_out.build(hidden)
+    if self.context_bias is not None:
+      self.context_bias.build([None, self.context_shape[0]])
     super().build(input_shape)
 
   def _attention(self, block, h, training):
@@ -172,21 +189,24 @@ class GatedAttentionNet(tf_keras.layers.Layer):
     out = block["attention_gate"](block["dropout"](out, training=training))
     return h + tf.reshape(_gate(out), shape)
 
-  def call(self, x, context=None, training=None):
-    """h = net(x; context): [B, H, W, C_in] -> [B, H, W, output_channels]."""
-    if self.context_channels and context is None:
-      raise ValueError(f"{self.name} was built with context_channels="
-                       f"{self.context_channels}: pass `context`.")
-    if context is not None and not self.context_channels:
-      raise ValueError(f"{self.name} takes no `context` (context_channels=0).")
+  def call(self, x, features=None, conditional_input=None, training=None):
+    """h = net(x; features, c): [B, H, W, C_in] -> [B, H, W, output_channels]."""
+    if self.feature_channels and features is None:
+      raise ValueError(f"{self.name} was built with feature_channels="
+                       f"{self.feature_channels}: pass `features`.")
+    if features is not None and not self.feature_channels:
+      raise ValueError(f"{self.name} takes no `features` (feature_channels=0).")
+    c = context_lib.net_context(self, x, conditional_input)
     f = self.filters
     h = self.conv_in(x)
+    if c is not None:
+      h = self.context_bias(h, c)
     shape = tf.shape(h)
     for block in self.blocks:
       c = block["conv"](concat_elu(h))
-      if self.context_channels:
-        projected = block["context"](
-            tf.reshape(concat_elu(context), [-1, 2 * self.context_channels]))
+      if self.feature_channels:
+        projected = block["features"](
+            tf.reshape(concat_elu(features), [-1, 2 * self.feature_channels]))
         c = c + tf.reshape(projected, shape)
       c = block["dropout"](concat_elu(c), training=training)
       c = block["gate"](tf.reshape(c, [-1, 2 * f]))
@@ -199,6 +219,8 @@ class GatedAttentionNet(tf_keras.layers.Layer):
     config = super().get_config()
     config.update(filters=self.filters, output_channels=self.output_channels,
                   num_blocks=self.num_blocks, num_heads=self.num_heads,
-                  dropout=self.dropout, context_channels=self.context_channels,
-                  zero_init_output=self.zero_init_output)
+                  dropout=self.dropout, feature_channels=self.feature_channels,
+                  zero_init_output=self.zero_init_output,
+                  context_shape=(None if self.context_shape is None else
+                                 self.context_shape.as_list()))
     return config

@@ -3,6 +3,9 @@
 import tensorflow as tf
 import tf_keras
 
+from tfp_flows import context as context_lib
+from tfp_flows.nets.context_bias import ContextBias
+
 __all__ = ["GlowNet"]
 
 
@@ -13,14 +16,20 @@ class GlowNet(tf_keras.layers.Layer):
   convolution starts at zero (Glow, section 3.3), so a new coupling is the
   identity (additive) or a fixed rescaling (sigmoid scale). The paper uses
   512 hidden channels.
+
+  Conditional (`context_shape=[C]`, called `net(x, conditional_input=c)`,
+  c [B, C] or [C]): a linear map of c is added to the first convolution's
+  output before its ReLU (`ContextBias`).
   """
 
-  def __init__(self, hidden_channels, output_channels, **kwargs):
+  def __init__(self, hidden_channels, output_channels, context_shape=None,
+               **kwargs):
     """Creates the layers.
 
     Args:
       hidden_channels: width of the two hidden convolutions.
       output_channels: channels of h.
+      context_shape: [C] for a conditional network, else None.
       **kwargs: tf_keras layer arguments (`name`, `dtype`).
     """
     super().__init__(**kwargs)
@@ -28,13 +37,19 @@ class GlowNet(tf_keras.layers.Layer):
     self.output_channels = int(output_channels)
     conv = tf_keras.layers.Conv2D
     self.convs = [
-        conv(self.hidden_channels, 3, padding="same", activation="relu",
+        conv(self.hidden_channels, 3, padding="same",
              dtype=self.dtype_policy, name="conv_in"),
         conv(self.hidden_channels, 1, padding="same", activation="relu",
              dtype=self.dtype_policy, name="conv_hidden"),
         conv(self.output_channels, 3, padding="same", kernel_initializer="zeros",
              dtype=self.dtype_policy, name="conv_out"),
     ]
+    self.context_shape = (None if context_shape is None else
+                          context_lib.as_context_shape(context_shape))
+    self.context_bias = None
+    if self.context_shape is not None:
+      self.context_bias = ContextBias(self.hidden_channels,
+                                      dtype=self.dtype_policy, name="context")
 
   def build(self, input_shape):
     # Creates every variable up front (see MLP.build).
@@ -42,15 +57,22 @@ class GlowNet(tf_keras.layers.Layer):
     for layer in self.convs:
       layer.build(shape)
       shape = tf.TensorShape([None, None, None, layer.filters])
+    if self.context_bias is not None:
+      self.context_bias.build([None, self.context_shape[0]])
     super().build(input_shape)
 
-  def call(self, x):
-    for layer in self.convs:
-      x = layer(x)
-    return x
+  def call(self, x, conditional_input=None):
+    c = context_lib.net_context(self, x, conditional_input)
+    conv_in, conv_hidden, conv_out = self.convs
+    h = conv_in(x)
+    if c is not None:
+      h = self.context_bias(h, c)
+    return conv_out(conv_hidden(tf.nn.relu(h)))
 
   def get_config(self):
     config = super().get_config()
     config.update(hidden_channels=self.hidden_channels,
-                  output_channels=self.output_channels)
+                  output_channels=self.output_channels,
+                  context_shape=(None if self.context_shape is None else
+                                 self.context_shape.as_list()))
     return config

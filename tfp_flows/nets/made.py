@@ -4,15 +4,12 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from tfp_flows import context as context_lib
+from tfp_flows import tfp_internal
+
 tfb = tfp.bijectors
 
 __all__ = ["MADE"]
-
-
-def _conditional():
-  # tfp_flows.conditional imports tfp_flows.nets: imported when first needed.
-  from tfp_flows import conditional  # pylint: disable=g-import-not-at-top
-  return conditional
 
 
 class MADE(tfb.AutoregressiveNetwork):
@@ -53,7 +50,7 @@ class MADE(tfb.AutoregressiveNetwork):
       **kwargs: `tf_keras` layer arguments (`name`, `dtype`).
     """
     self._context_shape = (None if context_shape is None else
-                           _conditional().as_context_shape(context_shape))
+                           context_lib.as_context_shape(context_shape))
     super().__init__(
         params=2,
         event_shape=[int(event_size)],
@@ -67,7 +64,7 @@ class MADE(tfb.AutoregressiveNetwork):
 
   @property
   def context_shape(self):
-    """[C] for a conditional network, else None."""
+    """[C] for a conditional network, else None (`tfp_flows.context`)."""
     return self._context_shape
 
   def build(self, input_shape):
@@ -76,9 +73,9 @@ class MADE(tfb.AutoregressiveNetwork):
     # new layer is the identity, as our couplings' nets are: on the 2-D toys
     # this trains markedly faster than TFP's Glorot start (8gaussians, 400
     # steps: 3.01 nats against 3.65). TFP applies one initializer to every
-    # layer, so the output layer is found in its functional `_network`: the
-    # Dense layers after the last hidden activation.
-    layers = self._network.layers
+    # layer, so the output layer is found among its layers: the Dense layers
+    # after the last hidden activation.
+    layers = tfp_internal.autoregressive_network_layers(self)
     hidden = [i for i, layer in enumerate(layers)
               if isinstance(layer, tf_keras.layers.Activation)]
     for layer in layers[hidden[-1] + 1 if hidden else 0:]:
@@ -86,11 +83,11 @@ class MADE(tfb.AutoregressiveNetwork):
         layer.kernel.assign(tf.zeros_like(layer.kernel))
 
   def call(self, x, conditional_input=None):
-    if self._context_shape is not None:
-      conditional_input = _conditional().check_context(
-          conditional_input, self._context_shape, batch_shape=x.shape[:-1],
-          owner=self.name, dtype=self.dtype)
-    elif conditional_input is not None:
-      raise ValueError(f"{self.name} is not conditional; got a "
-                       "`conditional_input`.")
-    return super().call(x, conditional_input=conditional_input)
+    c = context_lib.net_context(self, x, conditional_input,
+                                batch_ndims=x.shape.rank - 1)
+    if c is not None:
+      # One context row per input row, whatever x's batch dims: TFP's
+      # network concatenates them without broadcasting.
+      c = tf.reshape(tf.cast(c, self.dtype), tf.concat(
+          [tf.shape(x)[:-1], self._context_shape.as_list()], 0))
+    return super().call(x, conditional_input=c)

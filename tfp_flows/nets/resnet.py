@@ -5,6 +5,9 @@ import functools
 import tensorflow as tf
 import tf_keras
 
+from tfp_flows import context as context_lib
+from tfp_flows.nets.context_bias import ContextBias
+
 __all__ = ["ResNet"]
 
 
@@ -16,15 +19,21 @@ class ResNet(tf_keras.layers.Layer):
   output convolution starts at zero so a new coupling is the identity.
   RealNVP (Dinh et al. 2016) uses 8 blocks of 64 channels on CIFAR-10; its
   batch and weight normalisation are left out (ActNorm serves in Glow).
+
+  Conditional (`context_shape=[C]`, called `net(x, conditional_input=c)`,
+  c [B, C] or [C]): a linear map of c is added to the residual stream after
+  the first convolution (`ContextBias`).
   """
 
-  def __init__(self, hidden_channels, output_channels, num_blocks=2, **kwargs):
+  def __init__(self, hidden_channels, output_channels, num_blocks=2,
+               context_shape=None, **kwargs):
     """Creates the layers.
 
     Args:
       hidden_channels: width of the residual stream.
       output_channels: channels of h.
       num_blocks: residual blocks.
+      context_shape: [C] for a conditional network, else None.
       **kwargs: tf_keras layer arguments (`name`, `dtype`).
     """
     super().__init__(**kwargs)
@@ -39,6 +48,12 @@ class ResNet(tf_keras.layers.Layer):
                    for i in range(self.num_blocks)]
     self.conv_out = conv(self.output_channels, name="conv_out",
                          kernel_initializer="zeros")
+    self.context_shape = (None if context_shape is None else
+                          context_lib.as_context_shape(context_shape))
+    self.context_bias = None
+    if self.context_shape is not None:
+      self.context_bias = ContextBias(self.hidden_channels,
+                                      dtype=self.dtype_policy, name="context")
 
   def build(self, input_shape):
     # Creates every variable up front (see MLP.build).
@@ -48,10 +63,15 @@ class ResNet(tf_keras.layers.Layer):
       a.build(hidden)
       b.build(hidden)
     self.conv_out.build(hidden)
+    if self.context_bias is not None:
+      self.context_bias.build([None, self.context_shape[0]])
     super().build(input_shape)
 
-  def call(self, x):
+  def call(self, x, conditional_input=None):
+    c = context_lib.net_context(self, x, conditional_input)
     h = self.conv_in(x)
+    if c is not None:
+      h = self.context_bias(h, c)
     for a, b in self.blocks:
       h = h + b(tf.nn.relu(a(tf.nn.relu(h))))
     return self.conv_out(tf.nn.relu(h))
@@ -60,5 +80,7 @@ class ResNet(tf_keras.layers.Layer):
     config = super().get_config()
     config.update(hidden_channels=self.hidden_channels,
                   output_channels=self.output_channels,
-                  num_blocks=self.num_blocks)
+                  num_blocks=self.num_blocks,
+                  context_shape=(None if self.context_shape is None else
+                                 self.context_shape.as_list()))
     return config

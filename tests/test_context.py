@@ -1,4 +1,4 @@
-"""Conditional flows: context-aware nets, routing, helpers, training, export."""
+"""Conditional flows: the context convention, routing, helpers, training, export."""
 
 import math
 
@@ -9,8 +9,11 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_flows import bijectors as flow_bijectors
+import tfp_flows
 from tfp_flows import conditional
+from tfp_flows import context
 from tfp_flows import flows
+from tfp_flows import nets
 from tfp_flows import testing
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
@@ -19,8 +22,8 @@ from tfp_flows.flows.chain import chain
 tfb = tfp.bijectors
 
 BUILDERS = {
-    "affine": lambda **kw: conditional.coupling_flow([2], 3, [16], **kw),
-    "additive": lambda **kw: conditional.coupling_flow(
+    "affine": lambda **kw: flows.coupling_flow([2], 3, [16], **kw),
+    "additive": lambda **kw: flows.coupling_flow(
         [2], 3, [16], coupling="additive", actnorm=True, **kw),
     "maf": lambda **kw: maf([2], 2, [16], **kw),
     "iaf": lambda **kw: iaf([2], 2, [16], **kw),
@@ -33,7 +36,7 @@ def perturb(dist, scale=0.3, seed=0):
 
 
 def test_conditional_mlp():
-  net = conditional.ConditionalMLP([8], 4, context_shape=[3], name="net")
+  net = nets.MLP([8], 4, context_shape=[3], name="net")
   net.build([None, 2])
   # The first layer sees [x, c]: 2 + 3 inputs; every variable exists.
   assert [v.shape.as_list() for v in net.trainable_variables] == [
@@ -49,25 +52,25 @@ def test_conditional_mlp():
                      r"`conditional_input` of shape \[\.\.\., 3\] is required;"
                      " got None"):
     net(x)
-  with pytest.raises(ValueError, match=r"`conditional_input` must have event "
-                     r"shape \[3\].*got \[4\] in shape \[5, 4\]"):
+  with pytest.raises(ValueError, match=r"`conditional_input` of net must have "
+                     r"shape \[\.\.\., 3\]; got \[5, 4\]"):
     net(x, conditional_input=tf.zeros([5, 4]))
   with pytest.raises(ValueError, match=r"batch shape \[2\].*does not "
                      r"broadcast to the input's batch shape \[5\]"):
     net(x, conditional_input=tf.zeros([2, 3]))
   with pytest.raises(ValueError, match="rank-1 shape"):
-    conditional.ConditionalMLP([8], 4, context_shape=[2, 2])
+    nets.MLP([8], 4, context_shape=[2, 2])
 
 
 def test_routing_follows_chains_and_inverts():
   dist = BUILDERS["iaf"](context_shape=[3])
-  assert conditional.context_shape(dist) == [3]
-  assert conditional.bijector_kwargs(dist, "c") == {"iaf_inverse": {
+  assert context.context_shape(dist) == [3]
+  assert context.bijector_kwargs(dist, "c") == {"iaf_inverse": {
       "iaf_layer0": {"conditional_input": "c"},
       "iaf_layer1": {"conditional_input": "c"}}}
   plain = BUILDERS["affine"]()
-  assert conditional.context_shape(plain) is None
-  assert conditional.bijector_kwargs(plain, "c") == {}
+  assert context.context_shape(plain) is None
+  assert context.bijector_kwargs(plain, "c") == {}
 
 
 @pytest.mark.parametrize("family", sorted(BUILDERS))
@@ -75,24 +78,24 @@ def test_helpers_give_every_layer_the_context(family):
   dist = perturb(BUILDERS[family](context_shape=[3]))
   x = tf.random.normal([4, 2])
   c = tf.one_hot([0, 1, 2, 1], 3)
-  conditional.log_prob(dist, x, c)  # ActNorm's data-dependent init.
-  got = conditional.log_prob(dist, x, c)
+  tfp_flows.log_prob(dist, x, c)  # ActNorm's data-dependent init.
+  got = tfp_flows.log_prob(dist, x, c)
   np.testing.assert_allclose(
-      got, dist.log_prob(x, bijector_kwargs=conditional.bijector_kwargs(dist,
+      got, dist.log_prob(x, bijector_kwargs=context.bijector_kwargs(dist,
                                                                        c)),
       rtol=1e-6)
   # The context matters.
-  other = conditional.log_prob(dist, x, tf.one_hot([1, 2, 0, 0], 3))
+  other = tfp_flows.log_prob(dist, x, tf.one_hot([1, 2, 0, 0], 3))
   assert np.all(np.abs(got - other) > 1e-4)
   # Latents round-trip under the same context.
-  z = conditional.encode(dist, x, c)
-  np.testing.assert_allclose(conditional.decode(dist, z, c), x, atol=1e-4)
+  z = tfp_flows.encode(dist, x, c)
+  np.testing.assert_allclose(tfp_flows.decode(dist, z, c), x, atol=1e-4)
   # A [2, 2] batch with one shared context equals the flat batch.
-  grid = conditional.log_prob(dist, tf.reshape(x, [2, 2, 2]), c[1])
+  grid = tfp_flows.log_prob(dist, tf.reshape(x, [2, 2, 2]), c[1])
   np.testing.assert_allclose(
-      tf.reshape(grid, [4]), conditional.log_prob(dist, x, c[1]), rtol=1e-6)
-  assert conditional.sample(dist, 5, c[0]).shape == [5, 2]
-  assert conditional.sample(dist, 4, c, temperature=0.5).shape == [4, 2]
+      tf.reshape(grid, [4]), tfp_flows.log_prob(dist, x, c[1]), rtol=1e-6)
+  assert tfp_flows.sample(dist, 5, context=c[0]).shape == [5, 2]
+  assert tfp_flows.sample(dist, 4, 0.5, context=c).shape == [4, 2]
 
 
 def test_each_context_gives_a_normalised_density():
@@ -100,7 +103,7 @@ def test_each_context_gives_a_normalised_density():
   ticks = np.linspace(-8., 8., 321, dtype=np.float32)
   grid = np.stack(np.meshgrid(ticks, ticks), -1).reshape([-1, 2])
   cell = (ticks[1] - ticks[0])**2
-  masses = [float(tf.reduce_sum(tf.exp(conditional.log_prob(dist, grid, c))))
+  masses = [float(tf.reduce_sum(tf.exp(tfp_flows.log_prob(dist, grid, c))))
             * cell for c in ([1., 0.], [0., 1.])]
   np.testing.assert_allclose(masses, [1., 1.], atol=2e-3)
 
@@ -110,31 +113,33 @@ def test_bad_contexts_name_the_argument_expected_and_seen():
   x = tf.zeros([4, 2])
   with pytest.raises(ValueError, match=r"maf is conditional: `context` of "
                      r"shape \[\.\.\., 3\] is required; got None"):
-    conditional.log_prob(dist, x, None)
-  with pytest.raises(ValueError, match=r"`context` must have event shape "
-                     r"\[3\].*got \[2\] in shape \[4, 2\]"):
-    conditional.sample(dist, 4, tf.zeros([4, 2]))
+    tfp_flows.log_prob(dist, x, None)
+  with pytest.raises(ValueError, match=r"`context` of maf must have shape "
+                     r"\[\.\.\., 3\]; got \[4, 2\]"):
+    tfp_flows.sample(dist, 4, context=tf.zeros([4, 2]))
   with pytest.raises(ValueError, match=r"`context` of maf: batch shape \[3\]"):
-    conditional.log_prob(dist, x, tf.zeros([3, 3]))
-  with pytest.raises(ValueError, match=r"`context` must have rank >= 1"):
-    conditional.log_prob(dist, x, 1.)
+    tfp_flows.log_prob(dist, x, tf.zeros([3, 3]))
+  with pytest.raises(ValueError, match=r"`context` of maf must have shape "
+                     r"\[\.\.\., 3\]; got \[\]"):
+    tfp_flows.log_prob(dist, x, 1.)
   # Bypassing the helpers, the network still names what is missing.
   with pytest.raises(ValueError, match="`conditional_input` of shape"):
     dist.log_prob(x)
-  with pytest.raises(ValueError, match="has no conditional layers"):
-    conditional.log_prob(BUILDERS["maf"](), x, tf.zeros([3]))
+  with pytest.raises(ValueError, match=r"maf is not conditional.*`context` "
+                     r"must be None; got shape \[3\]"):
+    tfp_flows.log_prob(BUILDERS["maf"](), x, tf.zeros([3]))
   mixed = chain(BUILDERS["maf"](context_shape=[3]),
                 BUILDERS["affine"](context_shape=[2]))
   with pytest.raises(ValueError, match="different context shapes"):
-    conditional.context_shape(mixed)
-  net = conditional.ConditionalMLP([4], 2, [3])
+    context.context_shape(mixed)
+  net = nets.MLP([4], 2, context_shape=[3])
   net.build([None, 1])
   clash = tfb.Chain([
       flow_bijectors.AffineCoupling(net, num_masked=1, channels=1,
                                     name="twin"),
       tfb.Shift([1., 1.], name="twin")])
   with pytest.raises(ValueError, match="several members named 'twin'"):
-    conditional.bijector_kwargs(clash, "c")
+    context.bijector_kwargs(clash, "c")
 
 
 CENTERS = np.array([[0.25, 0.25], [0.75, 0.3], [0.5, 0.75]], np.float32)
@@ -153,12 +158,11 @@ def _labelled(n, seed):
 @pytest.fixture(scope="module")
 def trained():
   tf_keras.utils.set_random_seed(0)
-  dist = conditional.coupling_flow([2], 4, [32], context_shape=[3],
+  dist = flows.coupling_flow([2], 4, [32], context_shape=[3],
                                    actnorm=True)
   # num_levels=256 makes FlowModel assert x in [0, 1]: labels must not be
   # mistaken for data.
-  model = conditional.ConditionalFlowModel(dist, num_classes=3,
-                                           num_levels=256)
+  model = tfp_flows.FlowModel(dist, num_levels=256, num_classes=3)
   model.compile(tf_keras.optimizers.Adam(1e-2))
   x, y = _labelled(4096, 0)
   history = model.fit(
@@ -175,13 +179,13 @@ def test_conditional_flow_model_learns_p_x_given_y(trained):
   x, y = _labelled(2000, 1)
   result = model.evaluate(tf.data.Dataset.from_tensor_slices((x, y)).batch(500),
                           verbose=0, return_dict=True)
-  nll = -float(np.mean(conditional.log_prob(dist, x, tf.one_hot(y, 3))))
+  nll = -float(np.mean(tfp_flows.log_prob(dist, x, tf.one_hot(y, 3))))
   assert result["loss"] == pytest.approx(nll, abs=1e-3)
   # Without its label an example would cost log 3 more nats; the model is
   # within 0.3 nats of the true conditional entropy (measured: 0.02).
   assert nll < CONDITIONAL_ENTROPY + 0.3, (nll, CONDITIONAL_ENTROPY)
   for k in range(3):
-    samples = conditional.sample(dist, 200, tf.one_hot(k, 3))
+    samples = tfp_flows.sample(dist, 200, context=tf.one_hot(k, 3))
     np.testing.assert_allclose(np.mean(samples, 0), CENTERS[k], atol=0.02)
 
 
@@ -193,19 +197,19 @@ def test_conditional_flow_model_bad_inputs(trained):
     model((x, tf.constant([0, 1, 3, 2])))
   with pytest.raises(TypeError, match="integer class labels"):
     model((x, tf.zeros([4])))
-  with pytest.raises(ValueError, match=r"needs `\(x, y\)` batches.*got a "
-                     "single"):
+  with pytest.raises(ValueError, match=r"batches must be \(x, y\).*got x "
+                     "alone"):
     model.fit(tf.data.Dataset.from_tensors(x), verbose=0)
   with pytest.raises(ValueError, match=r"context_shape \[4\].*got \[3\]"):
-    conditional.ConditionalFlowModel(dist, num_classes=4)
-  with pytest.raises(ValueError, match="has no conditional layers"):
-    conditional.ConditionalFlowModel(flows.nice([2], hidden_units=[4]))
+    tfp_flows.FlowModel(dist, num_classes=4)
+  with pytest.raises(ValueError, match="needs a conditional flow"):
+    tfp_flows.FlowModel(flows.nice([2], hidden_units=[4]), num_classes=3)
 
 
 def test_context_vectors_train_without_num_classes():
   tf_keras.utils.set_random_seed(1)
   dist = maf([2], 2, [16], context_shape=[1])
-  model = conditional.ConditionalFlowModel(dist)
+  model = tfp_flows.FlowModel(dist)
   model.compile(tf_keras.optimizers.Adam(1e-2))
   rng = np.random.default_rng(0)
   c = rng.uniform(-1., 1., size=[1024, 1]).astype(np.float32)
@@ -218,25 +222,45 @@ def test_context_vectors_train_without_num_classes():
 def test_export_serves_with_a_context(trained, tmp_path,
                                       serve_in_fresh_process):
   dist, model, _ = trained
-  path = conditional.export_conditional_saved_model(model, str(tmp_path / "m"))
+  path = tfp_flows.export_saved_model(model, str(tmp_path / "m"))
   x, y = _labelled(5, 3)
   c = np.eye(3, dtype=np.float32)[y]
   out = serve_in_fresh_process(path, x, context=c)
   assert out["signatures"] == ["decode", "encode", "log_prob", "sample"]
-  np.testing.assert_allclose(out["log_prob5"], conditional.log_prob(dist, x, c),
+  np.testing.assert_allclose(out["log_prob5"], tfp_flows.log_prob(dist, x, c),
                              rtol=1e-5)
   np.testing.assert_allclose(out["decoded5"], x, atol=1e-4)
   assert out["sample_shape"] == [5, 2] and out["sample_finite"]
   assert out["bad_context"] == "refused"
 
 
-def test_export_refuses_non_finite_weights_and_unconditional_flows(tmp_path):
+def test_export_refuses_non_finite_weights(tmp_path):
   dist = BUILDERS["maf"](context_shape=[3])
   dist.trainable_variables[0].assign(
       tf.fill(dist.trainable_variables[0].shape, np.nan))
   with pytest.raises(ValueError, match="NaN or inf"):
-    conditional.export_conditional_saved_model(dist, str(tmp_path / "m"))
-  with pytest.raises(ValueError, match="has no conditional layers"):
+    tfp_flows.export_saved_model(dist, str(tmp_path / "m"))
+  assert not (tmp_path / "m").exists()
+
+
+def test_deprecated_names_warn_and_forward(trained, tmp_path):
+  dist, _, _ = trained
+  x, y = _labelled(4, 4)
+  c = tf.one_hot(y, 3)
+  with pytest.warns(DeprecationWarning, match="use tfp_flows.log_prob"):
+    got = conditional.log_prob(dist, x, c)
+  np.testing.assert_array_equal(got, tfp_flows.log_prob(dist, x, c))
+  with pytest.warns(DeprecationWarning, match="use tfp_flows.FlowModel"):
+    model = conditional.ConditionalFlowModel(dist, num_classes=3)
+  assert isinstance(model, tfp_flows.FlowModel) and model.num_classes == 3
+  with pytest.warns(DeprecationWarning):
+    net = conditional.ConditionalMLP([4], 2, [3])
+  assert isinstance(net, nets.MLP) and net.context_shape == [3]
+  with pytest.warns(DeprecationWarning):
+    sampled = conditional.sample(dist, 3, c[0], seed=(1, 2))
+  np.testing.assert_array_equal(
+      sampled, tfp_flows.sample(dist, 3, seed=(1, 2), context=c[0]))
+  with pytest.warns(DeprecationWarning), pytest.raises(
+      ValueError, match="has no conditional layers"):
     conditional.export_conditional_saved_model(BUILDERS["maf"](),
                                                str(tmp_path / "m"))
-  assert not (tmp_path / "m").exists()

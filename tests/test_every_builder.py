@@ -1,0 +1,178 @@
+"""Every registered builder x {unconditional, conditional}: one API for all.
+
+For each flow of `registry.BUILDERS` (a new builder cannot skip this file:
+it needs an entry in `test_registry.TINY`), without and with a context:
+the harness checks on its bijector, one `FlowModel.fit` step on labelled
+batches, `save_flow` -> `load_flow` (from the flow alone, no re-description)
+with equal log-probs, and an export served in a fresh process (one process
+for every export) with equal log-probs.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+import tfp_flows
+from tfp_flows import context
+from tfp_flows import testing
+from tfp_flows.flows import registry
+from test_registry import TINY
+
+NUM_CLASSES = 3
+SHAPES = {"ffjord": [2, 2, 1]}
+CASES = [(name, conditional) for name in sorted(registry.BUILDERS)
+         for conditional in (False, True)]
+
+
+def shape_of(name):
+  return SHAPES.get(name, [4, 4, 1])
+
+
+def build(name, conditional, **kwargs):
+  if conditional:
+    kwargs["context_shape"] = [NUM_CLASSES]
+  return registry.build(name, shape_of(name), **dict(TINY[name], **kwargs))
+
+
+def batch(name, n=6, seed=0):
+  rng = np.random.default_rng(seed)
+  x = rng.uniform(0.05, 0.95, [n] + shape_of(name)).astype(np.float32)
+  y = (np.arange(n) % NUM_CLASSES).astype(np.int32)
+  return x, y
+
+
+def context_of(conditional, y):
+  return tf.one_hot(y, NUM_CLASSES) if conditional else None
+
+
+def case_id(case):
+  return f"{case[0]}-{'conditional' if case[1] else 'plain'}"
+
+
+# The unconditional flows' harness runs in each builder's own test file too,
+# so the matrix runs it in the slow suite; the conditional ones here.
+HARNESS_CASES = [pytest.param(*case, marks=[] if case[1] else pytest.mark.slow,
+                              id=case_id(case)) for case in CASES]
+
+
+@pytest.mark.parametrize("name,conditional", HARNESS_CASES)
+def test_harness(name, conditional):
+  # FFJORD's exact trace and adaptive solver: float32, no XLA (TFP's own
+  # FFJORD does not compile); its float64 solve is checked in test_ffjord.
+  ffjord = name == "ffjord"
+  testing.check_bijector(
+      lambda dtype: build(name, conditional, dtype=dtype).bijector,
+      # Every builder's latent is a vector; data-like points on the other
+      # side.
+      [int(np.prod(shape_of(name)))],
+      dtypes=(tf.float32,) if ffjord else (tf.float32, tf.float64),
+      batch_shape=(2,),
+      checks=[c for c in testing.ALL_CHECKS
+              if not (ffjord and c == "jit_compile")],
+      sample_y=lambda shape, dtype, rng: rng.uniform(0.05, 0.95, shape),
+      perturb_variables=0.05,
+      tolerances=testing.DEEP_FLOW_TOLERANCES,
+      context=np.eye(NUM_CLASSES)[1] if conditional else None)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """Each case after one fit step; saved, reloaded and exported."""
+  root = tmp_path_factory.mktemp("every_builder")
+  out = {}
+  for name, conditional in CASES:
+    tf_keras.utils.set_random_seed(0)
+    dist = build(name, conditional)
+    model = tfp_flows.FlowModel(
+        dist, num_levels=17,
+        num_classes=NUM_CLASSES if conditional else None)
+    model.compile(tf_keras.optimizers.Adam(1e-2))
+    x, y = batch(name)
+    before = [v.numpy() for v in dist.trainable_variables]
+    history = model.fit(tf.data.Dataset.from_tensors((x, y)), epochs=1,
+                        verbose=0)
+    path = str(root / f"{name}-{conditional}")
+    tfp_flows.save_flow(dist, path + "-flow")
+    loaded, config = tfp_flows.load_flow(path + "-flow")
+    exported = tfp_flows.export_saved_model(dist, path + "-model")
+    out[name, conditional] = dict(dist=dist, before=before, history=history,
+                                  loaded=loaded, config=config,
+                                  exported=exported)
+  return out
+
+
+@pytest.mark.parametrize("name,conditional", CASES, ids=map(case_id, CASES))
+def test_one_fit_step_and_save_load(trained, name, conditional):
+  case = trained[name, conditional]
+  dist = case["dist"]
+  assert np.isfinite(case["history"].history["loss"][0])
+  moved = [not np.array_equal(b, v.numpy())
+           for b, v in zip(case["before"], dist.trainable_variables)]
+  assert any(moved)
+  assert (context.context_shape(dist) == [NUM_CLASSES]) == conditional
+  x, y = batch(name, seed=1)
+  c = context_of(conditional, y)
+  want = tfp_flows.log_prob(dist, x, c)
+  assert np.all(np.isfinite(want))
+  assert case["config"]["flow"] == name
+  np.testing.assert_allclose(tfp_flows.log_prob(case["loaded"], x, c), want,
+                             rtol=1e-5, atol=1e-4)
+  if conditional:
+    # The context matters, and a missing one is refused.
+    other = tfp_flows.log_prob(dist, x, context_of(True, (y + 1) % 3))
+    assert np.max(np.abs(other - want)) > 1e-4
+    with pytest.raises(ValueError, match="`context` of shape"):
+      tfp_flows.log_prob(dist, x)
+  else:
+    with pytest.raises(ValueError, match="is not conditional"):
+      tfp_flows.log_prob(dist, x, tf.one_hot(y, NUM_CLASSES))
+
+
+# Serves every export in one process that imports only TensorFlow.
+_SERVE_ALL = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+out = {}
+for item in json.loads(sys.argv[1]):
+  m = tf.saved_model.load(item["path"])
+  kwargs = {"x": tf.constant(np.load(item["x"]))}
+  if item["context"]:
+    kwargs["context"] = tf.constant(np.load(item["context"]))
+  out[item["path"]] = m.log_prob(**kwargs)["log_prob"].numpy().tolist()
+out["imported"] = sorted(k for k in sys.modules
+                         if k.startswith(("tfp_flows", "tensorflow_probability")))
+print("RESULT" + json.dumps(out))
+"""
+
+
+def test_every_export_serves_in_a_fresh_process(trained, tmp_path):
+  items, want = [], {}
+  for (name, conditional), case in trained.items():
+    x, y = batch(name, seed=2)
+    c = context_of(conditional, y)
+    item = {"path": case["exported"], "context": None,
+            "x": str(tmp_path / f"{name}{conditional}x.npy")}
+    np.save(item["x"], x)
+    if conditional:
+      item["context"] = str(tmp_path / f"{name}c.npy")
+      np.save(item["context"], c.numpy())
+    items.append(item)
+    want[case["exported"]] = tfp_flows.log_prob(case["dist"], x, c).numpy()
+  proc = subprocess.run(
+      [sys.executable, "-c", _SERVE_ALL, json.dumps(items)],
+      capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  served = json.loads(proc.stdout.split("RESULT", 1)[1])
+  assert served.pop("imported") == []
+  assert set(served) == set(want)
+  for path, log_prob in want.items():
+    np.testing.assert_allclose(served[path], log_prob, rtol=1e-5, atol=1e-4,
+                               err_msg=path)

@@ -1,0 +1,124 @@
+"""Builders record the arguments they were called with, so a flow can be rebuilt.
+
+Every builder of `tfp_flows.flows` is decorated with `records`: the flow it
+returns carries its builder's name and every argument (defaults filled in)
+as JSON, which `build_config(flow)` reads and `rebuild(config)` turns back
+into an equal flow (new variables). `save_flow` / `load_flow` use them, so a
+saved flow needs no re-description by the caller. A `chain` records the
+configs of its parts; a part not built by a builder (a TFP bijector) has
+none, and such a chain cannot be rebuilt.
+"""
+
+import functools
+import inspect
+import json
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["build_config", "rebuild", "records"]
+
+_ATTRIBUTE = "_tfp_flows_build_config"
+
+
+class _NotRecordable(ValueError):
+  pass
+
+
+def _jsonable(value, where):
+  """`value` as JSON data; flows (chain parts) become their configs."""
+  if value is None or isinstance(value, (bool, int, float, str)):
+    return value
+  if isinstance(value, (np.integer, np.floating)):
+    return value.item()
+  if isinstance(value, tf.dtypes.DType):
+    return {"dtype": value.name}
+  if isinstance(value, tf.TensorShape):
+    return value.as_list()
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v, where) for v in value]
+  if isinstance(value, dict):
+    return {str(k): _jsonable(v, where) for k, v in value.items()}
+  config = getattr(value, _ATTRIBUTE, None)
+  if config is not None:
+    return {"flow_config": json.loads(config)}
+  raise _NotRecordable(
+      f"{where} is a {type(value).__name__} ({getattr(value, 'name', '')!r}) "
+      "that no tfp_flows builder made, so the flow cannot be saved as a "
+      "config; save its weights with tf.train.Checkpoint instead.")
+
+
+def _restore(value):
+  """Inverse of `_jsonable`: dtypes and nested flows rebuilt."""
+  if isinstance(value, list):
+    return [_restore(v) for v in value]
+  if isinstance(value, dict):
+    if set(value) == {"dtype"}:
+      return tf.as_dtype(value["dtype"])
+    if set(value) == {"flow_config"}:
+      return rebuild(value["flow_config"])
+    return {k: _restore(v) for k, v in value.items()}
+  return value
+
+
+def records(builder):
+  """Decorates a builder so that its flows carry their build config."""
+  signature = inspect.signature(builder)
+
+  @functools.wraps(builder)
+  def wrapper(*args, **kwargs):
+    result = builder(*args, **kwargs)
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    # *parts of `chain` arrive as a tuple under their name.
+    try:
+      config = {"flow": builder.__name__,
+                "arguments": _jsonable(arguments, f"An argument of "
+                                       f"{builder.__name__}")}
+    except _NotRecordable as e:
+      config = {"error": str(e)}
+    flow = result[0] if isinstance(result, tuple) else result
+    # A JSON string: a dict attribute would be wrapped by tf.Module tracking.
+    setattr(flow, _ATTRIBUTE, json.dumps(config))
+    return result
+
+  return wrapper
+
+
+def build_config(flow):
+  """{"flow": builder name, "arguments": {...}} of a flow a builder made.
+
+  Raises:
+    ValueError: `flow` was not made by a builder, or holds a part that was
+      not (a chain with a TFP bijector, say).
+  """
+  config = getattr(flow, _ATTRIBUTE, None)
+  if config is None:
+    raise ValueError(
+        f"{getattr(flow, 'name', flow)!r} was not built by a tfp_flows "
+        "builder (tfp_flows.flows.*), so it has no build config to save; "
+        "save its weights with tf.train.Checkpoint instead.")
+  config = json.loads(config)
+  if "error" in config:
+    raise ValueError(config["error"])
+  return config
+
+
+def rebuild(config):
+  """The flow `config` describes (`build_config`), with fresh variables."""
+  # pylint: disable=g-import-not-at-top
+  from tfp_flows.flows.chain import chain
+  from tfp_flows.flows import registry
+  builders = dict(registry.BUILDERS, chain=chain)
+  name = config["flow"]
+  if name not in builders:
+    raise ValueError(f"Unknown flow {name!r} in the config; known: "
+                     f"{sorted(builders)}.")
+  builder = builders[name]
+  arguments = _restore(config["arguments"])
+  positional = [p.name for p in inspect.signature(builder).parameters.values()
+                if p.kind == inspect.Parameter.VAR_POSITIONAL]
+  args = arguments.pop(positional[0]) if positional else []
+  result = builder(*args, **arguments)
+  return result[0] if isinstance(result, tuple) else result

@@ -1,0 +1,105 @@
+"""Coupling flows over vectors (2-D toys, flattened images), optionally conditional."""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_flows import bijectors as flow_bijectors
+from tfp_flows import nets
+from tfp_flows.flows import build_config
+from tfp_flows.flows import priors
+
+tfb = tfp.bijectors
+tfd = tfp.distributions
+
+__all__ = ["coupling_flow", "COUPLINGS"]
+
+COUPLINGS = ("affine", "additive")
+
+
+@build_config.records
+def coupling_flow(event_shape,
+                  num_layers=4,
+                  hidden_units=(64, 64),
+                  coupling="affine",
+                  actnorm=False,
+                  prior="gaussian",
+                  activation="relu",
+                  context_shape=None,
+                  validate_args=False,
+                  dtype=tf.float32,
+                  name="coupling_flow"):
+  """Builds RealNVP/NICE-style couplings over vectors, conditional on c if `context_shape`.
+
+  Data to latent: flatten, then per layer i an optional ActNorm and a
+  coupling on alternating halves (A the first floor(D/2) entries, then the
+  last ones). In TFP's direction (latent u to data v) a coupling is
+
+    affine (RealNVP):  v_B = u_B * exp(log s) + t,  log s = a * tanh(h)
+    additive (NICE):   v_B = u_B + t
+
+  with v_A = u_A and (t, h) = MLP(u_A), or MLP([u_A, c]) with a context,
+  so that
+
+    log p(x | c) = log p_Z(z) - sum_i sum_B log s_i(u_A, c) (- ActNorm's).
+
+  RealNVP's couplings on vectors (2-D toys, flattened images); the image
+  builders (`flows.realnvp`, `flows.glow`) use convolutions instead.
+
+  Args:
+    event_shape: data event shape, e.g. [2] or [8, 8, 1]; D >= 2 entries.
+    num_layers: number of couplings.
+    hidden_units: hidden sizes of each coupling's MLP.
+    coupling: "affine" or "additive".
+    actnorm: an `ActNorm` (event_ndims=1) before each coupling.
+    prior: "gaussian" or "logistic" base.
+    activation: the MLPs' activation.
+    context_shape: [C] for a conditional flow p(x | c), else None.
+    validate_args: check inputs of every bijector at run time.
+    dtype: float dtype.
+    name: name of the distribution; layers are `{name}_coupling{i}`.
+
+  Returns:
+    `tfd.TransformedDistribution` over `event_shape` with every variable
+    created.
+  """
+  event_shape = [int(d) for d in event_shape]
+  dim = int(np.prod(event_shape))
+  if dim < 2:
+    raise ValueError(f"`event_shape` must hold at least 2 entries; got "
+                     f"{event_shape}.")
+  if num_layers < 1:
+    raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
+  if coupling not in COUPLINGS:
+    raise ValueError(f"`coupling` must be one of {COUPLINGS}; got {coupling!r}.")
+  half = dim // 2
+  changed = dim - half
+  width = 2 * changed if coupling == "affine" else changed
+  common = dict(validate_args=validate_args, dtype=dtype)
+  # Unflatten first, even for vectors: it flattens images and names the
+  # expected and the received shape when data of the wrong shape comes in.
+  parts = [flow_bijectors.Unflatten(event_shape, validate_args=validate_args)]
+  for i in range(num_layers):
+    prefix = f"{name}_coupling{i}"
+    net = nets.MLP(hidden_units, width, activation=activation,
+                   context_shape=context_shape, dtype=nets.layer_dtype(dtype),
+                   name=f"{prefix}_net")
+    net.build([None, half])
+    if actnorm:
+      parts.append(flow_bijectors.ActNorm(dim, event_ndims=1,
+                                          name=f"{name}_actnorm{i}", **common))
+    partition = dict(num_masked=half, reverse=i % 2 == 1)
+    if coupling == "affine":
+      parts.append(flow_bijectors.AffineCoupling(
+          net, channels=changed, name=prefix, **partition, **common))
+    else:
+      parts.append(flow_bijectors.AdditiveCoupling(
+          net, name=prefix, **partition, **common))
+  # In a Chain the data-side bijector comes first: `inverse` (data ->
+  # latent) runs the list left to right.
+  return tfd.TransformedDistribution(
+      distribution=priors.standard_prior([dim], prior, dtype),
+      bijector=tfb.Chain(parts, validate_args=validate_args,
+                         name=f"{name}_bijector"),
+      validate_args=validate_args,
+      name=name)

@@ -1,0 +1,61 @@
+"""Glow's split-prior network: a zero-initialised 3x3 convolution."""
+
+import tensorflow as tf
+import tf_keras
+
+from tfp_flows import context as context_lib
+from tfp_flows.nets.context_bias import ContextBias
+
+__all__ = ["SplitPriorNet"]
+
+
+class SplitPriorNet(tf_keras.layers.Layer):
+  """theta = Conv3x3_zero(h) (+ W_zero c): the learned prior of a split.
+
+  Shapes: h [B, H, W, C_in] -> theta [B, H, W, output_channels], the
+  (mu, raw log-sigma) of the factored-out channels (`bijectors.FactorOut`).
+  Kernel and bias start at zero, so the prior starts as N(0, 1).
+  Conditional (`context_shape=[C]`, called `net(h, conditional_input=c)`):
+  a zero-initialised linear map of c is added (`ContextBias`), the Glow
+  paper's class-conditional split prior.
+  """
+
+  def __init__(self, output_channels, context_shape=None, **kwargs):
+    """Creates the layers.
+
+    Args:
+      output_channels: channels of theta, 2 * (factored-out channels).
+      context_shape: [C] for a conditional prior, else None.
+      **kwargs: tf_keras layer arguments (`name`, `dtype`).
+    """
+    super().__init__(**kwargs)
+    self.output_channels = int(output_channels)
+    self.conv = tf_keras.layers.Conv2D(
+        self.output_channels, 3, padding="same", kernel_initializer="zeros",
+        dtype=self.dtype_policy, name="conv")
+    self.context_shape = (None if context_shape is None else
+                          context_lib.as_context_shape(context_shape))
+    self.context_bias = None
+    if self.context_shape is not None:
+      self.context_bias = ContextBias(self.output_channels,
+                                      kernel_initializer="zeros",
+                                      dtype=self.dtype_policy, name="context")
+
+  def build(self, input_shape):
+    # Creates every variable up front (see MLP.build).
+    self.conv.build(tf.TensorShape([None, None, None, input_shape[-1]]))
+    if self.context_bias is not None:
+      self.context_bias.build([None, self.context_shape[0]])
+    super().build(input_shape)
+
+  def call(self, h, conditional_input=None):
+    c = context_lib.net_context(self, h, conditional_input)
+    theta = self.conv(h)
+    return theta if c is None else self.context_bias(theta, c)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(output_channels=self.output_channels,
+                  context_shape=(None if self.context_shape is None else
+                                 self.context_shape.as_list()))
+    return config
