@@ -1,4 +1,5 @@
-"""Tests for tfp_flows.data (offline: only the bundled digits set is loaded)."""
+"""Tests for tfp_flows.data's image datasets: catalog, digits and pipeline
+(offline: only the bundled digits set is loaded)."""
 
 import os
 import time
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from tfp_flows import data
+from tfp_flows.data import pipeline
 
 K = 17  # digits grey levels
 
@@ -162,23 +164,6 @@ def test_bad_batch_size(data_dir, bad):
     data.load("digits", batch_size=bad, data_dir=data_dir)
 
 
-@pytest.mark.parametrize("name", data.TOY_DATASETS)
-def test_toy(name):
-  x = data.toy(name, 1001, seed=1)
-  assert x.shape == (1001, 2) and x.dtype == np.float32
-  assert np.all(np.isfinite(x))
-  assert np.abs(x).max() < 10.0
-  np.testing.assert_array_equal(x, data.toy(name, 1001, seed=1))
-  assert not np.array_equal(x, data.toy(name, 1001, seed=2))
-
-
-def test_toy_errors():
-  with pytest.raises(ValueError, match="moons"):
-    data.toy("nope", 10)
-  with pytest.raises(ValueError, match="n must"):
-    data.toy("moons", 0)
-
-
 def test_default_data_dir_follows_env(data_dir, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", data_dir)
   assert len(_images(data.load("digits", "test", 297, data_dir=None))) == 297
@@ -211,11 +196,11 @@ def test_image_size_crops_and_resizes(data_dir):
 def test_preprocess_keeps_most_significant_bits_and_resizes():
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   image = tf.constant(np.arange(256, dtype=np.uint8).reshape(16, 16, 1))
-  reduced = data._preprocess(image, 256, 5, None).numpy()  # pylint: disable=protected-access
+  reduced = pipeline._preprocess(image, 256, 5, None).numpy()  # pylint: disable=protected-access
   np.testing.assert_array_equal(reduced, image.numpy() // 8)
   assert reduced.max() == 31
   wide = tf.zeros([6, 10, 3], tf.uint8)
-  assert data._preprocess(wide, 256, None, 4).shape == [4, 4, 3]  # pylint: disable=protected-access
+  assert pipeline._preprocess(wide, 256, None, 4).shape == [4, 4, 3]  # pylint: disable=protected-access
 
 
 def test_repeated_stream_is_a_function_of_seed_pass_and_step(data_dir):
