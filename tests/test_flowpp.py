@@ -21,7 +21,7 @@ TINY = dict(checkerboard_steps=1, channel_steps=1, final_steps=1, filters=4,
 
 
 def _couplings(dist, kind=LogisticMixtureCoupling):
-  """The flow's bijectors of type `kind` (mixture couplings), outermost first."""
+  """The bijectors of type `kind` in a flow (default: mixture couplings)."""
   found = []
 
   def visit(b):

@@ -300,15 +300,13 @@ class LogisticMixtureCoupling(coupling.Coupling):
   def _transform(self, x, params):
     """g(x) and log g'(x), the linear tails included."""
     a, b, log_weights, means, log_scales = params
-    # The mixture is evaluated inside [-T, T] only, so that the tails'
-    # unused branch stays finite (a NaN there would poison the gradients).
-    inside = base.clip(x, self._tail_bound)
-    logit, log_slope = self._logit_cdf(inside, log_weights, means, log_scales)
-    y, log_det = logit * tf.exp(a) + b, a + log_slope
-    if self._tail_bound is None:
-      return y, log_det
-    return y + (x - inside), tf.where(tf.equal(x, inside), log_det,
-                                      tf.zeros_like(log_det))
+
+    def mixture(inside):
+      logit, log_slope = self._logit_cdf(inside, log_weights, means,
+                                         log_scales)
+      return logit * tf.exp(a) + b, a + log_slope
+
+    return base.linear_tails(mixture, x, self._tail_bound)
 
   def _solve(self, target, log_weights, means, log_scales):
     """The x with logit(c(x)) = target, by Chandrupatla's method."""
