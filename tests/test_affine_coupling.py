@@ -66,6 +66,44 @@ def test_harness_vector_split(scale_fn, reverse):
       event_shape=[5], expect_trainable=True)
 
 
+@pytest.mark.parametrize("scale_fn", ["exp_tanh", "sigmoid"])
+def test_harness_with_tails_inside_the_sampled_range(scale_fn):
+  # T = 1: the harness's standard normal points fall on both sides of +-T.
+  testing.check_bijector(
+      lambda dtype: AffineCoupling(
+          MLP([8], output_units=2 * 3, dtype=dtype), num_masked=2,
+          scale_fn=scale_fn, tail_bound=1., dtype=dtype),
+      event_shape=[5], expect_trainable=True)
+
+
+def test_linear_tails_make_a_stack_of_steepest_layers_additive():
+  """Glow's couplings with log s at the floor: e^4 per layer without tails."""
+
+  def steepest(x_a):  # t = 0, raw scale -100: log s = -4, the floor
+    return tf.concat([tf.zeros_like(x_a), tf.fill(tf.shape(x_a), -100.)], -1)
+
+  y = tf.constant([[0., 999.], [0., 1e3], [0., 1001.], [0., -1e4]])
+  layer = AffineCoupling(steepest, num_masked=1, scale_fn="sigmoid")
+  x = layer.inverse(y).numpy()[:, 1]
+  np.testing.assert_allclose(x[:2], np.exp(4.) * np.array([999., 1e3]),
+                             rtol=1e-5)
+  np.testing.assert_allclose(x[2] - x[1], 1., rtol=1e-3)
+  np.testing.assert_allclose(
+      layer.inverse_log_det_jacobian(y, event_ndims=1), [4., 4., 0., 0.])
+  np.testing.assert_allclose(layer.forward(layer.inverse(y)), y, rtol=1e-6)
+  c = (1e3 + 1e3) * np.exp(4.)  # the class docstring's C
+  for tail_bound, finite in ((1e3, True), (None, False)):
+    layer = AffineCoupling(steepest, num_masked=1, scale_fn="sigmoid",
+                           tail_bound=tail_bound)
+    z = tf.constant([[0., 1e4]])
+    for _ in range(12):
+      z = layer.inverse(z)
+    log_prob = tfd.Normal(0., 1.).log_prob(z)
+    assert np.all(np.isfinite(log_prob)) == finite, (tail_bound, z)
+    if finite:
+      assert np.max(np.abs(z)) <= 1e4 + 12 * c
+
+
 def test_harness_vector_halves_mask():
   testing.check_bijector(
       lambda dtype: AffineCoupling(
@@ -185,6 +223,8 @@ def test_wrong_conditioner_output_size_raises():
 def test_unknown_scale_fn_raises():
   with pytest.raises(ValueError, match=r"`scale_fn` must be one of.*'tanh'"):
     AffineCoupling(MLP([8], output_units=4), num_masked=2, scale_fn="tanh")
+  with pytest.raises(ValueError, match="`tail_bound` must be a positive"):
+    AffineCoupling(MLP([8], output_units=4), num_masked=2, tail_bound=-1.)
 
 
 def test_wrong_event_shape_raises():

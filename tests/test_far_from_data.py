@@ -3,12 +3,12 @@
 The project's rule: a finite input, however far from the data, gets a finite
 (very negative) log-density. Every registered builder is checked (a new one
 cannot skip this file: it needs an entry in `test_registry.TINY`), at a tiny
-size, in float32, with weights perturbed far from their initialisation, on
-data-like points, inverted images, points at +-1e2 and +-1e4 and a mix:
-eagerly, in `tf.function` and in the exported SavedModel; samples at
+size, in float32, twice: briefly trained (a few dozen `FlowModel` steps on
+data-like images) and with weights then perturbed far from the trained ones.
+Both on data-like points, inverted images, points at +-1e2 and +-1e4 and a
+mix: eagerly, in `tf.function` and in the exported SavedModel; samples at
 temperatures 0, 1 and 2; gradients of the mean NLL. And a briefly trained
-Glow gives inverted digits a finite log-density.
-"""
+Glow gives inverted digits a finite log-density."""
 
 import numpy as np
 import pytest
@@ -62,18 +62,52 @@ def _all(batches):
   return np.concatenate(list(batches.values()))
 
 
+# Training: a few dozen steps on images around a fixed pattern, enough to
+# move every layer off its initialisation (the loss must fall).
+TRAIN_STEPS = 24
+BATCH = 32
+STATES = ("trained", "perturbed")
 
-perturb = testing.perturb
+
+def training_images(shape, n=TRAIN_STEPS * BATCH // 4):
+  """Data-like images in [0, 1): a per-pixel pattern, shared and own noise."""
+  rng = np.random.default_rng(1)
+  pattern = rng.uniform(0.2, 0.8, shape)
+  x = (pattern + 0.1 * rng.standard_normal([n] + shape) +
+       0.1 * rng.standard_normal([n] + [1] * len(shape)))
+  return np.clip(x, 0., 0.999).astype(np.float32)
+
+
+def train(dist, shape):
+  """TRAIN_STEPS steps of `FlowModel.fit`; returns the first and last loss."""
+  model = tfp_flows.FlowModel(dist)
+  model.compile(tf_keras.optimizers.Adam(5e-3))
+  x = training_images(shape)
+  history = model.fit(x, batch_size=BATCH, epochs=TRAIN_STEPS * BATCH // len(x),
+                      verbose=0).history["loss"]
+  return history[0], history[-1]
 
 
 @pytest.fixture(scope="module", params=sorted(registry.BUILDERS))
 def flow(request):
+  """(name, flow, batches, weights): weights[state] sets a state's values."""
   name = request.param
-  batches = inputs(SHAPES.get(name, SHAPE))
-  dist = registry.build(name, SHAPES.get(name, SHAPE),
+  shape = SHAPES.get(name, SHAPE)
+  tf_keras.utils.set_random_seed(0)
+  dist = registry.build(name, shape,
                         **dict(TINY[name], **OVERRIDES.get(name, {})))
-  dist.log_prob(batches["data"])  # ActNorm's data-dependent initialisation
-  return name, perturb(dist, SCALES.get(name, DEFAULT_SCALE)), batches
+  first, last = train(dist, shape)  # ActNorm initialises on the first batch
+  assert last < first - 0.5, (name, first, last)
+  trained = [v.numpy() for v in dist.variables]
+  testing.perturb(dist, SCALES.get(name, DEFAULT_SCALE))
+  weights = {"trained": trained,
+             "perturbed": [v.numpy() for v in dist.variables]}
+  return name, dist, inputs(shape), weights
+
+
+def _assign(variables, values):
+  for v, value in zip(variables, values):
+    v.assign(value)
 
 
 def _check(log_prob, batches, what):
@@ -88,37 +122,50 @@ def _check(log_prob, batches, what):
 
 
 def test_log_prob_is_finite_eagerly_and_in_a_function(flow):
-  name, dist, batches = flow
+  name, dist, batches, weights = flow
   x = _all(batches)
-  _check(dist.log_prob(x), batches, f"{name} eager")
-  _check(tf.function(dist.log_prob)(x), batches, f"{name} tf.function")
+  traced = tf.function(dist.log_prob)
+  for state in STATES:
+    _assign(dist.variables, weights[state])
+    _check(dist.log_prob(x), batches, f"{name} {state} eager")
+    _check(traced(x), batches, f"{name} {state} tf.function")
 
 
 def test_exported_saved_model_serves_finite_log_prob(flow, tmp_path):
-  name, dist, batches = flow
+  name, dist, batches, weights = flow
   x = _all(batches)
+  _assign(dist.variables, weights["trained"])
   served = tf.saved_model.load(
       tfp_flows.export_saved_model(dist, str(tmp_path / "m")))
-  log_prob = served.log_prob(x=tf.constant(x))["log_prob"]
-  _check(log_prob, batches, f"{name} SavedModel")
-  np.testing.assert_allclose(log_prob, dist.log_prob(x), rtol=1e-4)
+  for state in STATES:
+    # One export serves both states: the SavedModel's variables (in the
+    # flow's order) take the state's values, as a re-export would hold.
+    _assign(served.flow_variables, weights[state])
+    _assign(dist.variables, weights[state])
+    log_prob = served.log_prob(x=tf.constant(x))["log_prob"]
+    _check(log_prob, batches, f"{name} {state} SavedModel")
+    np.testing.assert_allclose(log_prob, dist.log_prob(x), rtol=1e-4)
 
 
 def test_samples_are_finite_at_temperatures_0_to_2(flow):
-  name, dist, _ = flow
-  for temperature in (0., 1., 2.):
-    x = tfp_flows.sample(dist, 4, temperature=temperature, seed=(1, 2))
-    assert np.all(np.isfinite(x)), (name, temperature)
+  name, dist, _, weights = flow
+  for state in STATES:
+    _assign(dist.variables, weights[state])
+    for temperature in (0., 1., 2.):
+      x = tfp_flows.sample(dist, 4, temperature=temperature, seed=(1, 2))
+      assert np.all(np.isfinite(x)), (name, state, temperature)
 
 
 def test_gradients_of_the_mean_nll_are_finite(flow):
-  name, dist, batches = flow
-  with tf.GradientTape() as tape:
-    loss = -tf.reduce_mean(dist.log_prob(_all(batches)))
-  grads = tape.gradient(loss, dist.trainable_variables)
-  bad = [v.name for v, g in zip(dist.trainable_variables, grads)
-         if g is not None and not np.all(np.isfinite(g))]
-  assert np.isfinite(loss) and not bad, (name, float(loss), bad)
+  name, dist, batches, weights = flow
+  for state in STATES:
+    _assign(dist.variables, weights[state])
+    with tf.GradientTape() as tape:
+      loss = -tf.reduce_mean(dist.log_prob(_all(batches)))
+    grads = tape.gradient(loss, dist.trainable_variables)
+    bad = [v.name for v, g in zip(dist.trainable_variables, grads)
+           if g is not None and not np.all(np.isfinite(g))]
+    assert np.isfinite(loss) and not bad, (name, state, float(loss), bad)
 
 
 def test_briefly_trained_glow_scores_inverted_digits(tfds_dir):

@@ -6,10 +6,12 @@ import tensorflow as tf
 import tf_keras
 
 import tfp_flows
+from tfp_flows import bijectors
 from tfp_flows import testing
 from tfp_flows.bijectors.logistic_mixture_coupling import \
     LogisticMixtureCoupling
 from tfp_flows.dequantization import VariationalDequantizer
+from tfp_flows.flows import registry
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.training import FlowModel
 
@@ -18,12 +20,12 @@ TINY = dict(checkerboard_steps=1, channel_steps=1, final_steps=1, filters=4,
             num_heads=2, num_components=3)
 
 
-def _couplings(dist):
-  """The mixture couplings of a flow, outermost first."""
+def _couplings(dist, kind=LogisticMixtureCoupling):
+  """The bijectors of type `kind` in a flow (default: mixture couplings)."""
   found = []
 
   def visit(b):
-    if isinstance(b, LogisticMixtureCoupling):
+    if isinstance(b, kind):
       found.append(b)
     for child in getattr(b, "bijectors", []):
       visit(child)
@@ -134,6 +136,61 @@ def test_export_round_trip_in_a_fresh_process(tmp_path,
                                rtol=1e-5)
   assert out["sample_shape"] == [5] + SHAPE and out["sample_finite"]
   assert out["resampled"] < 1e-4
+
+
+def _floor_every_log_scale(dist):
+  """The steepest couplings: a ~ 1 and every log-scale at the floor, e^8."""
+  for layer in _couplings(dist):
+    k = layer.num_components
+    out = layer.conditioner.conv_out
+    bias = np.zeros(out.bias.shape, np.float32)
+    d = bias.size // (3 * k + 2)
+    bias[d:2 * d] = 10.
+    bias[(2 * k + 2) * d:] = -100.
+    out.kernel.assign(tf.zeros_like(out.kernel))
+    out.bias.assign(bias)
+
+
+@pytest.mark.parametrize("floored", [False, True])
+def test_default_flow_is_finite_far_from_the_data(floored):
+  """Registry defaults, perturbed weights: the flowpp docstring's bound."""
+  shape = [8, 8, 1]
+  dist = registry.build("flowpp", shape)
+  dist.log_prob(tf.random.stateless_uniform([16] + shape, [0, 1]))
+  testing.perturb(dist, 1.)
+  if floored:
+    _floor_every_log_scale(dist)
+  logit = _couplings(dist, bijectors.Logit)[0]
+  actnorms = _couplings(dist, bijectors.ActNorm)
+  convs = _couplings(dist, bijectors.InvertibleConv1x1)
+  assert len(actnorms) == len(convs) == 6
+  # The inputs that reach the first coupling at +-0.999 T, where its slope
+  # is steepest (e^8 when floored) and its output largest.
+  tail = 0.999 * _couplings(dist)[0].tail_bound
+  steepest = logit.forward(actnorms[0].forward(convs[0].forward(
+      tf.constant([tail, -tail])[:, None, None, None] * tf.ones([1] + shape))))
+  sweep = np.concatenate([10.**np.linspace(-2, 4, 13)] * 2) * np.repeat(
+      [1., -1.], 13)
+  signs = np.sign(np.random.default_rng(0).standard_normal([2] + shape))
+  x = np.concatenate([
+      np.random.default_rng(1).uniform(0., 1., [4] + shape),  # data-like
+      1e4 * signs, steepest.numpy(),
+      sweep[:, None, None, None] * np.ones([1] + shape)]).astype(np.float32)
+  log_prob = dist.log_prob(x).numpy()
+  assert np.all(np.isfinite(log_prob)), log_prob
+  assert np.all(log_prob[4:6] < -1e3)
+  # |z| <= G^N (|u| + N (A + C)), G and A from the linear layers' weights.
+  gain = max(
+      1., max(float(tf.exp(-tf.reduce_min(a.log_scale)) * tf.reduce_max(
+          tf.reduce_sum(tf.abs(tf.linalg.inv(c.matrix())), axis=1)))
+              for a, c in zip(actnorms, convs)))
+  offset = max(float(tf.reduce_max(tf.abs(a.shift))) for a in actnorms)
+  c = np.e**8 * 2000.5 + 1e3
+  u = 18.95 * np.abs(x).max(axis=(1, 2, 3)) + 2.95
+  z = np.abs(tfp_flows.encode(dist, x)).max(axis=1)
+  assert np.all(z <= gain**6 * (u + 6 * (offset + c))), (gain, offset)
+  if floored:  # the bound is nearly reached: the test would see e^8 growth
+    assert z.max() > 1e6
 
 
 def test_bad_arguments():

@@ -6,8 +6,11 @@ import tensorflow as tf
 import tf_keras
 
 import tfp_flows
+from tfp_flows import bijectors
 from tfp_flows import flows
 from tfp_flows import testing
+from tfp_flows.flows import registry
+from test_flowpp import _couplings
 
 SHAPE = [4, 4, 2]
 
@@ -111,6 +114,50 @@ def test_checkpoint_restores_into_a_fresh_flow_without_reinit(trained, tmp_path)
   # A different batch must not re-initialise the restored ActNorms.
   x = _images(6, seed=3) * 0.1
   np.testing.assert_allclose(fresh.log_prob(x), dist.log_prob(x), rtol=1e-5)
+
+
+def test_default_flow_at_its_steepest_is_finite_far_from_the_data():
+  """Registry defaults, every log s at the floor (e^4 a layer).
+
+  ActNorm initialised on data in [0, 1] (gains G ~ 6 per step with the
+  1x1 convolutions); without the tails the latents reach 5e15, past the
+  bound, and 1.7e18 with the other weights perturbed by 0.3.
+  """
+  shape = [8, 8, 1]
+  dist = registry.build("glow", shape)
+  dist.log_prob(tf.random.stateless_uniform([16] + shape, [0, 1]))
+  couplings = _couplings(dist, bijectors.AffineCoupling)
+  for layer in couplings:
+    out = layer.conditioner.convs[-1]
+    bias = np.zeros(out.bias.shape, np.float32)
+    bias[bias.size // 2:] = -100.  # raw scale: log s = -4, the floor
+    out.kernel.assign(tf.zeros_like(out.kernel))
+    out.bias.assign(bias)
+  sweep = np.concatenate([10.**np.linspace(-2, 4, 13)] * 2) * np.repeat(
+      [1., -1.], 13)
+  signs = np.sign(np.random.default_rng(0).standard_normal([2] + shape))
+  x = np.concatenate([
+      np.random.default_rng(1).uniform(0., 1., [4] + shape), 1e4 * signs,
+      sweep[:, None, None, None] * np.ones([1] + shape)]).astype(np.float32)
+  log_prob = dist.log_prob(x).numpy()
+  assert np.all(np.isfinite(log_prob)), log_prob
+  assert np.all(log_prob[4:6] < -1e3)
+  # AffineCoupling's bound: |z| <= G^8 (|x| + 0.5 + 8 (A + C)), then the
+  # split prior's (|h| + S) e^5 on its half.
+  actnorms = _couplings(dist, bijectors.ActNorm)
+  convs = _couplings(dist, bijectors.InvertibleConv1x1)
+  assert len(couplings) == len(actnorms) == len(convs) == 8
+  gain = max(
+      1., max(float(tf.exp(-tf.reduce_min(a.log_scale)) * tf.reduce_max(
+          tf.reduce_sum(tf.abs(tf.linalg.inv(c.matrix())), axis=1)))
+              for a, c in zip(actnorms, convs)))
+  offset = max(float(tf.reduce_max(tf.abs(a.shift))) for a in actnorms)
+  c = 2e3 * np.exp(4.)
+  bound = np.exp(5.) * (gain**8 * (np.abs(x).max(axis=(1, 2, 3)) + 0.5 +
+                                   8 * (offset + c)) + 1e3)
+  z = np.abs(tfp_flows.encode(dist, x)).max(axis=1)
+  assert np.all(z <= bound), (gain, offset)
+  assert z.max() > 1e5  # the floored couplings do amplify
 
 
 def test_bad_arguments():

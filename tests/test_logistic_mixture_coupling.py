@@ -70,6 +70,59 @@ def test_harness_image_checkerboard():
       event_shape=[4, 4, 2], expect_trainable=True)
 
 
+def test_harness_with_tails_inside_the_sampled_range():
+  # T = 1: the harness's standard normal points fall on both sides of +-T,
+  # so round trips, the log-det against autodiff and the rest see the tails.
+  tf_keras.utils.set_random_seed(0)
+  testing.check_bijector(
+      lambda dtype: LogisticMixtureCoupling(
+          MLP([8], output_units=(3 * 3 + 2) * 2, dtype=dtype),
+          num_components=3, num_masked=2, tail_bound=1., dtype=dtype),
+      event_shape=[4], expect_trainable=True)
+
+
+def _floored_theta(batch, k, d):
+  """Raw a = 10 (a ~ 1) and every log-scale at the floor: the steepest map."""
+  blocks = np.zeros([batch, 3 * k + 2, d])
+  blocks[:, 1] = 10.
+  blocks[:, 2 * k + 2:] = -100.
+  return blocks.reshape(batch, -1)
+
+
+def test_linear_tails_bound_each_layer_and_a_stack():
+  k = 4
+  e = np.float32(np.e)
+  # One event [0, x] per value: x_A = 0, x_B = x.
+  values = np.array([0.6, 999., 1e3, 1001., 1e4, -1e4, -3e36], np.float32)
+  x = np.stack([np.zeros_like(values), values], axis=1)
+  theta = tf.constant(_floored_theta(len(values), k, 1), tf.float32)
+  layer = LogisticMixtureCoupling(Fixed(theta), num_components=k,
+                                  num_masked=1)
+  y = layer.forward(x).numpy()[:, 1]
+  ldj = layer.forward_log_det_jacobian(x, event_ndims=1).numpy()
+  # Just beyond the outermost mean (0.5) the slope is e^a e^7 ~ e^8; beyond
+  # +-T = 1e3 it is 1, continuing g from g(+-T).
+  bound = e * (1e3 + 1e3 + 0.5) * e**7 + 1e3  # C, the class docstring's
+  assert 0.9 * e**8 * (1e3 - 0.5) < y[2] < bound
+  np.testing.assert_allclose(y[3] - y[2], 1., rtol=1e-3)
+  np.testing.assert_allclose(y[4] - y[2], 1e4 - 1e3, rtol=1e-6)
+  assert np.all(np.abs(y) <= np.abs(values) + bound)
+  assert np.all(ldj[:3] > 7.9) and np.all(ldj[3:] == 0.), ldj
+  np.testing.assert_allclose(layer.inverse(layer.forward(x)), x, rtol=1e-6)
+  # A stack of 8 such layers at 1e4: additive growth with the tails, e^8 per
+  # layer without (latents past 1e30, and a Gaussian log-density of -inf).
+  for tail_bound, finite in ((1e3, True), (None, False)):
+    layer = LogisticMixtureCoupling(Fixed(theta[:1]), num_components=k,
+                                    num_masked=1, tail_bound=tail_bound)
+    z = tf.constant([[0., 1e4]])
+    for _ in range(8):
+      z = layer.forward(z)
+    log_prob = -0.5 * tf.reduce_sum(tf.square(z))
+    assert np.isfinite(log_prob) == finite, (tail_bound, z)
+    if finite:
+      assert np.max(np.abs(z)) <= 1e4 + 8 * bound
+
+
 @pytest.mark.parametrize("dtype,tolerance", [(tf.float32, 1e-3),
                                              (tf.float64, 1e-5)])
 def test_inverse_accuracy_over_wide_range(dtype, tolerance):
@@ -254,6 +307,9 @@ def test_bad_arguments():
                             num_masked=1)
   with pytest.raises(ValueError, match="`max_iterations` must be a positive"):
     LogisticMixtureCoupling(MLP([4], output_units=2), max_iterations=0,
+                            num_masked=1)
+  with pytest.raises(ValueError, match="`tail_bound` must be a positive"):
+    LogisticMixtureCoupling(MLP([4], output_units=2), tail_bound=0.,
                             num_masked=1)
   with pytest.raises(ValueError, match="`component_spread` must be >= 0"):
     LogisticMixtureCoupling(MLP([4], output_units=2), component_spread=-1.,

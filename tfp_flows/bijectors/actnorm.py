@@ -44,6 +44,12 @@ class ActNorm(base.FlowBijector):
   The Jacobian is a constant diagonal, so the bijector is
   `is_constant_jacobian` (affine in TFP's sense).
 
+  Bound (far from the data): the map is affine with fixed parameters, so
+  data to latent |x| <= (|y| + max |shift|) exp(-min log_scale) entrywise
+  and the log-det is a constant: a finite gain set by the variables (the
+  flows' docstrings count it as a fixed factor per step, not bounded by
+  construction).
+
   Shapes: x, y: `batch_shape + event_shape` with `event_shape[-1] == C`;
   log-det: scalar (constant over the batch, broadcast by TFP).
 

@@ -11,7 +11,8 @@ tfb = tfp.bijectors
 
 __all__ = [
     "AugmentedBijector", "VectorToEventShapes", "FlowBijector", "call_with_one_batch_dim",
-    "DEFAULT_SHIFT_BOUND", "check_bound", "check_event_shape", "clip"
+    "DEFAULT_SHIFT_BOUND", "check_bound", "check_event_shape", "clip",
+    "linear_tails"
 ]
 
 # The clip of every layer's shift (couplings, MAF/IAF, FactorOut's mean):
@@ -40,6 +41,35 @@ def clip(value, bound):
   if bound is None:
     return value
   return tf.clip_by_value(value, -bound, bound)
+
+
+def linear_tails(transform, x, bound):
+  """An elementwise map continued with slope 1 outside [-bound, bound].
+
+  h(x) = transform(clip(x)) + (x - clip(x)): the map itself inside, and
+  h(+-bound) + (x -+ bound) beyond, so an increasing map stays a continuous
+  increasing bijection, and whatever it does inside, |h(x)| <= |x| + C with
+  C = max |transform| on [-bound, bound]. The transform runs on the clipped
+  input only, so the tails never evaluate it far out (no overflow or NaN in
+  an unused branch, whose gradient would poison the others).
+
+  Args:
+    transform: x -> (y, log dy/dx), elementwise.
+    x: input tensor.
+    bound: T > 0, or None for `transform` itself.
+
+  Returns:
+    (h(x), log h'(x)), the log-derivative 0 in the tails.
+  """
+  if bound is None:
+    return transform(x)
+  inside = clip(x, bound)
+  y, log_slope = transform(inside)
+  # A select, not y + (x - inside) everywhere: inside, the values and the
+  # gradients are then the transform's to the bit ((g a + g) - g rounds).
+  is_inside = tf.equal(x, inside)
+  return (tf.where(is_inside, y, y + (x - inside)),
+          tf.where(is_inside, log_slope, tf.zeros_like(log_slope)))
 
 
 def check_event_shape(value, expected, arg_name="x"):

@@ -63,6 +63,11 @@ class InvertibleConv1x1(base.FlowBijector):
   instead of returning inf. XLA drops assertions, so the check does not run
   under `jit_compile=True`.
 
+  Bound (far from the data): linear, so data to latent max |x| <=
+  ||W^-1||_inf max |y| (the largest absolute row sum of W^-1) and the
+  log-det is a constant: a finite gain set by the weights, 1 to sqrt(C) for
+  the initial rotation (not bounded by construction).
+
   Shapes: x, y: `batch_shape + [H, W, C]`; log-det: scalar (constant over the
   batch, broadcast by TFP).
 

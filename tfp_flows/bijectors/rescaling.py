@@ -17,6 +17,9 @@ class Rescaling(base.FlowBijector):
   weigh each latent dimension. The Jacobian does not depend on x, so the
   bijector is `is_constant_jacobian`.
 
+  Bound (far from the data): data to latent |x| <= |y| exp(-min s)
+  entrywise, with the constant log-det -sum(s): a finite gain set by `s`.
+
   Shapes: x, y: `batch_shape + event_shape`; log-det: `batch_shape` (constant).
 
   #### Example
