@@ -143,8 +143,8 @@ def flowpp(image_shape,
       `FlowModel` on uniformly dequantized data (`data.load(...,
       dequantize=True)`). "variational" returns `(distribution, dequantizer)`
       with a `dequantization.VariationalDequantizer`, to train with
-      `dequantization.DequantizedFlowModel(distribution, dequantizer,
-      num_levels=K)` on bin centres (`dequantize=False`).
+      `FlowModel(distribution, dequantizer=dequantizer, num_levels=K)` on
+      bin centres (`dequantize=False`).
     dequantizer_options: keyword arguments of `VariationalDequantizer`
       (default: its own, with this `dropout`).
     context_shape: [C] for a conditional flow p(x | c): every conditioner
