@@ -51,9 +51,9 @@ def test_an_exact_flow_makes_the_target_a_standard_normal():
   flow = _affine_flow(loc, scale)
   target = tfd.MultivariateNormalDiag(loc.astype(np.float32),
                                       scale.astype(np.float32))
-  samples, report = neutra.sample(flow, target.log_prob, num_results=200,
-                                  num_burnin_steps=100, num_chains=4,
-                                  max_tree_depth=4)
+  samples, report = neutra.sample(flow, target.log_prob, num_results=100,
+                                  num_burnin_steps=50, num_chains=4,
+                                  max_tree_depth=3)
   draws = samples.reshape(-1, 2)
   np.testing.assert_allclose(draws.std(0), scale, rtol=0.2)
   assert np.all(np.abs(draws.mean(0) - loc) < 0.2 * scale)
