@@ -32,7 +32,6 @@ import tensorflow_probability as tfp
 
 from tensorflow_probability.python.internal import unnest
 
-tfb = tfp.bijectors
 
 __all__ = ["ADAPTATIONS", "KERNELS", "sample"]
 
