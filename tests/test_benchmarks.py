@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -70,3 +72,15 @@ def test_gpu_without_a_gpu_fails_with_a_message():
               env={"CUDA_VISIBLE_DEVICES": ""})
   assert proc.returncode != 0
   assert "TensorFlow sees no GPU" in proc.stderr
+
+
+@pytest.mark.slow
+def test_vi_benchmark_prints_both_tables():
+  proc = _run("vi.py", ["--steps", "3", "--draws", "100", "--mcmc-steps",
+                        "5", "--seeds", "0"])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  for surrogate in ("ours (iaf)", "TFP affine", "TFP IAF"):
+    for target in ("banana", "funnel10", "logistic_regression"):
+      assert f"| {target} | {surrogate} |" in proc.stdout
+  assert "| NeuTra NUTS (ours) |" in proc.stdout
+  assert "NeuTra / NUTS, ESS per gradient:" in proc.stdout

@@ -120,3 +120,27 @@ def test_toy_densities_runs_every_family(tmp_path, tfds_dir):
   # ~2 min on 2 cores, FFJORD's tracing ~1 of them.
   _toy_densities(["nice", "affine", "maf", "iaf", "ffjord", "chain"],
                  tmp_path, tfds_dir)
+
+
+
+def test_vi_energies_writes_target_and_fit_side_by_side(tmp_path, tfds_dir):
+  out = tmp_path / "energies.png"
+  stdout = _run_example("vi_energies.py", [
+      "--energies", "U1", "--steps", "2", "--layers", "1", "--grid", "10",
+      "--out", str(out)], tfds_dir)
+  assert "U1: ESS fraction" in stdout
+  # One row, two panels (3 x 3 inches each at 80 dpi).
+  decoded = tf.io.decode_png(tf.io.read_file(str(out)))
+  assert decoded.shape[:2] == (240, 480), decoded.shape
+
+
+@pytest.mark.slow
+def test_vi_posteriors_runs_vi_and_neutra(tmp_path, tfds_dir):
+  out = tmp_path / "funnel.png"
+  stdout = _run_example("vi_posteriors.py", [
+      "--target", "funnel", "--steps", "3", "--mcmc-steps", "8",
+      "--out", str(out)], tfds_dir)
+  for line in ("funnel10: ess_fraction", "NeuTra NUTS: min ESS",
+               "NUTS: min ESS"):
+    assert line in stdout
+  assert out.exists()

@@ -26,6 +26,11 @@ def test_internal_modules_have_what_we_use():
   v = tf.Variable(1.)
   assert tfp_internal.tensor_util.convert_nonref_to_tensor(v) is v
   assert tfp_internal.parameter_properties.ParameterProperties
+  results = tfp.mcmc.HamiltonianMonteCarlo(
+      lambda x: -x**2, step_size=0.1, num_leapfrog_steps=3).bootstrap_results(
+          tf.zeros([]))
+  assert int(tfp_internal.unnest.get_innermost(results,
+                                               "num_leapfrog_steps")) == 3
   with pytest.raises(tf.errors.InvalidArgumentError):
     tfp_internal.assert_util.assert_equal(1, 2, message="no")
 

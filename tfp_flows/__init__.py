@@ -29,6 +29,11 @@ Public API:
 * `export_saved_model`: SavedModel with serving signatures.
 * `data`: TFDS pipelines, the offline digits dataset, 2-D toys.
 * `testing`: the bijector check harness.
+* `VariationalFlowModel`, `vi`: reverse-KL / IWAE fitting of a flow to an
+  unnormalised target through Keras, `importance_diagnostics`,
+  `sample_and_log_prob`; `diagnostics`: ESS fraction, log Z with its
+  standard error, Pareto k-hat; `neutra`: NeuTra NUTS/HMC; `targets`:
+  banana, funnel, logistic regression, Rezende & Mohamed's energies.
 
 `import tfp_flows` is light: each submodule, and TensorFlow with it, loads on
 first use of a name from it.
@@ -63,25 +68,27 @@ _ATTRIBUTES = {
     "bits_per_dim": "training",
     "evaluate_bits_per_dim": "training",
     "evaluate_nll": "training",
+    "VariationalFlowModel": "vi",
 }
 # Every submodule and subpackage, public or not, so that `tfp_flows.training`
 # works after a plain `import tfp_flows` as it did when they were imported
 # eagerly.
 _SUBMODULES = frozenset({
     "applications", "baselines", "bijectors", "cli", "conditional", "context",
-    "data", "dequantization", "distribute", "export", "files", "flows",
-    "images", "nets", "saving", "testing", "tfp_internal", "toy_entropy",
-    "training",
+    "data", "dequantization", "diagnostics", "distribute", "export", "files",
+    "flows", "images", "nets", "neutra", "saving", "targets", "testing",
+    "tfp_internal", "toy_entropy", "training", "vi",
 })
 
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
-    "attribute_direction", "baselines", "bijectors", "bits_per_dim",
-    "conditional", "context", "data",
-    "decode", "dequantization", "distribute", "encode", "evaluate_bits_per_dim",
-    "evaluate_nll", "export_saved_model", "flows", "images", "inpaint",
-    "interpolate", "load_flow", "log_prob", "manipulate", "nets", "sample", "save_flow",
-    "temperature_grid", "testing"
+    "VariationalFlowModel", "attribute_direction", "baselines", "bijectors",
+    "bits_per_dim", "conditional", "context", "data", "decode",
+    "dequantization", "diagnostics", "distribute", "encode",
+    "evaluate_bits_per_dim", "evaluate_nll", "export_saved_model", "flows",
+    "images", "inpaint", "interpolate", "load_flow", "log_prob", "manipulate",
+    "nets", "neutra", "sample", "save_flow", "targets", "temperature_grid",
+    "testing", "vi"
 ]
 
 
@@ -104,14 +111,15 @@ def __dir__():
 if typing.TYPE_CHECKING:  # For type checkers and IDEs: the same names, eagerly.
   # pylint: disable=g-import-not-at-top,unused-import
   from tfp_flows import baselines, bijectors, conditional, context, data
-  from tfp_flows import dequantization, distribute, flows, images, nets
-  from tfp_flows import testing
+  from tfp_flows import dequantization, diagnostics, distribute, flows, images
+  from tfp_flows import nets, neutra, targets, testing, vi
   from tfp_flows.applications import (attribute_direction, decode, encode,
                                       inpaint, interpolate, log_prob,
                                       manipulate,
                                       sample, temperature_grid)
   from tfp_flows.export import export_saved_model
   from tfp_flows.saving import load_flow, save_flow
+  from tfp_flows.vi import VariationalFlowModel
   from tfp_flows.training import (FlowModel, LinearWarmup, NaNGuard,
                                   SampleGrid, Throughput, bits_per_dim,
                                   evaluate_bits_per_dim, evaluate_nll)

@@ -18,6 +18,9 @@ module with a message naming it, not deep inside a bijector.
   `tfb.Invert(...)` build the private `_Chain` and `_Invert` classes when a
   member holds Keras layers (`isinstance(b, tfb.Chain)` is then False); the
   context of a conditional flow is routed through them.
+* `unnest.get_innermost`: a field of nested MCMC kernel results (NeuTra's
+  leapfrog counts, acceptance and step size, `tfp_flows.neutra`), as TFP's
+  own examples read them.
 * `autoregressive_network_layers`: the Keras layers inside a
   `tfb.AutoregressiveNetwork` (its private `_network`), so that `nets.MADE`
   can zero its output layer.
@@ -30,7 +33,7 @@ import importlib
 
 __all__ = [
     "assert_util", "autoregressive_network_layers", "cache_util",
-    "chain_members", "inverted_bijector",
+    "chain_members", "inverted_bijector", "unnest",
     "parameter_properties", "ps", "tensor_util", "tensorshape_util"
 ]
 
@@ -67,6 +70,7 @@ tensorshape_util = _internal("internal.tensorshape_util",
 tensor_util = _internal("internal.tensor_util", ["convert_nonref_to_tensor"])
 parameter_properties = _internal("internal.parameter_properties",
                                  ["ParameterProperties"])
+unnest = _internal("internal.unnest", ["get_innermost"])
 _chain = _internal("bijectors.chain", ["_Chain"])
 _invert = _internal("bijectors.invert", ["_Invert"])
 

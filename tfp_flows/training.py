@@ -25,7 +25,8 @@ from tfp_flows import images
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
     "bits_per_dim", "split_batch",
-    "evaluate_bits_per_dim", "evaluate_nll", "resume_position"
+    "evaluate_bits_per_dim", "evaluate_nll", "resume_position",
+    "skipping_nonfinite"
 ]
 
 
@@ -68,6 +69,23 @@ def split_batch(data):
     raise ValueError("A batch must be x, (x,), (x, y) or a dict; got a "
                      f"{type(data).__name__} of {len(data)} items.")
   return data, None
+
+
+def skipping_nonfinite(optimizer):
+  """`optimizer` wrapped so that it skips any update with NaN or inf gradients.
+
+  Keras's `LossScaleOptimizer` applies no update whose gradients hold NaN or
+  inf, under any strategy. Under the "mixed_float16" policy it scales the
+  loss as usual; otherwise its scale stays 1 and never grows, so skipping
+  non-finite steps is all it does. An optimizer that is already a
+  `LossScaleOptimizer` is returned as it is.
+  """
+  if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+    return optimizer
+  if tf_keras.mixed_precision.global_policy().name == "mixed_float16":
+    return tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+  return tf_keras.mixed_precision.LossScaleOptimizer(
+      optimizer, initial_scale=1., dynamic_growth_steps=2**31 - 1)
 
 
 class FlowModel(tf_keras.Model):
@@ -307,15 +325,8 @@ class FlowModel(tf_keras.Model):
   def compile(self, optimizer="adam", skip_nonfinite=True, **kwargs):
     """Keras `compile`; see the class docstring for `skip_nonfinite`."""
     optimizer = tf_keras.optimizers.get(optimizer)
-    mixed = tf_keras.mixed_precision.global_policy().name == "mixed_float16"
-    if skip_nonfinite and not isinstance(
-        optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-      if mixed:
-        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
-      else:
-        # Scale 1 that never grows: skipping non-finite steps is all it does.
-        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
-            optimizer, initial_scale=1., dynamic_growth_steps=2**31 - 1)
+    if skip_nonfinite:
+      optimizer = skipping_nonfinite(optimizer)
     super().compile(optimizer=optimizer, **kwargs)
 
   def uninitialized(self):
