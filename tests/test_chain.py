@@ -143,3 +143,20 @@ def test_a_mixed_chain_exports_and_serves_in_a_fresh_process(
                              atol=1e-5)
   np.testing.assert_allclose(out["decoded5"], x, atol=1e-4)
   assert out["sample_shape"] == [5, 2, 2, 1] and out["sample_finite"]
+
+
+def test_context_shape_states_and_checks_a_conditional_chain():
+  def part(name, context_shape=None):
+    return tfp_flows.flows.coupling_flow([2], 1, [4], name=name,
+                                         context_shape=context_shape)
+
+  dist = chain(part("a", [3]), part("b"), context_shape=[3])
+  assert context.context_shape(dist) == [3]
+  x = tf.zeros([2, 2])
+  assert tfp_flows.log_prob(dist, x, tf.one_hot([0, 2], 3)).shape == [2]
+  with pytest.raises(ValueError, match=r"take contexts of shape None"):
+    chain(part("a"), part("b"), context_shape=[3])
+  with pytest.raises(ValueError, match=r"take contexts of shape \[2\]"):
+    chain(part("a", [2]), part("b"), context_shape=[3])
+  with pytest.raises(ValueError, match="different context shapes"):
+    chain(part("a", [2]), part("b", [3]))

@@ -308,3 +308,37 @@ def test_bad_arguments():
     VariationalDequantizer([4, 4])
   with pytest.raises(ValueError, match="`num_steps` must be >= 1"):
     VariationalDequantizer(SHAPE, num_steps=0)
+
+
+def test_conditional_flow_with_a_conditional_variational_dequantizer():
+  tf_keras.utils.set_random_seed(0)
+  dist, deq = flows.flowpp([4, 4, 1], checkerboard_steps=1, channel_steps=0,
+                           final_steps=0, filters=4, num_heads=1,
+                           num_components=2, context_shape=[3],
+                           dequantization="variational",
+                           dequantizer_options=dict(num_steps=1, filters=4,
+                                                    num_heads=1,
+                                                    num_components=2,
+                                                    feature_filters=4))
+  assert deq.context_shape == [3]
+  model = FlowModel(dist, dequantizer=deq, num_levels=K, num_classes=3)
+  model.compile(tf_keras.optimizers.Adam(1e-2))
+  rng = np.random.default_rng(0)
+  x = ((rng.integers(0, K, [12, 4, 4, 1]) + 0.5) / K).astype(np.float32)
+  y = np.arange(12, dtype=np.int32) % 3
+  ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(6)
+  context_map = deq.feature_net.context_bias.trainable_variables[0]
+  before = context_map.numpy()
+  history = model.fit(ds, epochs=2, verbose=0)
+  assert np.all(np.isfinite(history.history["loss"]))
+  # The dequantizer's context map trained with the flow.
+  assert not np.array_equal(before, context_map.numpy())
+  # q(u | k, c) depends on c: the same noise, another class, another log q.
+  centres = tf.constant(x[:2] - 0.5 / K)
+  _, log_q = deq.sample_and_log_prob(centres, seed=(1, 2),
+                                     context=tf.one_hot([0, 0], 3))
+  _, other = deq.sample_and_log_prob(centres, seed=(1, 2),
+                                     context=tf.one_hot([1, 1], 3))
+  assert np.max(np.abs(log_q - other)) > 1e-4
+  bpd = importance_weighted_bits_per_dim(model, ds, num_samples=4)
+  assert np.isfinite(bpd)

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
+from tfp_flows import context as context_lib
 from tfp_flows.flows import build_config
 
 tfb = tfp.bijectors
@@ -40,7 +41,7 @@ def _reshape(inner_shape, outer_shape, validate_args):
 
 
 @build_config.records
-def chain(*parts, validate_args=False, name="chain"):
+def chain(*parts, context_shape=None, validate_args=False, name="chain"):
   """Composes flows and bijectors, data side first, into one flow.
 
   `chain(p_1, ..., p_k)` is the flow whose data-to-latent map runs p_1, then
@@ -67,13 +68,17 @@ def chain(*parts, validate_args=False, name="chain"):
 
   Each part's bijector becomes one member of the result's `tfb.Chain`,
   wrapped in a one-member Chain named `{name}_part{i}`: TFP routes bijector
-  kwargs (the context of conditional layers, see `tfp_flows.conditional`)
+  kwargs (the context of conditional layers, see `tfp_flows.context`)
   by name, and the wrapping keeps two parts with equal names (two `maf`
   flows, say) apart.
 
   Args:
     *parts: flows (`tfd.TransformedDistribution`) and `tfb.Bijector`s, data
       side first; the last a distribution.
+    context_shape: None, or [C]: the chain is then a conditional flow, and
+      its conditional parts (built with `context_shape=[C]`; at least one)
+      must all take contexts of that shape. A chain is conditional whenever
+      a part is; this argument states and checks it.
     validate_args: check inputs of every bijector at run time.
     name: name of the distribution.
 
@@ -82,8 +87,9 @@ def chain(*parts, validate_args=False, name="chain"):
     base is the innermost base; its variables are those of every part.
 
   Raises:
-    ValueError: no parts, sizes or dtypes that do not match, or
-      an outer flow whose base holds variables.
+    ValueError: no parts, sizes or dtypes that do not match, an outer flow
+      whose base holds variables, or parts whose context shapes differ from
+      each other or from `context_shape`.
     TypeError: a part that is neither a flow nor a bijector, or a last part
       that is not a distribution.
   """
@@ -133,9 +139,17 @@ def chain(*parts, validate_args=False, name="chain"):
       bijector, shape = part, part.forward_event_shape(shape)
     members.insert(0, tfb.Chain([bijector], validate_args=validate_args,
                                 name=f"{name}_part{i}"))
-  return tfd.TransformedDistribution(
+  flow = tfd.TransformedDistribution(
       distribution=base,
       bijector=tfb.Chain(members, validate_args=validate_args,
                          name=f"{name}_bijector"),
       validate_args=validate_args,
       name=name)
+  got = context_lib.context_shape(flow)  # Differing parts raise here.
+  if context_shape is not None and (
+      got is None or got.as_list() != list(context_shape)):
+    raise ValueError(
+        f"chain(context_shape={list(context_shape)}): the conditional parts "
+        f"take contexts of shape {None if got is None else got.as_list()}; "
+        "build them with the same `context_shape`.")
+  return flow
