@@ -61,8 +61,7 @@ HARNESS_CASES = [pytest.param(*case, marks=[] if case[1] else pytest.mark.slow,
                               id=case_id(case)) for case in CASES]
 
 
-@pytest.mark.parametrize("name,conditional", HARNESS_CASES)
-def test_harness(name, conditional):
+def _harness(name, conditional, checks):
   # FFJORD's exact trace and adaptive solver: float32, no XLA (TFP's own
   # FFJORD does not compile); its float64 solve is checked in test_ffjord.
   ffjord = name == "ffjord"
@@ -73,12 +72,27 @@ def test_harness(name, conditional):
       [int(np.prod(shape_of(name)))],
       dtypes=(tf.float32,) if ffjord else (tf.float32, tf.float64),
       batch_shape=(2,),
-      checks=[c for c in testing.ALL_CHECKS
-              if not (ffjord and c == "jit_compile")],
+      checks=[c for c in checks if not (ffjord and c == "jit_compile")],
       sample_y=lambda shape, dtype, rng: rng.uniform(0.05, 0.95, shape),
       perturb_variables=0.05,
       tolerances=testing.DEEP_FLOW_TOLERANCES,
       context=np.eye(NUM_CLASSES)[1] if conditional else None)
+
+
+@pytest.mark.parametrize("name,conditional", HARNESS_CASES)
+def test_harness(name, conditional):
+  checks = testing.ALL_CHECKS
+  if name == "ffjord" and conditional:
+    # Its Jacobian cannot be vectorised (the ODE solver's gradient with the
+    # context among its constants): one gradient pass per entry, minutes on
+    # 2 cores; in the slow suite below.
+    checks = [c for c in checks if c != "jacobian"]
+  _harness(name, conditional, checks)
+
+
+@pytest.mark.slow
+def test_conditional_ffjord_jacobian():
+  _harness("ffjord", True, ["jacobian"])
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import tensorflow_probability as tfp
 import tf_keras
 
 import tfp_flows
-from tfp_flows import conditional
 from tfp_flows import vi
 
 tfb = tfp.bijectors
@@ -143,7 +142,7 @@ def test_amortised_fit_over_contexts():
   model.fit(contexts.batch(32).repeat(), epochs=1, steps_per_epoch=300,
             verbose=0)
   for c in (-0.8, 0.8):
-    x = conditional.sample(flow, 500, tf.constant([c]), seed=1)
+    x = tfp_flows.sample(flow, 500, seed=1, context=tf.constant([c]))
     np.testing.assert_allclose(np.mean(x, 0), [2 * c, 2 * c], atol=0.25)
   found = vi.importance_diagnostics(flow, log_prob, num_samples=500,
                                     context=[0.5])

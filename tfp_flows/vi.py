@@ -224,7 +224,8 @@ class VariationalFlowModel(tf_keras.Model):
     if self.context_shape is None:
       return None
     return context_lib.check_context(
-        training._features(data), self.context_shape, arg_name="context",  # pylint: disable=protected-access
+        training.split_batch(data)[0], self.context_shape,
+        arg_name="context",
         owner=self.flow.name, dtype=self.flow.dtype)
 
   def _bound(self, data, beta):
