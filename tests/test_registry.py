@@ -20,6 +20,7 @@ TINY = {
     "maf": dict(num_layers=2, hidden_units=[8]),
     "iaf": dict(num_layers=2, hidden_units=[8]),
     "ffjord": dict(hidden_units=[8]),
+    "nsf": dict(num_layers=2, num_bins=3, hidden_units=[8]),
 }
 
 

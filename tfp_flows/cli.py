@@ -42,6 +42,7 @@ TRAIN_DEFAULTS = {
     # FFJORD's an ODE solve: fewer epochs.
     "iaf": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
     "ffjord": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
+    "nsf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
 }
 # The names of tfp_flows.flows.registry.BUILDERS (tested); importing it would
 # make `--help` wait for TensorFlow.
@@ -49,9 +50,12 @@ FLOWS = tuple(TRAIN_DEFAULTS)
 # Architecture flags: builder option name -> argparse keyword arguments.
 _ARCHITECTURE_FLAGS = {
     "num_coupling_layers": dict(type="int", help="NICE: additive couplings"),
-    "hidden_units": dict(type="ints", help="NICE, MAF, IAF, FFJORD: MLP "
-                         "hidden sizes, comma-separated"),
-    "num_layers": dict(type="int", help="MAF, IAF: autoregressive layers"),
+    "hidden_units": dict(type="ints", help="NICE, MAF, IAF, FFJORD, NSF: "
+                         "MLP hidden sizes, comma-separated"),
+    "num_layers": dict(type="int", help="MAF, IAF, NSF: layers"),
+    "num_bins": dict(type="int", help="NSF: spline bins"),
+    "autoregressive": dict(action="store_true", help="NSF: autoregressive "
+                           "spline layers (MADE) instead of couplings"),
     "prior": dict(choices=("logistic", "gaussian"), help="NICE: base"),
     "num_scales": dict(type="int", help="RealNVP: scales"),
     "num_blocks": dict(type="int", help="RealNVP, Flow++: blocks per net"),
