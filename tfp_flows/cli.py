@@ -63,7 +63,8 @@ _ARCHITECTURE_FLAGS = {
                             "width"),
     "num_levels": dict(type="int", help="Glow, Flow++: levels L"),
     "depth": dict(type="int", help="Glow: steps K per level"),
-    "coupling": dict(choices=("affine", "additive"), help="Glow: coupling"),
+    "coupling": dict(choices=("affine", "additive", "spline"),
+                     help="Glow: coupling"),
     "lu_decomposed": dict(action="store_true", help="Glow: LU 1x1 convs"),
     "filters": dict(type="int", help="Flow++: conditioner width"),
     "num_components": dict(type="int", help="Flow++: logistic mixture "
