@@ -235,7 +235,7 @@ def render(results, s, args):
   out = [f"Device {args.device}; sizes --size {args.size}; seed {args.seed}."]
   if results["toys"]:
     families = list(dict.fromkeys(r["family"] for r in results["toys"]))
-    cells = {(r["toy"], r["family"]): f"{r['nll']:.3f} (+{r['gap']:.3f})"
+    cells = {(r["toy"], r["family"]): f"{r['nll']:.3f} ({r['gap']:+.3f})"
              for r in results["toys"]}
     rows = [[f"{toy} ({TOY_ENTROPY[toy]:.3f})"] +
             [cells[(toy, f)] for f in families]

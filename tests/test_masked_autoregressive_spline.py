@@ -14,11 +14,11 @@ K = 4
 P = rqs.num_params(K)
 
 
-@pytest.mark.parametrize("input_order", ["left-to-right", "random"])
-def test_harness(input_order):
+def test_harness():
+  # A random order: entries are not conditioned in their index order.
   def make(dtype):
     return bijectors.MaskedAutoregressiveSpline(
-        made(4, [8, 8], dtype=dtype, input_order=input_order, params=P),
+        made(4, [8, 8], dtype=dtype, input_order="random", params=P),
         num_bins=K, bound=2., dtype=dtype)
   testing.check_bijector(make, [4], perturb_variables=0.3,
                          expect_trainable=True)
