@@ -125,9 +125,6 @@ def test_bad_arguments():
     nsf([1])
 
 
-# ~25 s (a CLI train and evaluate); the registry test checks that the CLI
-# lists nsf, and test_cli.py trains the other families.
-@pytest.mark.slow
 def test_cli_trains_and_evaluates_nsf(tmp_path, tfds_dir, capsys):
   del tfds_dir
   out = tmp_path / "nsf"
