@@ -153,7 +153,7 @@ def test_log_scale_and_shift_are_bounded():
   y = tf.constant(np.random.default_rng(0).uniform(-1e3, 1e3, [64, 2]),
                   tf.float32)
   assert np.max(np.abs(net(y)[..., 1])) > 100.
-  shift, log_scale = layer._shift_and_log_scale(y)  # pylint: disable=protected-access
+  shift, log_scale = layer._shift_and_log_scale(layer._theta(y))  # pylint: disable=protected-access
   assert np.max(np.abs(log_scale)) <= 2. and np.max(np.abs(shift)) <= 5.
   ildj = layer.inverse_log_det_jacobian(y, event_ndims=1)
   assert np.all(np.abs(ildj) <= 2 * 2.)

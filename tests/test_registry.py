@@ -21,6 +21,7 @@ TINY = {
     "iaf": dict(num_layers=2, hidden_units=[8]),
     "ffjord": dict(hidden_units=[8]),
     "coupling_flow": dict(num_layers=2, hidden_units=[8]),
+    "nsf": dict(num_layers=2, num_bins=3, hidden_units=[8]),
 }
 
 

@@ -43,6 +43,7 @@ TRAIN_DEFAULTS = {
     "iaf": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
     "ffjord": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
     "coupling_flow": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
+    "nsf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
 }
 # The names of tfp_flows.flows.registry.BUILDERS (tested); importing it would
 # make `--help` wait for TensorFlow.
@@ -50,9 +51,13 @@ FLOWS = tuple(TRAIN_DEFAULTS)
 # Architecture flags: builder option name -> argparse keyword arguments.
 _ARCHITECTURE_FLAGS = {
     "num_coupling_layers": dict(type="int", help="NICE: additive couplings"),
-    "hidden_units": dict(type="ints", help="NICE, MAF, IAF, FFJORD, "
+    "hidden_units": dict(type="ints", help="NICE, MAF, IAF, FFJORD, NSF, "
                          "coupling_flow: MLP hidden sizes, comma-separated"),
-    "num_layers": dict(type="int", help="MAF, IAF, coupling_flow: layers"),
+    "num_layers": dict(type="int", help="MAF, IAF, NSF, coupling_flow: "
+                       "layers"),
+    "num_bins": dict(type="int", help="NSF: spline bins"),
+    "autoregressive": dict(action="store_true", help="NSF: autoregressive "
+                           "spline layers (MADE) instead of couplings"),
     "prior": dict(choices=("logistic", "gaussian"), help="NICE: base"),
     "num_scales": dict(type="int", help="RealNVP, Glow, Flow++: scales L "
                        "(squeeze levels)"),
@@ -60,8 +65,9 @@ _ARCHITECTURE_FLAGS = {
     "hidden_channels": dict(type="int", help="RealNVP, Glow: conditioner "
                             "width"),
     "depth": dict(type="int", help="Glow: steps K per level"),
-    "coupling": dict(choices=("affine", "additive"),
-                     help="Glow, coupling_flow: coupling"),
+    "coupling": dict(choices=("affine", "additive", "spline"),
+                     help="Glow (affine, additive, spline), coupling_flow "
+                     "(affine, additive): coupling"),
     "lu_decomposed": dict(action="store_true", help="Glow: LU 1x1 convs"),
     "filters": dict(type="int", help="Flow++: conditioner width"),
     "num_components": dict(type="int", help="Flow++: logistic mixture "

@@ -1,10 +1,12 @@
 """tfp_flows bijectors: `tfp.bijectors.Bijector` subclasses, one per module."""
 
 from tfp_flows.bijectors import masks
+from tfp_flows.bijectors import rational_quadratic_spline
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.additive_coupling import AdditiveCoupling
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.context_affine import ContextAffine
+from tfp_flows.bijectors.autoregressive import Autoregressive
 from tfp_flows.bijectors.coupling import Coupling
 from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.invertible_conv1x1 import InvertibleConv1x1
@@ -12,14 +14,17 @@ from tfp_flows.bijectors.logistic_mixture_coupling import \
     LogisticMixtureCoupling
 from tfp_flows.bijectors.logit import Logit
 from tfp_flows.bijectors.masked_autoregressive import MaskedAutoregressive
+from tfp_flows.bijectors.masked_autoregressive_spline import \
+    MaskedAutoregressiveSpline
 from tfp_flows.bijectors.rescaling import Rescaling
+from tfp_flows.bijectors.spline_coupling import SplineCoupling
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.unflatten import Unflatten
 
 __all__ = [
-    "ActNorm", "AdditiveCoupling", "AffineCoupling", "ContextAffine", "Coupling",
-    "FactorOut",
-    "InvertibleConv1x1", "Logit", "LogisticMixtureCoupling",
-    "MaskedAutoregressive", "Rescaling",
-    "Squeeze", "Unflatten", "masks"
+    "ActNorm", "AdditiveCoupling", "AffineCoupling", "Autoregressive",
+    "ContextAffine", "Coupling", "FactorOut", "InvertibleConv1x1", "Logit",
+    "LogisticMixtureCoupling", "MaskedAutoregressive",
+    "MaskedAutoregressiveSpline", "Rescaling", "SplineCoupling", "Squeeze",
+    "Unflatten", "masks", "rational_quadratic_spline"
 ]

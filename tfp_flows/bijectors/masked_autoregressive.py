@@ -2,8 +2,7 @@
 
 import tensorflow as tf
 
-from tfp_flows.tfp_internal import ps
-
+from tfp_flows.bijectors import autoregressive
 from tfp_flows.bijectors import base
 
 __all__ = [
@@ -31,7 +30,7 @@ def soft_bound(raw, bound):
       raw * tf.constant(1. / bound, raw.dtype))
 
 
-class MaskedAutoregressive(base.AugmentedBijector):
+class MaskedAutoregressive(autoregressive.Autoregressive):
   """Autoregressive affine layer: y_i = x_i * exp(alpha_i(y_<i)) + mu_i(y_<i).
 
   The direction is TFP's `tfb.MaskedAutoregressiveFlow`'s: forward maps the
@@ -48,24 +47,12 @@ class MaskedAutoregressive(base.AugmentedBijector):
 
     log |det dy/dx| = sum_i alpha_i,    log |det dx/dy| = -sum_i alpha_i.
 
-  Costs, on the one-call contract of `base.AugmentedBijector` (the transform
-  and its log-det come out of the same network passes):
-
-  * inverse (data -> latent; MAF's `log_prob`, IAF's sampling): ONE
-    conditioner pass on y gives x and the inverse log-det.
-  * forward (latent -> data; MAF's sampling, IAF's `log_prob`): y is built
-    one entry at a time, D passes (a `tf.while_loop`, so it traces once and
-    compiles with XLA): after pass k the first k entries of y (in the
-    conditioner's order) are exact, so the D-th pass's (mu, alpha) are those
-    of the final y, and its alpha is the log-det; no extra pass. Autodiff
-    through the loop gives the exact gradients (y_D equals the solution as
-    a function, not only at a point).
-
-  TFP's layer runs the network twice per `log_prob` (once for the transform,
-  once more for the log-det), and D + 1 times for a sample with its
-  log-density. (Under XLA, common-subexpression elimination merges TFP's two
-  passes of a `log_prob` into one, but not the two backward passes of its
-  gradient.)
+  Costs (the `autoregressive.Autoregressive` mechanism): the inverse
+  (data -> latent; MAF's `log_prob`) is ONE conditioner pass, the forward
+  (MAF's sampling, IAF's `log_prob`) D passes, the log-det coming out of the
+  same passes; TFP's layer runs the network twice per `log_prob`. (Under
+  XLA, common-subexpression elimination merges TFP's two passes of a
+  `log_prob` into one, but not the two backward passes of its gradient.)
 
   Bounds. B (`log_scale_bound`) bounds the log-scale softly: B tanh(h / B)
   is the identity at h = 0 with unit slope, so a zero-initialised MADE still
@@ -131,6 +118,9 @@ class MaskedAutoregressive(base.AugmentedBijector):
   ```
   """
 
+  _num_params = 2
+  _params_description = "a raw shift and log-scale"
+
   def __init__(self,
                conditioner,
                log_scale_bound=DEFAULT_LOG_SCALE_BOUND,
@@ -156,25 +146,10 @@ class MaskedAutoregressive(base.AugmentedBijector):
       ValueError: a bound that is not positive and finite (nor None).
     """
     parameters = dict(locals())
-    with tf.name_scope(name) as name:
-      self._log_scale_bound = base.check_bound(log_scale_bound, "log_scale_bound")
-      self._shift_bound = base.check_bound(shift_bound, "shift_bound")
-      self._conditioner = conditioner
-      event_shape = getattr(conditioner, "event_shape", None)
-      self._event_shape = (None if event_shape is None
-                           else [int(d) for d in event_shape])
-      super().__init__(
-          forward_min_event_ndims=1,
-          is_constant_jacobian=False,
-          validate_args=validate_args,
-          dtype=dtype,
-          parameters=parameters,
-          name=name)
-
-  @property
-  def conditioner(self):
-    """The MADE; `tfp_flows.conditional` finds conditional layers through it."""
-    return self._conditioner
+    self._log_scale_bound = base.check_bound(log_scale_bound, "log_scale_bound")
+    self._shift_bound = base.check_bound(shift_bound, "shift_bound")
+    super().__init__(conditioner, validate_args=validate_args, dtype=dtype,
+                     parameters=parameters, name=name)
 
   @property
   def log_scale_bound(self):
@@ -184,44 +159,16 @@ class MaskedAutoregressive(base.AugmentedBijector):
   def shift_bound(self):
     return self._shift_bound
 
-  def _shift_and_log_scale(self, y, **kwargs):
-    """(mu, alpha) of every entry, each shaped like y (or its broadcast)."""
-    theta = tf.cast(self._conditioner(y, **kwargs), y.dtype)
-    if theta.shape.rank is not None and theta.shape[-1] not in (None, 2):
-      raise ValueError(
-          f"{self.name}: the `conditioner` must return [..., D, 2] (a raw "
-          f"shift and log-scale per entry); got shape "
-          f"{theta.shape.as_list()}.")
+  def _shift_and_log_scale(self, theta):
+    """(mu, alpha) of every entry from theta [..., D, 2], each [..., D]."""
     shift, raw = tf.unstack(theta, num=2, axis=-1)
     return (base.clip(shift, self._shift_bound),
             soft_bound(raw, self._log_scale_bound))
 
-  def _augmented_forward(self, x, **kwargs):
-    x = self._validate_input(x, "x", self._event_shape)
-    event_size = ps.shape(x)[-1]
+  def _forward_transform(self, x, theta):
+    shift, log_scale = self._shift_and_log_scale(theta)
+    return x * tf.exp(log_scale) + shift, log_scale
 
-    def step(y):
-      shift, log_scale = self._shift_and_log_scale(y, **kwargs)
-      return x * tf.exp(log_scale) + shift, log_scale
-
-    # Pass 1 outside the loop: from y = 0 it fixes the first entry (and the
-    # output's shape, which a context's batch may broadcast).
-    y, log_scale = step(tf.zeros_like(x))
-
-    def body(y, log_scale):
-      new_y, new_log_scale = step(y)
-      new_y.set_shape(y.shape)
-      new_log_scale.set_shape(log_scale.shape)
-      return new_y, new_log_scale
-
-    y, log_scale = tf.while_loop(
-        cond=lambda *_: True, body=body, loop_vars=(y, log_scale),
-        maximum_iterations=event_size - 1)
-    fldj = tf.reduce_sum(log_scale, axis=-1)
-    return y, {"fldj": fldj, "ildj": -fldj}
-
-  def _augmented_inverse(self, y, **kwargs):
-    y = self._validate_input(y, "y", self._event_shape)
-    shift, log_scale = self._shift_and_log_scale(y, **kwargs)
-    ildj = -tf.reduce_sum(log_scale, axis=-1)
-    return (y - shift) * tf.exp(-log_scale), {"fldj": -ildj, "ildj": ildj}
+  def _inverse_transform(self, y, theta):
+    shift, log_scale = self._shift_and_log_scale(theta)
+    return (y - shift) * tf.exp(-log_scale), log_scale

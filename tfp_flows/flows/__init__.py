@@ -9,10 +9,12 @@ from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
+from tfp_flows.flows.nsf import nsf
 from tfp_flows.flows.priors import standard_prior
 from tfp_flows.flows.realnvp import realnvp
 
 __all__ = [
-    "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf", "nice", "realnvp",
+    "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf", "nice",
+    "nsf", "realnvp",
     "registry", "standard_prior"
 ]

@@ -67,30 +67,24 @@ def _check_args(event_shape, num_layers, permutation):
   return event_shape, dim
 
 
-def _stack(dim, num_layers, hidden_units, context_shape, actnorm, permutation,
-           activation, log_scale_bound, seed, validate_args, dtype, name):
-  """MAF layers over [D] vectors in Chain order (data side first).
+def _stack(dim, num_layers, make_layer, actnorm, permutation, seed,
+           validate_args, dtype, name):
+  """Layers over [D] vectors in Chain order (data side first).
 
-  Data to latent: per layer i, an optional ActNorm, MAF layer i, then a
+  Data to latent: per layer i, an optional ActNorm, `make_layer(i)`, then a
   permutation of the entries (none after the last layer), so that every
-  entry is conditioned on others somewhere in the stack.
+  entry is conditioned on others somewhere in the stack. Shared with
+  `flows.nsf`.
   """
   rng = np.random.RandomState(seed)
   parts = []
   for i in range(num_layers):
-    made = MADE(dim, hidden_units, context_shape=context_shape,
-                activation=activation, dtype=dtype, name=f"{name}_made{i}")
-    # AutoregressiveNetwork builds lazily; building now lists every variable
-    # of the flow before it sees data.
-    made.build([None, dim])
     if actnorm:
       parts.append(flow_bijectors.ActNorm(dim, event_ndims=1,
                                           validate_args=validate_args,
                                           dtype=dtype,
                                           name=f"{name}_actnorm{i}"))
-    parts.append(flow_bijectors.MaskedAutoregressive(
-        made, log_scale_bound=log_scale_bound, validate_args=validate_args,
-        dtype=dtype, name=f"{name}_layer{i}"))
+    parts.append(make_layer(i))
     if i < num_layers - 1:
       order = (np.arange(dim)[::-1] if permutation == "reverse" else
                rng.permutation(dim))
@@ -100,6 +94,25 @@ def _stack(dim, num_layers, hidden_units, context_shape, actnorm, permutation,
                                validate_args=validate_args,
                                name=f"{name}_permute{i}"))
   return parts
+
+
+def _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
+               permutation, activation, log_scale_bound, seed, validate_args,
+               dtype, name):
+  """MAF layers over [D] vectors in Chain order (data side first)."""
+
+  def make_layer(i):
+    made = MADE(dim, hidden_units, context_shape=context_shape,
+                activation=activation, dtype=dtype, name=f"{name}_made{i}")
+    # AutoregressiveNetwork builds lazily; building now lists every variable
+    # of the flow before it sees data.
+    made.build([None, dim])
+    return flow_bijectors.MaskedAutoregressive(
+        made, log_scale_bound=log_scale_bound, validate_args=validate_args,
+        dtype=dtype, name=f"{name}_layer{i}")
+
+  return _stack(dim, num_layers, make_layer, actnorm, permutation, seed,
+                validate_args, dtype, name)
 
 
 def _flow(event_shape, dim, core, prior, validate_args, dtype, name):
@@ -169,9 +182,9 @@ def maf(event_shape,
     created.
   """
   event_shape, dim = _check_args(event_shape, num_layers, permutation)
-  core = _stack(dim, num_layers, hidden_units, context_shape, actnorm,
-                permutation, activation, log_scale_bound, seed, validate_args,
-                dtype, name)
+  core = _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
+                    permutation, activation, log_scale_bound, seed,
+                    validate_args, dtype, name)
   return _flow(event_shape, dim, core, prior, validate_args, dtype, name)
 
 
@@ -207,9 +220,9 @@ def iaf(event_shape,
     created.
   """
   event_shape, dim = _check_args(event_shape, num_layers, permutation)
-  core = _stack(dim, num_layers, hidden_units, context_shape, actnorm,
-                permutation, activation, log_scale_bound, seed, validate_args,
-                dtype, name)
+  core = _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
+                    permutation, activation, log_scale_bound, seed,
+                    validate_args, dtype, name)
   inverted = tfb.Invert(
       tfb.Chain(core, validate_args=validate_args, name=f"{name}_maf"),
       validate_args=validate_args, name=f"{name}_inverse")

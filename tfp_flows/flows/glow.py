@@ -5,15 +5,24 @@ import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
+from tfp_flows.bijectors import rational_quadratic_spline as rqs
 from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
 from tfp_flows.flows import shapes as shapes_lib
-from tfp_flows.flows.coupling_flow import COUPLINGS
+from tfp_flows.flows.coupling_flow import COUPLINGS as VECTOR_COUPLINGS
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
-__all__ = ["glow", "COUPLINGS"]
+__all__ = ["glow", "COUPLINGS", "SPLINE_COUPLING"]
+
+# The couplings of the vector builder, and splines.
+COUPLINGS = VECTOR_COUPLINGS + ("spline",)
+# coupling="spline": rational-quadratic splines with these settings. Few bins
+# keep the coupling networks' output convolutions (3K - 1 channels per
+# transformed channel) near the affine Glow's size; ActNorm standardises
+# each channel before the coupling, so [-5, 5] holds the data.
+SPLINE_COUPLING = dict(num_bins=4, bound=5.)
 
 
 def _step(channels, hidden_channels, coupling, lu_decomposed, context_shape,
@@ -25,7 +34,9 @@ def _step(channels, hidden_channels, coupling, lu_decomposed, context_shape,
   """
   kept = channels // 2
   changed = channels - kept
-  width = 2 * changed if coupling == "affine" else changed
+  width = {"affine": 2 * changed, "additive": changed,
+           "spline": changed * rqs.num_params(SPLINE_COUPLING["num_bins"])
+           }[coupling]
   net = nets.GlowNet(hidden_channels, width, context_shape=context_shape,
                      dtype=nets.layer_dtype(dtype), name=f"{name}_net")
   net.build([None, None, None, kept])
@@ -34,6 +45,9 @@ def _step(channels, hidden_channels, coupling, lu_decomposed, context_shape,
   if coupling == "affine":
     layer = flow_bijectors.AffineCoupling(net, scale_fn="sigmoid",
                                           name=f"{name}_coupling", **common)
+  elif coupling == "spline":
+    layer = flow_bijectors.SplineCoupling(net, name=f"{name}_coupling",
+                                          **SPLINE_COUPLING, **common)
   else:
     layer = flow_bijectors.AdditiveCoupling(net, name=f"{name}_coupling",
                                             **common)
@@ -86,7 +100,9 @@ def glow(image_shape,
     num_scales: L, the number of squeezes.
     depth: K, flow steps per level.
     hidden_channels: width of each coupling network (`nets.GlowNet`).
-    coupling: "affine" (scale sigmoid(h + 2)) or "additive".
+    coupling: "affine" (scale sigmoid(h + 2)), "additive" or "spline"
+      (`bijectors.SplineCoupling` with `SPLINE_COUPLING`'s settings: a
+      neural spline flow's coupling).
     lu_decomposed: LU-parameterised 1x1 convolutions.
     learn_split_prior: learned N(mu, sigma) priors at the splits; False for
       standard normal ones.

@@ -9,12 +9,13 @@ from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
+from tfp_flows.flows.nsf import nsf
 from tfp_flows.flows.realnvp import realnvp
 
 __all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "build", "options"]
 
 BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp,
-            "maf": maf, "iaf": iaf, "ffjord": ffjord,
+            "maf": maf, "iaf": iaf, "ffjord": ffjord, "nsf": nsf,
             "coupling_flow": coupling_flow}
 
 # The offline digits data (1500 8x8 images) overfit larger networks; these
@@ -33,6 +34,11 @@ ARCHITECTURE_DEFAULTS = {
     # Flattened 64-pixel images; about 36,000 parameters, as NICE and Glow.
     "maf": dict(num_layers=5, hidden_units=[32, 32]),
     "iaf": dict(num_layers=5, hidden_units=[32, 32]),
+    # NSF-C: 4 couplings of 22-22 MLPs whose output layers (11 spline
+    # parameters for each of 32 pixels) dominate; 37,824 parameters. ActNorm
+    # standardises each pixel, so the data fill the splines' [-5, 5].
+    "nsf": dict(num_layers=4, num_bins=4, hidden_units=[22, 22],
+                actnorm=True),
     # The exact trace (D = 64 network passes per solver stage) keeps
     # log_prob deterministic; loose tolerances keep the solves short.
     "ffjord": dict(hidden_units=[64, 64], trace="exact", atol=1e-3,

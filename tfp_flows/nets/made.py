@@ -13,17 +13,19 @@ __all__ = ["MADE"]
 
 
 class MADE(tfb.AutoregressiveNetwork):
-  """TFP's MADE with outputs (shift, raw log-scale) per entry; optionally conditional.
+  """TFP's MADE with `params` outputs per entry, zero-initialised; optionally conditional.
 
   Output i depends only on the inputs that come before entry i in
   `input_order` (MADE's masks, kept by the kernels' constraints through
   training), which is what makes `bijectors.MaskedAutoregressive` invertible.
 
-  Shapes: x [..., D] (and c [..., C] or [C]) -> [..., D, 2]: the shift and
-  the raw log-scale of each entry. The output layer starts at zero, so a new
-  autoregressive layer is the identity. Conditional (`context_shape=[C]`),
-  the context enters every layer through its own dense map (TFP's
-  `conditional_input_layers="all_layers"`); a missing or wrongly shaped
+  Shapes: x [..., D] (and c [..., C] or [C]) -> [..., D, params]: for
+  `bijectors.MaskedAutoregressive` (params=2) the shift and the raw
+  log-scale of each entry, for `bijectors.MaskedAutoregressiveSpline`
+  (params=3K - 1) its raw spline parameters. The output layer starts at
+  zero, so a new autoregressive layer is the identity. Conditional
+  (`context_shape=[C]`), the context enters every layer through its own
+  dense map (TFP's `conditional_input_layers="all_layers"`); a missing or wrongly shaped
   `conditional_input` raises a `ValueError` naming the argument, the
   expected and the received shape (TFP's own message names neither shape).
 
@@ -37,7 +39,8 @@ class MADE(tfb.AutoregressiveNetwork):
   """
 
   def __init__(self, event_size, hidden_units, context_shape=None,
-               activation="relu", input_order="left-to-right", **kwargs):
+               activation="relu", input_order="left-to-right", params=2,
+               **kwargs):
     """Creates the network; `build([None, event_size])` creates its variables.
 
     Args:
@@ -52,7 +55,7 @@ class MADE(tfb.AutoregressiveNetwork):
     self._context_shape = (None if context_shape is None else
                            context_lib.as_context_shape(context_shape))
     super().__init__(
-        params=2,
+        params=int(params),
         event_shape=[int(event_size)],
         hidden_units=[int(u) for u in hidden_units],
         conditional=context_shape is not None,
