@@ -76,7 +76,7 @@ class Autoregressive(base.AugmentedBijector):
 
   @property
   def conditioner(self):
-    """The MADE; `tfp_flows.conditional` finds conditional layers through it."""
+    """The MADE; `tfp_flows.context` finds conditional layers through it."""
     return self._conditioner
 
   def _forward_transform(self, x, theta):

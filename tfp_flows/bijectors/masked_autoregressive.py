@@ -114,7 +114,7 @@ class MaskedAutoregressive(autoregressive.Autoregressive):
   dist.sample(8)                   # four MADE passes
 
   # Conditional: MADE(4, [64, 64], context_shape=[10]); the context goes in
-  # as the bijector kwarg `conditional_input` (see tfp_flows.conditional).
+  # as the bijector kwarg `conditional_input` (see tfp_flows.context).
   ```
   """
 

@@ -67,7 +67,7 @@ class SplineCoupling(coupling.Coupling):
   For a `num_masked` split d_B is the size of x_B's last axis; for a `mask`
   the event's last axis (outputs on the conditioning entries are ignored).
   Conditional: bijector kwargs (`conditional_input=c`) go to the
-  conditioner (see `tfp_flows.conditional`).
+  conditioner (see `tfp_flows.context`).
 
   #### Example
 

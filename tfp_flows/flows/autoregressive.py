@@ -44,7 +44,7 @@ class MaskedAutoregressiveFlow(tfb.MaskedAutoregressiveFlow):
   TFP's layer (two network passes per `log_prob`, unbounded log-scale), kept
   for stacks built by hand; `maf` and `iaf` use
   `bijectors.MaskedAutoregressive`. Our couplings expose their networks the
-  same way; `tfp_flows.conditional` finds a flow's conditional layers
+  same way; `tfp_flows.context` finds a flow's conditional layers
   through it.
   """
 
@@ -163,7 +163,7 @@ def maf(event_shape,
     num_layers: number of MAF layers (the paper: 5 on MNIST).
     hidden_units: hidden layer sizes of each MADE.
     context_shape: [C] for a conditional flow p(x | c) (see
-      `tfp_flows.conditional`), else None.
+      `tfp_flows.context`), else None.
     actnorm: an `ActNorm` (event_ndims=1) before each layer.
     permutation: "reverse" (the paper's) or "random" orders between layers.
     activation: MADE activation.

@@ -75,7 +75,7 @@ def nsf(event_shape,
     inverse: with `autoregressive`, the stack inverted (IAF's arrangement:
       one MADE pass per layer to sample, D for `log_prob`).
     context_shape: [C] for a conditional flow p(x | c) (see
-      `tfp_flows.conditional`), else None.
+      `tfp_flows.context`), else None.
     actnorm: an `ActNorm` (event_ndims=1) before each layer.
     permutation: "reverse" or "random" orders between layers.
     activation: the networks' activation.
