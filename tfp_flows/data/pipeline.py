@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from tfp_flows.data._checks import _check_positive_int
 from tfp_flows.data.catalog import (_SPECS, _catalog_builder, _levels,
@@ -199,12 +200,14 @@ def load(
   def pixels(image):
     return _preprocess(image, image_spec.num_levels, n_bits, image_size)
 
-  ds = builder.as_dataset(split=split, shuffle_files=False)
   # Decoded afresh in every pass. An in-memory `cache()` shared by the passes
   # of the flat_map below is unsafe: an iterator abandoned mid-pass (fit's
   # `next(iter(ds))` for ActNorm's initialisation, a user's peek) leaves a
   # partial cache that later passes then read as the whole split (seen:
-  # the 297 test digits truncated to 128).
+  # the 297 test digits truncated to 128). TFDS caches small datasets of
+  # its own accord ("autocache"), hence `try_autocache=False` too.
+  ds = builder.as_dataset(split=split, shuffle_files=False,
+                          read_config=tfds.ReadConfig(try_autocache=False))
   if with_labels:
     examples = ds.map(
         lambda ex: (pixels(ex["image"]), tf.cast(ex["label"], tf.int32)),
