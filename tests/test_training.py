@@ -86,17 +86,18 @@ def test_nice_beats_factorized_gaussian_on_digits(tfds_dir):
 @pytest.mark.slow
 def test_image_flows_beat_nice_with_fewer_parameters(tfds_dir):
   # The README's table, with the CLI's per-flow defaults (about 5 minutes).
-  from tfp_flows import cli  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from tfp_flows import cli
+  from tfp_flows.flows import registry
   results = {}
   for flow in ("nice", "realnvp", "glow"):
-    args = cli.resolve_flow_options(
-        cli.build_parser().parse_args(["train", "--flow", flow, "--out", "x"]))
+    defaults = cli.TRAIN_DEFAULTS[flow]
     tf_keras.utils.set_random_seed(0)
-    dist = cli.build_flow(args, [8, 8, 1])
+    dist = registry.build(flow, [8, 8, 1])
     model = tfp_flows.FlowModel(dist, num_levels=17)
-    model.compile(tf_keras.optimizers.Adam(args.learning_rate))
+    model.compile(tf_keras.optimizers.Adam(defaults["learning_rate"]))
     model.fit(tfp_flows.data.load("digits", "train", 64, seed=0),
-              epochs=args.epochs, verbose=0)
+              epochs=defaults["epochs"], verbose=0)
     test = tfp_flows.data.load("digits", "test", 64, seed=1)
     params = sum(v.shape.num_elements() for v in dist.trainable_variables)
     results[flow] = (tfp_flows.evaluate_bits_per_dim(dist, test, 17), params)
