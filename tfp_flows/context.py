@@ -38,7 +38,7 @@ tfd = tfp.distributions
 __all__ = [
     "as_context_shape", "bijector_kwargs", "call_with_context",
     "check_context", "check_flow_context", "conditional_layers",
-    "context_shape", "net_context"
+    "context_shape", "net_context", "optional_context_shape", "shape_config"
 ]
 
 ARG = "conditional_input"
@@ -52,6 +52,16 @@ def as_context_shape(context_shape):  # pylint: disable=redefined-outer-name
                      f"(a one-hot label or a context vector); got "
                      f"{context_shape!r}.")
   return shape
+
+
+def optional_context_shape(context_shape):  # pylint: disable=redefined-outer-name
+  """`as_context_shape(context_shape)`, or None for None: an unconditional net."""
+  return None if context_shape is None else as_context_shape(context_shape)
+
+
+def shape_config(context_shape):  # pylint: disable=redefined-outer-name
+  """A net's `context_shape` for its `get_config`: a list, or None."""
+  return None if context_shape is None else context_shape.as_list()
 
 
 def _shape_of(value):

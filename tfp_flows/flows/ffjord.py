@@ -23,6 +23,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_flows import bijectors as flow_bijectors
+from tfp_flows import context as context_lib
 from tfp_flows import nets
 from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
@@ -90,8 +91,7 @@ class StateTimeNet(tf_keras.layers.Layer):
     config.update(event_size=self.event_size,
                   hidden_units=self.mlp.hidden_units,
                   activation=self.mlp.activation,
-                  context_shape=(None if self.context_shape is None else
-                                 self.context_shape.as_list()))
+                  context_shape=context_lib.shape_config(self.context_shape))
     return config
 
 

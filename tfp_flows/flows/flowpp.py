@@ -15,7 +15,6 @@ from tfp_flows.flows import shapes as shapes_lib
 from tfp_flows.nets.gated_attention import GatedAttentionNet
 
 tfb = tfp.bijectors
-tfd = tfp.distributions
 
 __all__ = ["flowpp", "DEQUANTIZATIONS"]
 

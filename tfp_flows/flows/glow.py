@@ -12,7 +12,6 @@ from tfp_flows.flows import shapes as shapes_lib
 from tfp_flows.flows.coupling_flow import COUPLINGS as VECTOR_COUPLINGS
 
 tfb = tfp.bijectors
-tfd = tfp.distributions
 
 __all__ = ["glow", "COUPLINGS", "SPLINE_COUPLING"]
 

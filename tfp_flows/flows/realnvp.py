@@ -11,7 +11,6 @@ from tfp_flows.flows import priors
 from tfp_flows.flows import shapes as shapes_lib
 
 tfb = tfp.bijectors
-tfd = tfp.distributions
 
 __all__ = ["realnvp"]
 

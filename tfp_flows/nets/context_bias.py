@@ -3,7 +3,9 @@
 import tensorflow as tf
 import tf_keras
 
-__all__ = ["ContextBias"]
+from tfp_flows import context as context_lib
+
+__all__ = ["ContextBias", "for_context"]
 
 
 class ContextBias(tf_keras.layers.Layer):
@@ -41,3 +43,21 @@ class ContextBias(tf_keras.layers.Layer):
     bias = self.dense(c)
     middle = [1] * (h.shape.rank - 2)
     return h + tf.reshape(bias, tf.concat([[-1], middle, [self.units]], 0))
+
+
+def for_context(context_shape, units, dtype, kernel_initializer="glorot_uniform"):
+  """A conv net's (`context_shape`, `ContextBias`): built, or (None, None).
+
+  Args:
+    context_shape: [C], or None for an unconditional net.
+    units: channels of the hidden layer the context enters.
+    dtype: the net's dtype policy.
+    kernel_initializer: "zeros" where the context enters an output layer.
+  """
+  shape = context_lib.optional_context_shape(context_shape)
+  if shape is None:
+    return None, None
+  bias = ContextBias(units, kernel_initializer=kernel_initializer, dtype=dtype,
+                     name="context")
+  bias.build([None, shape[0]])
+  return shape, bias

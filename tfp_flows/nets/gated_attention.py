@@ -6,7 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_flows import context as context_lib
-from tfp_flows.nets.context_bias import ContextBias
+from tfp_flows.nets import context_bias
 
 __all__ = ["GatedAttentionNet", "concat_elu"]
 
@@ -137,11 +137,8 @@ class GatedAttentionNet(tf_keras.layers.Layer):
                          kernel_initializer=init, dtype=policy,
                          name="conv_out")
     self.positions = None
-    self.context_shape = (None if context_shape is None else
-                          context_lib.as_context_shape(context_shape))
-    self.context_bias = None
-    if self.context_shape is not None:
-      self.context_bias = ContextBias(f, dtype=policy, name="context")
+    self.context_shape, self.context_bias = context_bias.for_context(
+        context_shape, f, policy)
 
   def build(self, input_shape):
     # Creates every variable up front (see MLP.build).
@@ -171,8 +168,6 @@ class GatedAttentionNet(tf_keras.layers.Layer):
           initializer=tf_keras.initializers.RandomNormal(stddev=0.01),
           dtype=self.dtype)
     self.conv_out.build(hidden)
-    if self.context_bias is not None:
-      self.context_bias.build([None, self.context_shape[0]])
     super().build(input_shape)
 
   def _attention(self, block, h, training):
@@ -221,6 +216,5 @@ class GatedAttentionNet(tf_keras.layers.Layer):
                   num_blocks=self.num_blocks, num_heads=self.num_heads,
                   dropout=self.dropout, feature_channels=self.feature_channels,
                   zero_init_output=self.zero_init_output,
-                  context_shape=(None if self.context_shape is None else
-                                 self.context_shape.as_list()))
+                  context_shape=context_lib.shape_config(self.context_shape))
     return config

@@ -4,7 +4,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_flows import context as context_lib
-from tfp_flows.nets.context_bias import ContextBias
+from tfp_flows.nets import context_bias
 
 __all__ = ["GlowNet"]
 
@@ -44,12 +44,8 @@ class GlowNet(tf_keras.layers.Layer):
         conv(self.output_channels, 3, padding="same", kernel_initializer="zeros",
              dtype=self.dtype_policy, name="conv_out"),
     ]
-    self.context_shape = (None if context_shape is None else
-                          context_lib.as_context_shape(context_shape))
-    self.context_bias = None
-    if self.context_shape is not None:
-      self.context_bias = ContextBias(self.hidden_channels,
-                                      dtype=self.dtype_policy, name="context")
+    self.context_shape, self.context_bias = context_bias.for_context(
+        context_shape, self.hidden_channels, self.dtype_policy)
 
   def build(self, input_shape):
     # Creates every variable up front (see MLP.build).
@@ -57,8 +53,6 @@ class GlowNet(tf_keras.layers.Layer):
     for layer in self.convs:
       layer.build(shape)
       shape = tf.TensorShape([None, None, None, layer.filters])
-    if self.context_bias is not None:
-      self.context_bias.build([None, self.context_shape[0]])
     super().build(input_shape)
 
   def call(self, x, conditional_input=None):
@@ -73,6 +67,5 @@ class GlowNet(tf_keras.layers.Layer):
     config = super().get_config()
     config.update(hidden_channels=self.hidden_channels,
                   output_channels=self.output_channels,
-                  context_shape=(None if self.context_shape is None else
-                                 self.context_shape.as_list()))
+                  context_shape=context_lib.shape_config(self.context_shape))
     return config

@@ -52,8 +52,7 @@ class MADE(tfb.AutoregressiveNetwork):
         "right-to-left", "random" or a permutation of 1..D).
       **kwargs: `tf_keras` layer arguments (`name`, `dtype`).
     """
-    self._context_shape = (None if context_shape is None else
-                           context_lib.as_context_shape(context_shape))
+    self._context_shape = context_lib.optional_context_shape(context_shape)
     super().__init__(
         params=int(params),
         event_shape=[int(event_size)],

@@ -48,8 +48,7 @@ class MLP(tf_keras.layers.Layer):
     self.out = tf_keras.layers.Dense(
         self.output_units, kernel_initializer=init, bias_initializer="zeros",
         dtype=self.dtype_policy, name="output")
-    self.context_shape = (None if context_shape is None else
-                          context_lib.as_context_shape(context_shape))
+    self.context_shape = context_lib.optional_context_shape(context_shape)
 
   def build(self, input_shape):
     # Building every layer up front lets a builder create all variables at
@@ -83,6 +82,5 @@ class MLP(tf_keras.layers.Layer):
     config.update(hidden_units=self.hidden_units,
                   output_units=self.output_units, activation=self.activation,
                   zero_init_output=self.zero_init_output,
-                  context_shape=(None if self.context_shape is None else
-                                 self.context_shape.as_list()))
+                  context_shape=context_lib.shape_config(self.context_shape))
     return config

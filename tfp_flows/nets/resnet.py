@@ -6,7 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_flows import context as context_lib
-from tfp_flows.nets.context_bias import ContextBias
+from tfp_flows.nets import context_bias
 
 __all__ = ["ResNet"]
 
@@ -48,12 +48,8 @@ class ResNet(tf_keras.layers.Layer):
                    for i in range(self.num_blocks)]
     self.conv_out = conv(self.output_channels, name="conv_out",
                          kernel_initializer="zeros")
-    self.context_shape = (None if context_shape is None else
-                          context_lib.as_context_shape(context_shape))
-    self.context_bias = None
-    if self.context_shape is not None:
-      self.context_bias = ContextBias(self.hidden_channels,
-                                      dtype=self.dtype_policy, name="context")
+    self.context_shape, self.context_bias = context_bias.for_context(
+        context_shape, self.hidden_channels, self.dtype_policy)
 
   def build(self, input_shape):
     # Creates every variable up front (see MLP.build).
@@ -63,8 +59,6 @@ class ResNet(tf_keras.layers.Layer):
       a.build(hidden)
       b.build(hidden)
     self.conv_out.build(hidden)
-    if self.context_bias is not None:
-      self.context_bias.build([None, self.context_shape[0]])
     super().build(input_shape)
 
   def call(self, x, conditional_input=None):
@@ -81,6 +75,5 @@ class ResNet(tf_keras.layers.Layer):
     config.update(hidden_channels=self.hidden_channels,
                   output_channels=self.output_channels,
                   num_blocks=self.num_blocks,
-                  context_shape=(None if self.context_shape is None else
-                                 self.context_shape.as_list()))
+                  context_shape=context_lib.shape_config(self.context_shape))
     return config

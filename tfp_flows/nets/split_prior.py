@@ -4,7 +4,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_flows import context as context_lib
-from tfp_flows.nets.context_bias import ContextBias
+from tfp_flows.nets import context_bias
 
 __all__ = ["SplitPriorNet"]
 
@@ -33,19 +33,13 @@ class SplitPriorNet(tf_keras.layers.Layer):
     self.conv = tf_keras.layers.Conv2D(
         self.output_channels, 3, padding="same", kernel_initializer="zeros",
         dtype=self.dtype_policy, name="conv")
-    self.context_shape = (None if context_shape is None else
-                          context_lib.as_context_shape(context_shape))
-    self.context_bias = None
-    if self.context_shape is not None:
-      self.context_bias = ContextBias(self.output_channels,
-                                      kernel_initializer="zeros",
-                                      dtype=self.dtype_policy, name="context")
+    self.context_shape, self.context_bias = context_bias.for_context(
+        context_shape, self.output_channels, self.dtype_policy,
+        kernel_initializer="zeros")
 
   def build(self, input_shape):
     # Creates every variable up front (see MLP.build).
     self.conv.build(tf.TensorShape([None, None, None, input_shape[-1]]))
-    if self.context_bias is not None:
-      self.context_bias.build([None, self.context_shape[0]])
     super().build(input_shape)
 
   def call(self, h, conditional_input=None):
@@ -56,6 +50,5 @@ class SplitPriorNet(tf_keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update(output_channels=self.output_channels,
-                  context_shape=(None if self.context_shape is None else
-                                 self.context_shape.as_list()))
+                  context_shape=context_lib.shape_config(self.context_shape))
     return config
