@@ -134,6 +134,27 @@ def test_initialises_inside_tf_function(jit_compile):
   assert np.all(tf.reduce_mean(x_other, SPATIAL_AXES).numpy() > 1.)
 
 
+def test_functions_traced_after_the_init_hold_no_cond():
+  # The cond is traced (two branch functions) only while the layer is not
+  # initialised: a training step traced after `FlowModel.initialize` skips it.
+  actnorm = ActNorm(2)
+
+  def conds():
+    graph = tf.function(actnorm.inverse).get_concrete_function(
+        tf.TensorSpec([None, 4, 4, 2])).graph
+    return [op.type for op in graph.get_operations() if "If" in op.type]
+
+  assert conds()
+  actnorm.inverse(_data(0))
+  assert not conds()
+  # Restored from a checkpoint, initialised too.
+  restored = ActNorm(2)
+  restored.initialized.assign(True)
+  graph = tf.function(restored.forward).get_concrete_function(
+      tf.TensorSpec([None, 4, 4, 2])).graph
+  assert not [op for op in graph.get_operations() if "If" in op.type]
+
+
 def test_log_prob_initialises_and_trains():
   actnorm = ActNorm(2)
   base = tfd.Sample(tfd.Normal(0., 1.), [4, 4, 2])

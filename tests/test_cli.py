@@ -50,6 +50,14 @@ def test_train_writes_saved_model_samples_and_metrics(tmp_path, tfds_dir):
   baseline = metrics["gaussian_baseline_test_bits_per_dim"]
   assert 3.2 < baseline < 3.6
   assert 2.5 < metrics["test_bits_per_dim"] < baseline - 0.2, metrics
+  # The first step's arrival: from `fit`'s start, within the time from the
+  # command's start (TensorFlow's import and the data come first), and
+  # within the whole training.
+  first, total = metrics["first_step_seconds"], metrics["seconds_to_first_step"]
+  assert 0 < first < total, metrics
+  assert first < metrics["train_seconds"], metrics
+  assert re.search(r"first training step done \d+\.\d s after the command "
+                   r"started \(\d+\.\d s of it in `fit`", proc.stdout)
 
 
 @pytest.mark.parametrize("args, messages", [

@@ -137,3 +137,59 @@ def test_bad_settings_and_parameters_are_named():
     rqs.check_spline_args(K, B, 1e-3, 1e-3, 1.)
   with pytest.raises(ValueError, match=r"3 \* num_bins - 1 = 14.*got 12"):
     rqs.spline_knots(tf.zeros([2, 12]), K, B)
+
+
+@pytest.mark.parametrize("dtype,tol", [(tf.float32, 1e-5), (tf.float64, 1e-12)])
+@pytest.mark.parametrize("inverse", [False, True])
+def test_fused_transform_agrees_with_plain_ops(dtype, tol, inverse):
+  # The XLA-compiled path (the bijectors' default) and plain ops: same
+  # values and gradients, in and out of [-B, B], on [3, 4, 5] entries.
+  theta = _theta([3, 4, 5], dtype, seed=6)
+  values = tf.constant(np.random.default_rng(7).uniform(-4., 4., [3, 4, 5]),
+                       dtype)
+  results = []
+  for jit_compile in (True, False):
+
+    # Traced: eager calls take the plain ops either way.
+    @tf.function
+    def values_and_gradients(values, theta, jit_compile=jit_compile):
+      with tf.GradientTape() as tape:
+        tape.watch([values, theta])
+        out, log_derivative = rqs.transform(values, theta, K, B,
+                                            inverse=inverse,
+                                            jit_compile=jit_compile)
+        loss = tf.reduce_sum(out**2) + tf.reduce_sum(log_derivative)
+      assert out.shape == values.shape == log_derivative.shape
+      return [out, log_derivative] + tape.gradient(loss, [values, theta])
+
+    results.append(values_and_gradients(values, theta))
+  for fused, plain in zip(*results):
+    np.testing.assert_allclose(fused, plain, atol=100 * tol, rtol=100 * tol)
+
+
+def test_fused_transform_is_nested_only_outside_xla():
+  # A compiled function nested in a compiled training step made every step
+  # recompile; inside XLA the plain ops are traced into the caller.
+  theta = _theta([6], tf.float32)
+  values = tf.zeros([6])
+
+  def nested_calls(jit_compile, fused=True):
+    fn = tf.function(
+        lambda v, t: rqs.transform(v, t, K, B, jit_compile=fused)[0],
+        jit_compile=jit_compile)
+    graph = fn.get_concrete_function(values, theta).graph
+    return [op.type for op in graph.get_operations()
+            if "PartitionedCall" in op.type]
+
+  assert nested_calls(False)
+  assert not nested_calls(True)
+  assert not nested_calls(False, fused=False)
+
+
+def test_fused_transform_checks_shapes_before_flattening():
+  # 12 entries of [3, 4] and parameters for [4, 3]: flattening alone would
+  # pair them up wrongly.
+  with pytest.raises(ValueError, match=r"shape of the values plus one axis"):
+    rqs.transform(tf.zeros([3, 4]), _theta([4, 3], tf.float32), K, B)
+  with pytest.raises(ValueError, match=r"3 \* num_bins - 1 = 14.*got 12"):
+    rqs.transform(tf.zeros([2]), tf.zeros([2, 12]), K, B)

@@ -76,3 +76,13 @@ def test_protected_hooks_we_override_exist():
   assert isinstance(base.AugmentedBijector._cache,  # pylint: disable=protected-access
                     tfp_internal.cache_util.BijectorCacheWithGreedyAttrs)
   assert a.forward(tf.ones([1, 1, 1, 2])).shape == [1, 1, 1, 2]
+
+
+def test_in_xla_context_tells_compiled_functions_apart():
+  seen = {}
+  for jit_compile in (False, True):
+    tf.function(lambda: seen.setdefault(jit_compile,
+                                        tfp_internal.in_xla_context()),
+                jit_compile=jit_compile).get_concrete_function()
+  assert seen == {False: False, True: True}
+  assert not tfp_internal.in_xla_context()  # eager

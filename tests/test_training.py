@@ -402,7 +402,7 @@ def test_resume_from_backup_matches_an_uninterrupted_run(tmp_path):
   assert straight["optimizer"][0] == resumed["optimizer"][0] == 8
 
 
-def test_fit_traces_the_training_step_once():
+def test_fit_and_train_on_batch_trace_the_training_step_once():
   # The optimizer's slots exist before the first step: a step function that
   # created them would be traced twice (Glow: seconds per trace).
   dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, depth=1,
@@ -414,6 +414,15 @@ def test_fit_traces_the_training_step_once():
   model.fit(data, epochs=2, verbose=0)
   assert model.train_function.experimental_get_tracing_count() == 1
   assert len(model.optimizer.variables) > 2 * len(model.trainable_variables)
+  # So does `train_on_batch` (and any direct caller of
+  # `make_train_function`) on a fresh model.
+  fresh = tfp_flows.FlowModel(tfp_flows.flows.glow(
+      [4, 4, 1], num_scales=1, depth=1, hidden_channels=4))
+  fresh.initialize(tf.random.uniform([4, 4, 4, 1]))
+  fresh.compile(tf_keras.optimizers.Adam(1e-3))
+  fresh.train_on_batch(tf.random.uniform([4, 4, 4, 1]))
+  fresh.train_on_batch(tf.random.uniform([4, 4, 4, 1]))
+  assert fresh.train_function.experimental_get_tracing_count() == 1
 
 
 # The smallest Glow; 3 epochs of 4 steps, a backup every 3 steps. Killed as

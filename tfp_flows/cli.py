@@ -29,6 +29,10 @@ STRATEGIES = ("default", "mirrored", "multi-worker")
 
 __all__ = ["main", "FLOWS", "TRAIN_DEFAULTS"]
 
+# The command's start, for the time to its first training step (importing
+# TensorFlow included).
+_STARTED = time.time()
+
 # Training settings per flow, tuned on the offline digits data; the README's
 # table comes from them. Architecture defaults live in flows/registry.py.
 TRAIN_DEFAULTS = {
@@ -512,6 +516,11 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
       "global_batch_size": global_batch,
       "train_seconds": round(train_seconds, 1),
       "train_examples_per_second": rate and round(rate, 1),
+      # From the command's start (TensorFlow's import, data, building,
+      # tracing and compiling) and from `fit`'s, to the first step's end.
+      "seconds_to_first_step": _since_start(throughput.first_step_end),
+      "first_step_seconds": throughput.first_step_seconds and round(
+          throughput.first_step_seconds, 2),
       # Epochs run by this command (after any resumed from a backup).
       "train_loss_per_epoch": [float(v) for v in
                                history.history.get("loss", [])],
@@ -524,6 +533,11 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
   print(f"test bits/dim: {test_bpd:.4f}  ({args.flow} on {args.dataset}, "
         f"{metrics['num_parameters']} parameters, {train_seconds:.0f} s)")
   print(f"factorised Gaussian baseline test bits/dim: {baseline_bpd:.4f}")
+  if throughput.first_step_end is not None:
+    print(f"first training step done {metrics['seconds_to_first_step']:.1f} "
+          f"s after the command started ("
+          f"{metrics['first_step_seconds']:.1f} s of it in `fit`: tracing, "
+          "compiling and running the step)")
   if distribute.is_chief(strategy):
     print(f"SavedModel: {served}")
     print(f"samples: {png}")
@@ -531,6 +545,10 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
     print("not the chief: its files were written to a temporary folder, "
           "now removed")
   return metrics
+
+
+def _since_start(wall_time):
+  return None if wall_time is None else round(wall_time - _STARTED, 2)
 
 
 def _write_samples(tfp_flows, dist, num_classes, n, temperature, seed, path,

@@ -24,6 +24,12 @@ module with a message naming it, not deep inside a bijector.
 * `autoregressive_network_layers`: the Keras layers inside a
   `tfb.AutoregressiveNetwork` (its private `_network`), so that `nets.MADE`
   can zero its output layer.
+* `in_xla_context` (TensorFlow's own `control_flow_util`, the one TF
+  internal): whether the graph being traced is compiled by XLA, the test
+  `tf.function` makes before nesting a `jit_compile=True` function. The
+  fused splines (`bijectors.rational_quadratic_spline.transform`) nest one
+  only outside XLA: a compiled function nested in a compiled training step
+  made every step recompile (2.0 s instead of 16 ms, TF 2.21 CPU).
 * Protected hooks our bijectors override (TFP's subclass contract, checked
   by the tests, not wrapped): `Bijector._get_parameterization` (the cache
   key), `Bijector._parameter_properties` and the class attribute `_cache`.
@@ -31,13 +37,16 @@ module with a message naming it, not deep inside a bijector.
 
 import importlib
 
+import tensorflow as tf
+
 __all__ = [
     "assert_util", "autoregressive_network_layers", "cache_util",
-    "chain_members", "inverted_bijector", "unnest",
+    "chain_members", "in_xla_context", "inverted_bijector", "unnest",
     "parameter_properties", "ps", "tensor_util", "tensorshape_util"
 ]
 
 _PINNED = "tensorflow-probability 0.25"
+_PINNED_TF = "tensorflow 2.21"
 
 
 def _internal(module, attributes=()):
@@ -71,6 +80,8 @@ tensor_util = _internal("internal.tensor_util", ["convert_nonref_to_tensor"])
 parameter_properties = _internal("internal.parameter_properties",
                                  ["ParameterProperties"])
 unnest = _internal("internal.unnest", ["get_innermost"])
+_control_flow_util = importlib.import_module(
+    "tensorflow.python.ops.control_flow_util")
 _chain = _internal("bijectors.chain", ["_Chain"])
 _invert = _internal("bijectors.invert", ["_Invert"])
 
@@ -100,3 +111,14 @@ def autoregressive_network_layers(network):
         "tfb.AutoregressiveNetwork no longer keeps its layers in `_network` "
         f"(it did in {_PINNED}); nets.MADE cannot zero its output layer.")
   return inner.layers
+
+
+def in_xla_context():
+  """True while tracing a function that XLA compiles (`jit_compile=True`)."""
+  check = getattr(_control_flow_util, "GraphOrParentsInXlaContext", None)
+  if check is None:
+    raise AttributeError(
+        "tensorflow.python.ops.control_flow_util no longer has "
+        f"GraphOrParentsInXlaContext (it did in {_PINNED_TF}); the fused "
+        "splines cannot tell whether they are traced for XLA.")
+  return check(tf.compat.v1.get_default_graph())

@@ -353,13 +353,17 @@ class FlowModel(tf_keras.Model):
     if isinstance(x, tf.data.Dataset) and (self.uninitialized() or
                                            not self.built):
       self.initialize(next(iter(x)))
+    return super().fit(x, *args, **kwargs)
+
+  def make_train_function(self, force=False):
+    # `fit`, `train_on_batch` and direct callers all come here first. The
+    # optimizer's slots are made now rather than in the first traced step:
+    # a tf.function that creates variables is traced twice, and the second
+    # trace of a Glow training step costs as much as the first.
     if self.built and self.optimizer is not None:
-      # The optimizer's slots made now rather than in the first traced step:
-      # a tf.function that creates variables is traced twice, and the second
-      # trace of a Glow training step costs as much as the first.
       with self.distribute_strategy.scope():
         self.optimizer.build(self.trainable_variables)
-    return super().fit(x, *args, **kwargs)
+    return super().make_train_function(force)
 
   def _checked(self, x):
     """x, asserted to lie in [0, 1] when the data are discrete (num_levels).
@@ -507,22 +511,34 @@ class NaNGuard(tf_keras.callbacks.Callback):
 class Throughput(tf_keras.callbacks.Callback):
   """Training examples per second, measured from the end of the first step.
 
-  The first step traces and compiles the step function, so it is left out.
-  `examples_per_second` counts `global_batch_size` examples per step (a
-  partial last batch counts as full); None until two steps have run.
+  The first step traces and compiles the step function, so it is left out
+  of the rate and timed on its own: `first_step_seconds` from the start of
+  training to the end of the first step, and `first_step_end`, its wall
+  clock (`time.time()`). `examples_per_second` counts `global_batch_size`
+  examples per step (a partial last batch counts as full); None until two
+  steps have run.
   """
 
   def __init__(self, global_batch_size):
     super().__init__()
     self.global_batch_size = global_batch_size
     self.examples_per_second = None
+    self.first_step_seconds = None
+    self.first_step_end = None
     self._steps = 0
+    self._began = None
     self._start = None
+
+  def on_train_begin(self, logs=None):
+    self._began = time.perf_counter()
 
   def on_train_batch_end(self, batch, logs=None):
     now = time.perf_counter()
     if self._start is None:
       self._start = now
+      self.first_step_end = time.time()
+      if self._began is not None:
+        self.first_step_seconds = now - self._began
       return
     self._steps += 1
     self.examples_per_second = (

@@ -39,7 +39,9 @@ class ActNorm(base.FlowBijector):
   boolean `initialized`. `tf.train.Checkpoint`, `tf.saved_model` and tf_keras
   weights therefore restore an initialised layer without initialising it
   again. The init is a `tf.cond` on `initialized`. It runs eagerly, in
-  `tf.function` and under XLA (`jit_compile=True`).
+  `tf.function` and under XLA (`jit_compile=True`). A function traced once
+  the layer is initialised leaves the cond out (re-initialising by
+  assigning False to `initialized` needs a fresh trace).
 
   The Jacobian is a constant diagonal, so the bijector is
   `is_constant_jacobian` (affine in TFP's sense).
@@ -163,10 +165,28 @@ class ActNorm(base.FlowBijector):
         # this first call then reach the variables, as in every later call.
         return current()
 
-    # An empty batch has no statistics: initialising from it would store NaN.
-    ready = tf.logical_or(self._initialized, tf.equal(tf.size(value), 0))
-    shift, log_scale = tf.cond(ready, current, initialize)
+    if self._known_initialized():
+      shift, log_scale = current()
+    else:
+      # An empty batch has no statistics: initialising from it would store
+      # NaN.
+      ready = tf.logical_or(self._initialized, tf.equal(tf.size(value), 0))
+      shift, log_scale = tf.cond(ready, current, initialize)
     return value, shift, log_scale
+
+  def _known_initialized(self):
+    """Whether the init has run, read eagerly even while a function is traced.
+
+    A function traced after the init (a training step after `FlowModel`'s
+    eager init, an export) then holds no `tf.cond`: each cond is two
+    branch functions to trace and to optimise, and they made up a quarter
+    of the time to trace a Glow `log_prob`. A function traced before the
+    init keeps the cond, and initialises when it first runs.
+    """
+    with tf.init_scope():
+      if not tf.executing_eagerly():  # TF1-style graph building.
+        return False
+      return bool(self._initialized.numpy())
 
   def _entries_per_channel(self, value):
     shape = ps.shape(value)

@@ -258,8 +258,7 @@ class AffineCoupling(coupling.Coupling):
     if self._scale_fn == "sigmoid":
       # Without a bound, float32's floor: exp(-log s) must not overflow.
       floor = -_UNBOUNDED_SIGMOID_FLOOR if bound is None else -bound
-      log_scale = tf.maximum(tf.math.log_sigmoid(raw + 2.),
-                             tf.constant(floor, raw.dtype))
+      log_scale = base.clip_range(tf.math.log_sigmoid(raw + 2.), low=floor)
     else:
       log_scale = base.clip(self._get_scale_factor(channels) * tf.tanh(raw),
                             bound)

@@ -12,6 +12,7 @@ tfb = tfp.bijectors
 __all__ = [
     "AugmentedBijector", "VectorToEventShapes", "FlowBijector", "call_with_one_batch_dim",
     "DEFAULT_SHIFT_BOUND", "check_bound", "check_event_shape", "clip",
+    "clip_range",
     "linear_tails"
 ]
 
@@ -40,7 +41,39 @@ def clip(value, bound):
   """
   if bound is None:
     return value
-  return tf.clip_by_value(value, -bound, bound)
+  return clip_range(value, -bound, bound)
+
+
+def clip_range(value, low=None, high=None):
+  """`value` clipped to [low, high], a None end unbounded.
+
+  The gradient is `tf.clip_by_value`'s and `tf.maximum`'s (1 inside, ends
+  included, 0 beyond) computed as g * [low <= value <= high]: TF's takes a
+  select per end, which were the largest share of a Glow step's work
+  outside its networks.
+  """
+
+  @tf.custom_gradient
+  def clipped(value):
+    inside = None
+    out = value
+    for end, clip_fn, compare in ((low, tf.maximum, tf.greater_equal),
+                                  (high, tf.minimum, tf.less_equal)):
+      if end is None:
+        continue
+      end = tf.constant(end, value.dtype)
+      out = clip_fn(out, end)
+      within = compare(value, end)
+      inside = within if inside is None else tf.logical_and(inside, within)
+
+    def gradient(upstream):
+      if inside is None:
+        return upstream
+      return upstream * tf.cast(inside, upstream.dtype)
+
+    return out, gradient
+
+  return clipped(value)
 
 
 def linear_tails(transform, x, bound):
@@ -65,11 +98,31 @@ def linear_tails(transform, x, bound):
     return transform(x)
   inside = clip(x, bound)
   y, log_slope = transform(inside)
-  # A select, not y + (x - inside) everywhere: inside, the values and the
-  # gradients are then the transform's to the bit ((g a + g) - g rounds).
-  is_inside = tf.equal(x, inside)
-  return (tf.where(is_inside, y, y + (x - inside)),
-          tf.where(is_inside, log_slope, tf.zeros_like(log_slope)))
+  # Arithmetic, not selects (a select's gradient takes two more, and a
+  # layer's few ops besides its network are what a CPU step pays for). The
+  # excess x - inside is exactly 0 within the bound, and its own gradient
+  # (`_excess`) is exactly 0 there too, so the values and gradients inside
+  # are the transform's to the bit.
+  is_inside = tf.cast(tf.equal(x, inside), log_slope.dtype)
+  return y + _excess(x, bound), log_slope * is_inside
+
+
+def _excess(x, bound):
+  """x - clip(x, -bound, bound), with gradient g * [|x| > bound].
+
+  Autodiff would give g - g * [|x| <= bound], which rounds once added to
+  the transform's gradient inside the bound.
+  """
+
+  @tf.custom_gradient
+  def excess(x):
+
+    def gradient(upstream):
+      return upstream * tf.cast(tf.abs(x) > bound, upstream.dtype)
+
+    return x - tf.clip_by_value(x, -bound, bound), gradient
+
+  return excess(x)
 
 
 def check_event_shape(value, expected, arg_name="x"):

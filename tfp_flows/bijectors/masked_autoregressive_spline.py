@@ -64,6 +64,7 @@ class MaskedAutoregressiveSpline(autoregressive.Autoregressive):
                min_bin_width=rqs.DEFAULT_MIN_BIN_WIDTH,
                min_bin_height=rqs.DEFAULT_MIN_BIN_HEIGHT,
                min_derivative=rqs.DEFAULT_MIN_DERIVATIVE,
+               jit_compile=True,
                validate_args=False,
                dtype=tf.float32,
                name="masked_autoregressive_spline"):
@@ -78,6 +79,10 @@ class MaskedAutoregressiveSpline(autoregressive.Autoregressive):
       min_bin_width: smallest bin width, a fraction of 2B in [0, 1 / K).
       min_bin_height: smallest bin height, a fraction of 2B in [0, 1 / K).
       min_derivative: smallest interior derivative, in [0, 1).
+      jit_compile: run the splines as one XLA-compiled function (fused
+        kernels, ~5x faster on a CPU than plain ops; see
+        `rational_quadratic_spline.transform`); False for platforms without
+        XLA.
       validate_args: check inputs (finiteness) at run time.
       dtype: float dtype of inputs and outputs.
       name: name scope.
@@ -89,6 +94,7 @@ class MaskedAutoregressiveSpline(autoregressive.Autoregressive):
     (self._num_bins, self._bound, self._min_bin_width, self._min_bin_height,
      self._min_derivative) = rqs.check_spline_args(
          num_bins, bound, min_bin_width, min_bin_height, min_derivative)
+    self._jit_compile = bool(jit_compile)
     self._num_params = rqs.num_params(self._num_bins)
     super().__init__(conditioner, validate_args=validate_args, dtype=dtype,
                      parameters=parameters, name=name)
@@ -101,14 +107,16 @@ class MaskedAutoregressiveSpline(autoregressive.Autoregressive):
   def bound(self):
     return self._bound
 
-  def _knots(self, theta):
-    return rqs.spline_knots(theta, self._num_bins, self._bound,
-                            self._min_bin_width, self._min_bin_height,
-                            self._min_derivative)
+  def _spline(self, value, theta, inverse):
+    return rqs.transform(value, theta, self._num_bins, self._bound,
+                         self._min_bin_width, self._min_bin_height,
+                         self._min_derivative, inverse=inverse,
+                         jit_compile=self._jit_compile)
 
   def _forward_transform(self, x, theta):
-    return rqs.forward(x, self._knots(theta), self._bound)
+    return self._spline(x, theta, inverse=False)
 
   def _inverse_transform(self, y, theta):
-    # rqs.inverse returns log g'(x), the forward log-det the base expects.
-    return rqs.inverse(y, self._knots(theta), self._bound)
+    # The inverse spline returns log g'(x), the forward log-det the base
+    # expects.
+    return self._spline(y, theta, inverse=True)

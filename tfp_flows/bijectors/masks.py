@@ -113,12 +113,12 @@ class SplitPartition:
 
   def split(self, x):
     self._check(x)
-    d = self.num_masked
+    # One Split rather than two slices: its gradient is one concat, where
+    # each slice's gradient writes a zero-padded copy of the whole input.
     if self.reverse:
-      # The static size keeps static shapes through the slice when it is known.
-      d = (x.shape[-1] or tf.shape(x)[-1]) - d
-      return x[..., d:], x[..., :d]
-    return x[..., :d], x[..., d:]
+      x_b, x_a = tf.split(x, [-1, self.num_masked], axis=-1)
+      return x_a, x_b
+    return tuple(tf.split(x, [self.num_masked, -1], axis=-1))
 
   def merge(self, x_a, x, y_b):
     del x

@@ -95,6 +95,7 @@ class SplineCoupling(coupling.Coupling):
                min_bin_width=rqs.DEFAULT_MIN_BIN_WIDTH,
                min_bin_height=rqs.DEFAULT_MIN_BIN_HEIGHT,
                min_derivative=rqs.DEFAULT_MIN_DERIVATIVE,
+               jit_compile=True,
                validate_args=False,
                dtype=tf.float32,
                name="spline_coupling"):
@@ -113,6 +114,10 @@ class SplineCoupling(coupling.Coupling):
       min_bin_width: smallest bin width, a fraction of 2B in [0, 1 / K).
       min_bin_height: smallest bin height, a fraction of 2B in [0, 1 / K).
       min_derivative: smallest interior derivative, in [0, 1).
+      jit_compile: run the splines as one XLA-compiled function (fused
+        kernels, ~5x faster on a CPU than plain ops; see
+        `rational_quadratic_spline.transform`); False for platforms without
+        XLA.
       validate_args: check inputs (finiteness) at run time.
       dtype: float dtype of inputs and outputs.
       name: name scope.
@@ -124,6 +129,7 @@ class SplineCoupling(coupling.Coupling):
     (self._num_bins, self._bound, self._min_bin_width, self._min_bin_height,
      self._min_derivative) = rqs.check_spline_args(
          num_bins, bound, min_bin_width, min_bin_height, min_derivative)
+    self._jit_compile = bool(jit_compile)
     super().__init__(
         conditioner,
         mask=mask,
@@ -143,16 +149,18 @@ class SplineCoupling(coupling.Coupling):
   def bound(self):
     return self._bound
 
-  def _knots(self, value_b, theta):
+  def _spline(self, value_b, theta, inverse):
     theta = spline_parameters(theta, value_b.shape[-1], self._num_bins,
                               self.name)
-    return rqs.spline_knots(theta, self._num_bins, self._bound,
-                            self._min_bin_width, self._min_bin_height,
-                            self._min_derivative)
+    return rqs.transform(value_b, theta, self._num_bins, self._bound,
+                         self._min_bin_width, self._min_bin_height,
+                         self._min_derivative, inverse=inverse,
+                         jit_compile=self._jit_compile)
 
   def _forward_transform(self, x_b, theta):
-    return rqs.forward(x_b, self._knots(x_b, theta), self._bound)
+    return self._spline(x_b, theta, inverse=False)
 
   def _inverse_transform(self, y_b, theta):
-    # rqs.inverse returns log g'(x), the forward log-det `Coupling` expects.
-    return rqs.inverse(y_b, self._knots(y_b, theta), self._bound)
+    # The inverse spline returns log g'(x), the forward log-det `Coupling`
+    # expects.
+    return self._spline(y_b, theta, inverse=True)
