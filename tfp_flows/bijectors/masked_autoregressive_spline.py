@@ -79,10 +79,10 @@ class MaskedAutoregressiveSpline(autoregressive.Autoregressive):
       min_bin_width: smallest bin width, a fraction of 2B in [0, 1 / K).
       min_bin_height: smallest bin height, a fraction of 2B in [0, 1 / K).
       min_derivative: smallest interior derivative, in [0, 1).
-      jit_compile: run the splines as one XLA-compiled function (fused
-        kernels, ~5x faster on a CPU than plain ops; see
-        `rational_quadratic_spline.transform`); False for platforms without
-        XLA.
+      jit_compile: inside a `tf.function`, run the splines as one
+        XLA-compiled function (fused kernels, ~5x faster on a CPU than plain
+        ops; see `rational_quadratic_spline.transform`); False for
+        platforms without XLA.
       validate_args: check inputs (finiteness) at run time.
       dtype: float dtype of inputs and outputs.
       name: name scope.

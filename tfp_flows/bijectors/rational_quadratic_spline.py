@@ -48,7 +48,7 @@ the sizes of a 2-D toy or a tabular flow they took 3.3x the time of the
 conditioners themselves (`benchmarks/speed.py --cases floor`). The
 bijectors therefore run knots and transform through `transform(...,
 jit_compile=True)`: one XLA-compiled function, which XLA fuses into a few
-kernels, its gradient too, whether or not the caller compiles (measured
+kernels, its gradient too, whether or not the caller is compiled (measured
 5.5 ms -> 1.1 ms for a [256, 32] spline's forward and gradient, K = 8, one
 CPU thread). Each new number of entries compiles once, so eager calls
 (which would compile for every new shape to run once) use the plain ops, as
