@@ -8,7 +8,8 @@ from tfp_flows.bijectors import rational_quadratic_spline as rqs
 __all__ = ["MaskedAutoregressiveSpline"]
 
 
-class MaskedAutoregressiveSpline(autoregressive.Autoregressive):
+class MaskedAutoregressiveSpline(rqs.SplineLayer,
+                                 autoregressive.Autoregressive):
   """Autoregressive spline layer: y_i = g_i(x_i), g_i an RQ spline with parameters theta_i(y_<i).
 
   Durkan et al.'s (2019) NSF-AR layer in MAF's arrangement: forward maps the
@@ -91,32 +92,8 @@ class MaskedAutoregressiveSpline(autoregressive.Autoregressive):
       ValueError: a spline setting out of range.
     """
     parameters = dict(locals())
-    (self._num_bins, self._bound, self._min_bin_width, self._min_bin_height,
-     self._min_derivative) = rqs.check_spline_args(
-         num_bins, bound, min_bin_width, min_bin_height, min_derivative)
-    self._jit_compile = bool(jit_compile)
+    self._init_spline(num_bins, bound, min_bin_width, min_bin_height,
+                      min_derivative, jit_compile)
     self._num_params = rqs.num_params(self._num_bins)
     super().__init__(conditioner, validate_args=validate_args, dtype=dtype,
                      parameters=parameters, name=name)
-
-  @property
-  def num_bins(self):
-    return self._num_bins
-
-  @property
-  def bound(self):
-    return self._bound
-
-  def _spline(self, value, theta, inverse):
-    return rqs.transform(value, theta, self._num_bins, self._bound,
-                         self._min_bin_width, self._min_bin_height,
-                         self._min_derivative, inverse=inverse,
-                         jit_compile=self._jit_compile)
-
-  def _forward_transform(self, x, theta):
-    return self._spline(x, theta, inverse=False)
-
-  def _inverse_transform(self, y, theta):
-    # The inverse spline returns log g'(x), the forward log-det the base
-    # expects.
-    return self._spline(y, theta, inverse=True)

@@ -31,7 +31,7 @@ def spline_parameters(theta, channels, num_bins, owner):
   return out
 
 
-class SplineCoupling(coupling.Coupling):
+class SplineCoupling(rqs.SplineLayer, coupling.Coupling):
   """Spline coupling: y_A = x_A, y_B = g(x_B; theta(x_A)), g a monotone RQ spline.
 
   Each transformed entry gets its own rational-quadratic spline g with K
@@ -126,10 +126,8 @@ class SplineCoupling(coupling.Coupling):
       ValueError: a spline setting out of range, or an invalid partition.
     """
     parameters = dict(locals())
-    (self._num_bins, self._bound, self._min_bin_width, self._min_bin_height,
-     self._min_derivative) = rqs.check_spline_args(
-         num_bins, bound, min_bin_width, min_bin_height, min_derivative)
-    self._jit_compile = bool(jit_compile)
+    self._init_spline(num_bins, bound, min_bin_width, min_bin_height,
+                      min_derivative, jit_compile)
     super().__init__(
         conditioner,
         mask=mask,
@@ -141,26 +139,6 @@ class SplineCoupling(coupling.Coupling):
         parameters=parameters,
         name=name)
 
-  @property
-  def num_bins(self):
-    return self._num_bins
-
-  @property
-  def bound(self):
-    return self._bound
-
-  def _spline(self, value_b, theta, inverse):
-    theta = spline_parameters(theta, value_b.shape[-1], self._num_bins,
-                              self.name)
-    return rqs.transform(value_b, theta, self._num_bins, self._bound,
-                         self._min_bin_width, self._min_bin_height,
-                         self._min_derivative, inverse=inverse,
-                         jit_compile=self._jit_compile)
-
-  def _forward_transform(self, x_b, theta):
-    return self._spline(x_b, theta, inverse=False)
-
-  def _inverse_transform(self, y_b, theta):
-    # The inverse spline returns log g'(x), the forward log-det `Coupling`
-    # expects.
-    return self._spline(y_b, theta, inverse=True)
+  def _spline_parameters(self, value, theta):
+    return spline_parameters(theta, value.shape[-1], self._num_bins,
+                             self.name)
