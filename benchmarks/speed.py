@@ -58,6 +58,7 @@ a table of the ratio; XLA on CPU makes convolutions slower, not faster.
   python benchmarks/speed.py --device gpu --size full --jit both
   python benchmarks/speed.py --cases glow,floor --repeats 20
   python benchmarks/speed.py --cases maf,floor --models maf  # MAF alone
+  python benchmarks/speed.py --cases maf --threads 1  # the work, one core
 """
 
 import argparse
@@ -158,6 +159,11 @@ def parse_args(argv=None):
                       "(GPU only)")
   parser.add_argument("--repeats", type=int, default=20)
   parser.add_argument("--warmup", type=int, default=2)
+  parser.add_argument("--threads", type=int, default=0,
+                      help="TensorFlow's intra- and inter-op threads (default "
+                      "0: TF's choice, every core). 1 times the work of a "
+                      "pass: with spare cores, the two MADE passes of TFP's "
+                      "MAF run side by side and look free")
   # Internal: one memory measurement, run by the memory case in a fresh
   # process (peak resident memory only grows within a process).
   parser.add_argument("--memory-probe", choices=("ours", "tfp"),
@@ -176,6 +182,8 @@ def parse_args(argv=None):
   if args.repeats < 1 or args.warmup < 1:
     parser.error("--repeats and --warmup must be >= 1 (the first warm-up "
                  "call traces)")
+  if args.threads < 0:
+    parser.error("--threads must be >= 0 (0: TensorFlow's default)")
   return args
 
 
@@ -637,7 +645,8 @@ def measure_memory(args, s):
   rows = {}
   for impl in ("ours", "tfp"):
     command = [sys.executable, os.path.abspath(__file__), "--memory-probe",
-               impl, "--device", args.device, "--repeats", str(args.repeats)]
+               impl, "--device", args.device, "--repeats", str(args.repeats),
+               "--threads", str(args.threads)]
     if args.mixed_precision:
       command.append("--mixed-precision")
     for key, value in s.items():
@@ -674,7 +683,8 @@ def render(results, s, args):
   out = [f"Median of {args.repeats} calls after {args.warmup} warm-up "
          f"call(s), round-robin per model; device {args.device}"
          f"{', mixed_float16' if args.mixed_precision else ''}; XLA "
-         f"{args.jit}; sizes --size {args.size}."]
+         f"{args.jit}; sizes --size {args.size}; "
+         f"{args.threads or 'all'} thread(s)."]
   described = []
   if results["comparisons"]:
     rows = [[r["model"], r["op"], _xla(r["jit"]), _ms(r["ours_ms"]),
@@ -746,6 +756,9 @@ def render(results, s, args):
 def main(argv=None):
   args = parse_args(argv)
   device = common.setup_device(args.device, args.mixed_precision)
+  if args.threads:
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
   if args.memory_probe:
     with tf.device(device):
       memory_probe(args, device)
@@ -781,7 +794,7 @@ def main(argv=None):
   settings = dict(size=args.size, sizes=s, cases=args.cases,
                   models=args.models, jit=args.jit,
                   repeats=args.repeats, warmup=args.warmup, seed=args.seed,
-                  mixed_precision=args.mixed_precision)
+                  mixed_precision=args.mixed_precision, threads=args.threads)
   path = common.write_results(args.out, "speed", args.device, settings,
                               results, markdown)
   print(f"\nresults: {path}")

@@ -242,3 +242,35 @@ def test_nan_input_raises_under_validate_args(method, arg):
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=f"`{arg}` must be finite"):
     getattr(layer, method)(value)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+@pytest.mark.parametrize("bound", [4., None])
+def test_sigmoid_log_scale_is_log_sigmoid_floored(dtype, bound):
+  # log s = max(log_sigmoid(h + 2), -B), computed as -log1p(exp(-z)) with z
+  # floored at logit(exp(-B)): the same values, the floor never undercut,
+  # and the floor's zero gradient below it.
+  floor = 80. if bound is None else bound
+  raw = tf.constant(np.concatenate([np.linspace(-100., 100., 401),
+                                    [-floor - 2., -floor - 2.02]]), dtype)
+  raw_var = tf.Variable(raw)
+
+  def conditioner(x_a):
+    del x_a
+    return tf.stack([tf.zeros_like(raw_var), raw_var], -1)
+
+  layer = AffineCoupling(conditioner, num_masked=1, scale_fn="sigmoid",
+                         log_scale_bound=bound, dtype=dtype)
+  y = tf.zeros([raw.shape[0], 2], dtype)
+  with tf.GradientTape(persistent=True) as tape:
+    log_s = -layer.inverse_log_det_jacobian(y, event_ndims=1)
+    reference = tf.maximum(tf.math.log_sigmoid(raw_var + 2.), -floor)
+  assert np.all(log_s.numpy() >= -floor)
+  np.testing.assert_allclose(log_s, reference, rtol=1e-6, atol=1e-7)
+  ours = tape.gradient(log_s, raw_var).numpy()
+  want = tape.gradient(reference, raw_var).numpy()
+  inside = reference.numpy() > -floor + 1e-3
+  # Near float32's floor (z ~ -80, e ~ 1e34) e / (1 + e) rounds at 1e-4.
+  np.testing.assert_allclose(ours[inside], want[inside], rtol=5e-4,
+                             atol=1e-7)
+  assert np.all(ours[raw.numpy() + 2. < -floor - 0.1] == 0.)

@@ -16,6 +16,7 @@ from tfp_flows.bijectors.logit import Logit
 from tfp_flows.bijectors.masked_autoregressive import MaskedAutoregressive
 from tfp_flows.bijectors.masked_autoregressive_spline import \
     MaskedAutoregressiveSpline
+from tfp_flows.bijectors.permute import Permute
 from tfp_flows.bijectors.rescaling import Rescaling
 from tfp_flows.bijectors.spline_coupling import SplineCoupling
 from tfp_flows.bijectors.squeeze import Squeeze
@@ -25,6 +26,6 @@ __all__ = [
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "Autoregressive",
     "ContextAffine", "Coupling", "FactorOut", "InvertibleConv1x1", "Logit",
     "LogisticMixtureCoupling", "MaskedAutoregressive",
-    "MaskedAutoregressiveSpline", "Rescaling", "SplineCoupling", "Squeeze",
+    "MaskedAutoregressiveSpline", "Permute", "Rescaling", "SplineCoupling", "Squeeze",
     "Unflatten", "masks", "rational_quadratic_spline"
 ]

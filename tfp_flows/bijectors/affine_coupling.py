@@ -1,5 +1,8 @@
 """The affine coupling layer of RealNVP (Dinh et al. 2016) and Glow (2018)."""
 
+import math
+
+import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors import base
@@ -238,8 +241,8 @@ class AffineCoupling(coupling.Coupling):
           f"`scale_factor`); got {channels}.")
     return self._scale_factor
 
-  def _shift_and_log_scale(self, x_b, theta):
-    """Splits the conditioner output into (t, log s), each shaped like x_b."""
+  def _shift_and_scales(self, x_b, theta):
+    """Splits the conditioner output into (t, -log s, 1 / s), shaped like x_b."""
     channels = x_b.shape[-1]
     if channels is not None and theta.shape[-1] not in (None, 2 * channels):
       raise ValueError(
@@ -254,34 +257,55 @@ class AffineCoupling(coupling.Coupling):
     shift = self._partition.zero_conditioning(shift)
     raw = self._partition.zero_conditioning(raw)
     shift = base.clip(shift, self._shift_bound)
-    bound = self._log_scale_bound
     if self._scale_fn == "sigmoid":
-      # Without a bound, float32's floor: exp(-log s) must not overflow.
-      floor = -_UNBOUNDED_SIGMOID_FLOOR if bound is None else -bound
-      log_scale = base.clip_range(tf.math.log_sigmoid(raw + 2.), low=floor)
-    else:
-      log_scale = base.clip(self._get_scale_factor(channels) * tf.tanh(raw),
-                            bound)
-    return shift, log_scale
+      # s = sigmoid(h + 2) with log s >= -B, i.e. h + 2 >= logit(exp(-B)):
+      # with e = exp(-(h + 2)), 1 / s = 1 + e and -log s = log1p(e), one exp
+      # for both (log_sigmoid is a softplus, several times an exp's cost on
+      # a CPU). Written without chains of unary ops, which grappler fuses
+      # into one slower, unvectorised op.
+      e = tf.exp(base.clip_range(-2. - raw, high=-_sigmoid_floor_logit(
+          self._log_scale_bound, x_b.dtype)))
+      return shift, tf.math.log1p(e), 1. + e
+    log_inverse_scale = -base.clip(
+        self._get_scale_factor(channels) * tf.tanh(raw), self._log_scale_bound)
+    return shift, log_inverse_scale, tf.exp(log_inverse_scale)
 
   def _forward_transform(self, x_b, theta):
-    shift, log_scale = self._shift_and_log_scale(x_b, theta)
+    shift, log_inverse_scale, inverse_scale = self._shift_and_scales(
+        x_b, theta)
     if self._tail_bound is None:
-      return x_b * tf.exp(log_scale) + shift, log_scale
+      return x_b / inverse_scale + shift, -log_inverse_scale
     # The latents of y_B = +-T bracket the affine part; beyond, slope 1.
     bound = tf.constant(self._tail_bound, x_b.dtype)
-    inside = tf.clip_by_value(x_b, (-bound - shift) * tf.exp(-log_scale),
-                              (bound - shift) * tf.exp(-log_scale))
-    y_b = inside * tf.exp(log_scale) + shift
+    inside = tf.clip_by_value(x_b, (-bound - shift) * inverse_scale,
+                              (bound - shift) * inverse_scale)
+    y_b = inside / inverse_scale + shift
     # Selects, so that inside the bracket values and gradients are the
     # affine map's to the bit (see `base.linear_tails`).
     is_inside = tf.equal(x_b, inside)
     return (tf.where(is_inside, y_b, y_b + (x_b - inside)),
-            tf.where(is_inside, log_scale, tf.zeros_like(log_scale)))
+            tf.where(is_inside, -log_inverse_scale,
+                     tf.zeros_like(log_inverse_scale)))
 
   def _inverse_transform(self, y_b, theta):
-    shift, log_scale = self._shift_and_log_scale(y_b, theta)
+    shift, log_inverse_scale, inverse_scale = self._shift_and_scales(
+        y_b, theta)
     x_b, log_slope = base.linear_tails(
-        lambda y: ((y - shift) * tf.exp(-log_scale), -log_scale), y_b,
+        lambda y: ((y - shift) * inverse_scale, log_inverse_scale), y_b,
         self._tail_bound)
     return x_b, -log_slope
+
+
+def _sigmoid_floor_logit(bound, dtype):
+  """The z where log sigmoid(z) = -B: logit(exp(-B)), rounded up in `dtype`.
+
+  Flooring z there floors log s at -B (log sigmoid is increasing), and the
+  rounding up keeps -log1p(exp(-z)) >= -B in `dtype` too. Without a bound,
+  B = 80, float32's own floor (exp(-log s) must not overflow).
+  """
+  bound = _UNBOUNDED_SIGMOID_FLOOR if bound is None else bound
+  logit = -bound - math.log1p(-math.exp(-bound))
+  floor = np.array(logit, dtype.as_numpy_dtype)
+  while -np.log1p(np.exp(-floor.astype(np.float64))) < -bound:
+    floor = np.nextafter(floor, np.array(np.inf, floor.dtype))
+  return float(floor)

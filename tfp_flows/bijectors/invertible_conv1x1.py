@@ -7,7 +7,7 @@ from tfp_flows.tfp_internal import assert_util, ps
 
 from tfp_flows.bijectors import base
 
-__all__ = ["InvertibleConv1x1"]
+__all__ = ["InvertibleConv1x1", "inverse_and_log_abs_det", "log_abs_det"]
 
 
 def _random_rotation(channels, seed):
@@ -33,7 +33,70 @@ def _apply(matrix, value):
   return tf.tensordot(value, matrix, axes=[[-1], [1]])
 
 
-class InvertibleConv1x1(base.FlowBijector):
+def _qr_log_abs_det(wide):
+  """log |det W| = sum log |diag(R)| of a float64 W = QR.
+
+  `slogdet` and `tf.linalg.lu` have no XLA kernel; QR has one.
+  """
+  _, r = tf.linalg.qr(wide)
+  return tf.reduce_sum(tf.math.log(tf.abs(tf.linalg.diag_part(r))))
+
+
+def log_abs_det(matrix):
+  """log |det W| of a square [C, C] `matrix`, computed in float64.
+
+  The gradient is the closed form d log |det W| / dW = W^-T (the inverse in
+  float64, made only when a gradient is taken), not autodiff through QR,
+  whose backward pass cost more than the rest of the 1x1 convolution.
+  """
+
+  @tf.custom_gradient
+  def compute(matrix):
+    wide = tf.cast(matrix, tf.float64)
+
+    def gradient(upstream):
+      inverse = tf.cast(tf.linalg.inv(wide), matrix.dtype)
+      return upstream * tf.transpose(inverse)
+
+    return tf.cast(_qr_log_abs_det(wide), matrix.dtype), gradient
+
+  # A tensor: custom_gradient takes a (distributed) variable for a capture.
+  return compute(tf.convert_to_tensor(matrix))
+
+
+def inverse_and_log_abs_det(matrix):
+  """(W^-1, log |det W|) of a square [C, C] `matrix`, both in float64.
+
+  One float64 inverse serves the value and both closed-form gradients
+  (autodiff through QR and the inverse was most of the 1x1 convolution's
+  cost in a Glow training step):
+
+    d log |det W| / dW = W^-T,    d <G, W^-1> / dW = -W^-T G W^-T.
+
+  Returns:
+    The inverse and the log-determinant, cast back to `matrix.dtype`.
+  """
+
+  @tf.custom_gradient
+  def compute(matrix):
+    wide = tf.cast(matrix, tf.float64)
+    inverse = tf.cast(tf.linalg.inv(wide), matrix.dtype)
+
+    def gradient(d_inverse, d_log_abs_det):
+      # W^-T (d_log_abs_det I - G W^-T), without forming W^-T.
+      inner = d_log_abs_det * tf.eye(matrix.shape[0], dtype=matrix.dtype)
+      if d_inverse is not None:
+        inner -= tf.matmul(d_inverse, inverse, transpose_b=True)
+      return tf.matmul(inverse, inner, transpose_a=True)
+
+    return ((inverse, tf.cast(_qr_log_abs_det(wide), matrix.dtype)),
+            gradient)
+
+  # A tensor: custom_gradient takes a (distributed) variable for a capture.
+  return compute(tf.convert_to_tensor(matrix))
+
+
+class InvertibleConv1x1(base.AugmentedBijector):
   """Invertible 1x1 convolution: y[i, j] = W x[i, j] at every pixel (Glow).
 
   W is a learned [C, C] matrix mixing the channels of an [H, W, C] event. It
@@ -44,8 +107,10 @@ class InvertibleConv1x1(base.FlowBijector):
 
   Plain form (`lu_decomposed=False`): W is one trainable variable `kernel`.
   log |det W| = sum log |diag(R)| comes from a QR decomposition of W in
-  float64, for precision (`tf.linalg.slogdet` has no XLA kernel). The inverse
-  uses `tf.linalg.inv(W)`. Both cost O(C^3) per call.
+  float64, for precision (`tf.linalg.slogdet` has no XLA kernel), and W^-1
+  from `tf.linalg.inv` in float64, with closed-form gradients
+  (`log_abs_det`, `inverse_and_log_abs_det`). Both cost O(C^3) per call; a pass computes
+  them once for the transform and its log-det (`base.AugmentedBijector`).
 
   LU form (`lu_decomposed=True`): W = P L (U + diag(s)). P is a fixed
   permutation (non-trainable `permutation`). L is unit lower triangular
@@ -163,25 +228,25 @@ class InvertibleConv1x1(base.FlowBijector):
     return tf.gather(tf.matmul(lower, upper),
                      tf.math.invert_permutation(self._permutation))
 
-  def _inverse_matrix(self):
+  def _inverse_matrix_and_log_abs_det(self):
+    """(W^-1, log |det W|)."""
     if not self._lu_decomposed:
-      return tf.linalg.inv(self._kernel)
+      return inverse_and_log_abs_det(self._kernel)
     lower, upper = self._lu_factors()
     # W^-1 = (U + diag(s))^-1 L^-1 P^-1, and P^-1 = gather(I, permutation).
     p_inverse = tf.gather(tf.eye(self._channels, dtype=self.dtype),
                           self._permutation)
-    return tf.linalg.triangular_solve(
+    inverse = tf.linalg.triangular_solve(
         upper, tf.linalg.triangular_solve(lower, p_inverse, lower=True),
         lower=False)
+    return inverse, tf.reduce_sum(self._log_abs_s)
 
-  def _log_abs_det_matrix(self):
+  def _matrix_and_log_abs_det(self):
+    """(W, log |det W|)."""
     if self._lu_decomposed:
-      return tf.reduce_sum(self._log_abs_s)
-    # |det W| = |det Q| |det R| = prod |diag(R)|. This is what slogdet
-    # computes, but slogdet has no XLA kernel and QR has one (with a gradient).
-    _, r = tf.linalg.qr(tf.cast(self._kernel, tf.float64))
-    log_abs_det = tf.reduce_sum(tf.math.log(tf.abs(tf.linalg.diag_part(r))))
-    return tf.cast(log_abs_det, self.dtype)
+      return self.matrix(), tf.reduce_sum(self._log_abs_s)
+    kernel = tf.convert_to_tensor(self._kernel)
+    return kernel, log_abs_det(kernel)
 
   def _parameter_control_dependencies(self, is_init):
     # TFP runs this at every call (is_init=False), so the assertion tracks
@@ -207,18 +272,12 @@ class InvertibleConv1x1(base.FlowBijector):
     shape = ps.shape(value)
     return tf.cast(shape[-3] * shape[-2], self.dtype)
 
-  def _forward(self, x):
+  def _augmented_forward(self, x):
     x = self._validate_input(x, "x", self._event_shape())
-    return _apply(self.matrix(), x)
+    matrix, log_abs_det = self._matrix_and_log_abs_det()
+    return _apply(matrix, x), {"fldj": self._pixels(x) * log_abs_det}
 
-  def _inverse(self, y):
+  def _augmented_inverse(self, y):
     y = self._validate_input(y, "y", self._event_shape())
-    return _apply(self._inverse_matrix(), y)
-
-  def _forward_log_det_jacobian(self, x):
-    base.check_event_shape(x, self._event_shape(), "x")
-    return self._pixels(x) * self._log_abs_det_matrix()
-
-  def _inverse_log_det_jacobian(self, y):
-    base.check_event_shape(y, self._event_shape(), "y")
-    return -self._pixels(y) * self._log_abs_det_matrix()
+    inverse, log_abs_det = self._inverse_matrix_and_log_abs_det()
+    return _apply(inverse, y), {"ildj": -self._pixels(y) * log_abs_det}
