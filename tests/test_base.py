@@ -1,4 +1,4 @@
-"""Shared bijector plumbing: `base.clip_range` and `base.linear_tails`."""
+"""Shared bijector plumbing: `base.clip_range`, `base.linear_tails` and `base.unstack_last`."""
 
 import numpy as np
 import pytest
@@ -82,3 +82,40 @@ def test_linear_tails_gradients_inside_are_the_transforms_to_the_bit(dtype):
     results.append([y, log_slope] + tape.gradient(loss, [x, scale]))
   for tails, alone in zip(*results):
     np.testing.assert_array_equal(tails, alone)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("num", [2, 3])
+def test_unstack_last_matches_tf_unstack(dtype, jit, num):
+  # Values and gradients of tf.unstack, weights differing per part (so a
+  # transpose in the wrong order would show), also with a part unused.
+  rng = np.random.default_rng(num)
+  value = tf.constant(rng.normal(size=[3, 5, num]), dtype)
+  weights = [tf.constant(rng.normal(size=[3, 5]), dtype) for _ in range(num)]
+
+  def loss(unstack, value, parts_used):
+    parts = unstack(value)
+    return tf.add_n([tf.reduce_sum(w * tf.sin(p))
+                     for w, p in list(zip(weights, parts))[:parts_used]])
+
+  @tf.function(jit_compile=jit)
+  def both(value, parts_used):
+    results = []
+    for unstack in (lambda v: tf.unstack(v, num=num, axis=-1),
+                    lambda v: base.unstack_last(v, num)):
+      with tf.GradientTape() as tape:
+        tape.watch(value)
+        out = loss(unstack, value, parts_used)
+      results.append((out, tape.gradient(out, value),
+                      tf.stack(unstack(value), -1)))
+    return results
+
+  for parts_used in (num, 1):
+    want, got = both(value, parts_used)
+    for g, w in zip(got, want):
+      np.testing.assert_array_equal(g, w)
+  # Without a static rank it is tf.unstack itself.
+  unknown = tf.function(lambda v: tf.stack(base.unstack_last(v, num), -1),
+                        input_signature=[tf.TensorSpec(None, dtype)])
+  np.testing.assert_array_equal(unknown(value), value)

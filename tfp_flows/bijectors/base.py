@@ -12,8 +12,7 @@ tfb = tfp.bijectors
 __all__ = [
     "AugmentedBijector", "VectorToEventShapes", "FlowBijector", "call_with_one_batch_dim",
     "DEFAULT_SHIFT_BOUND", "check_bound", "check_event_shape", "clip",
-    "clip_range",
-    "linear_tails"
+    "clip_range", "linear_tails", "unstack_last"
 ]
 
 # The clip of every layer's shift (couplings, MAF/IAF, FactorOut's mean):
@@ -132,6 +131,34 @@ def _split_at(x, bound):
     return (inside, x - inside, mask), gradient
 
   return split(x)
+
+
+def unstack_last(value, num):
+  """`tf.unstack(value, num, axis=-1)`: `num` tensors of shape `value.shape[:-1]`.
+
+  Same values and gradient; the gradient stacks the `num` upstream tensors
+  on a new first axis and moves it last in one transpose. TF's own (a stack
+  on the last axis, an element-by-element copy when `num` is small) took
+  5x longer at MADE's [256, 64, 2] (66 against 14 us, one CPU thread): in a
+  MAF training step it was the largest op besides the network's.
+  """
+  rank = value.shape.rank
+  if rank is None:
+    return tf.unstack(value, num=num, axis=-1)
+
+  @tf.custom_gradient
+  def unstack(value):
+    parts = tf.unstack(value, num=num, axis=-1)
+
+    def gradient(*upstream):
+      upstream = [tf.zeros_like(part) if g is None else g
+                  for g, part in zip(upstream, parts)]
+      return tf.transpose(tf.stack(upstream, axis=0),
+                          list(range(1, rank)) + [0])
+
+    return parts, gradient
+
+  return unstack(value)
 
 
 def check_event_shape(value, expected, arg_name="x"):

@@ -161,7 +161,7 @@ class MaskedAutoregressive(autoregressive.Autoregressive):
 
   def _shift_and_log_scale(self, theta):
     """(mu, alpha) of every entry from theta [..., D, 2], each [..., D]."""
-    shift, raw = tf.unstack(theta, num=2, axis=-1)
+    shift, raw = base.unstack_last(theta, 2)
     return (base.clip(shift, self._shift_bound),
             soft_bound(raw, self._log_scale_bound))
 
