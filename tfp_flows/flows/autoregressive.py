@@ -20,22 +20,19 @@ alpha_i, and it comes out of the same passes as the transform.
   needs D passes per layer: fast sampling, sequential density.
 """
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows.bijectors import masked_autoregressive
 from tfp_flows.flows import build_config
-from tfp_flows.flows import priors
+from tfp_flows.flows import permuted_stack
+from tfp_flows.flows.permuted_stack import PERMUTATIONS
 from tfp_flows.nets.made import MADE
 
 tfb = tfp.bijectors
-tfd = tfp.distributions
 
 __all__ = ["MADE", "MaskedAutoregressiveFlow", "PERMUTATIONS", "iaf", "maf"]
-
-PERMUTATIONS = ("reverse", "random")
 
 
 class MaskedAutoregressiveFlow(tfb.MaskedAutoregressiveFlow):
@@ -53,50 +50,6 @@ class MaskedAutoregressiveFlow(tfb.MaskedAutoregressiveFlow):
     return self._shift_and_log_scale_fn
 
 
-def _check_args(event_shape, num_layers, permutation):
-  event_shape = [int(d) for d in event_shape]
-  dim = int(np.prod(event_shape))
-  if dim < 2:
-    raise ValueError(f"`event_shape` must hold at least 2 entries; got "
-                     f"{event_shape}.")
-  if num_layers < 1:
-    raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
-  if permutation not in PERMUTATIONS:
-    raise ValueError(f"`permutation` must be one of {PERMUTATIONS}; got "
-                     f"{permutation!r}.")
-  return event_shape, dim
-
-
-def _stack(dim, num_layers, make_layer, actnorm, permutation, seed,
-           validate_args, dtype, name):
-  """Layers over [D] vectors in Chain order (data side first).
-
-  Data to latent: per layer i, an optional ActNorm, `make_layer(i)`, then a
-  permutation of the entries (none after the last layer), so that every
-  entry is conditioned on others somewhere in the stack. Shared with
-  `flows.nsf`.
-  """
-  rng = np.random.RandomState(seed)
-  parts = []
-  for i in range(num_layers):
-    if actnorm:
-      parts.append(flow_bijectors.ActNorm(dim, event_ndims=1,
-                                          validate_args=validate_args,
-                                          dtype=dtype,
-                                          name=f"{name}_actnorm{i}"))
-    parts.append(make_layer(i))
-    if i < num_layers - 1:
-      order = (np.arange(dim)[::-1] if permutation == "reverse" else
-               rng.permutation(dim))
-      # Chain's inverse runs the list left to right, so this Permute reorders
-      # the latent side of layer i before layer i + 1. Ours, not tfb.Permute:
-      # the same map with cheaper kernels (a reversal is tf.reverse).
-      parts.append(flow_bijectors.Permute(order.astype(np.int32),
-                                          validate_args=validate_args,
-                                          name=f"{name}_permute{i}"))
-  return parts
-
-
 def _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
                permutation, activation, log_scale_bound, seed, validate_args,
                dtype, name):
@@ -112,21 +65,9 @@ def _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
         made, log_scale_bound=log_scale_bound, validate_args=validate_args,
         dtype=dtype, name=f"{name}_layer{i}")
 
-  return _stack(dim, num_layers, make_layer, actnorm, permutation, seed,
-                validate_args, dtype, name)
-
-
-def _flow(event_shape, dim, core, prior, validate_args, dtype, name):
-  # Unflatten first, even for vectors: it flattens images and names the
-  # expected and the received shape when data of the wrong shape comes in.
-  unflatten = flow_bijectors.Unflatten(event_shape,
-                                       validate_args=validate_args)
-  return tfd.TransformedDistribution(
-      distribution=priors.standard_prior([dim], prior, dtype),
-      bijector=tfb.Chain([unflatten] + core, validate_args=validate_args,
-                         name=f"{name}_bijector"),
-      validate_args=validate_args,
-      name=name)
+  return permuted_stack.permuted_stack(
+      dim, num_layers, make_layer, actnorm, permutation, seed, validate_args,
+      dtype, name)
 
 
 @build_config.records
@@ -182,11 +123,13 @@ def maf(event_shape,
     `tfd.TransformedDistribution` over `event_shape` with every variable
     created.
   """
-  event_shape, dim = _check_args(event_shape, num_layers, permutation)
+  event_shape, dim = permuted_stack.check_stack_args(
+      event_shape, num_layers, permutation)
   core = _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
                     permutation, activation, log_scale_bound, seed,
                     validate_args, dtype, name)
-  return _flow(event_shape, dim, core, prior, validate_args, dtype, name)
+  return permuted_stack.vector_flow(event_shape, dim, core, prior,
+                                    validate_args, dtype, name)
 
 
 @build_config.records
@@ -220,12 +163,13 @@ def iaf(event_shape,
     `tfd.TransformedDistribution` over `event_shape` with every variable
     created.
   """
-  event_shape, dim = _check_args(event_shape, num_layers, permutation)
+  event_shape, dim = permuted_stack.check_stack_args(
+      event_shape, num_layers, permutation)
   core = _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
                     permutation, activation, log_scale_bound, seed,
                     validate_args, dtype, name)
   inverted = tfb.Invert(
       tfb.Chain(core, validate_args=validate_args, name=f"{name}_maf"),
       validate_args=validate_args, name=f"{name}_inverse")
-  return _flow(event_shape, dim, [inverted], prior, validate_args, dtype,
-               name)
+  return permuted_stack.vector_flow(event_shape, dim, [inverted], prior,
+                                    validate_args, dtype, name)
