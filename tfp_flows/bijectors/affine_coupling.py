@@ -136,6 +136,10 @@ class AffineCoupling(coupling.Coupling):
   ```
   """
 
+  # `_shift_and_scales` zeroes theta on a mask's conditioning entries,
+  # where the transform is then finite (see `coupling.Coupling`).
+  _conditioning_zeroed = True
+
   def __init__(self,
                conditioner,
                mask=None,

@@ -30,7 +30,17 @@ class Coupling(base.AugmentedBijector):
   The partition is a binary `mask` (x_A = mask * x, the transform acts where
   mask == 0) or a split of the last axis after `num_masked` entries;
   `reverse=True` swaps the two parts so consecutive layers alternate.
+
+  With a mask the transform also runs on the conditioning entries, and its
+  output there is discarded. A subclass that zeroes theta there
+  (`self._partition.zero_conditioning`) and whose transform is finite at
+  theta = 0 sets `_conditioning_zeroed = True`: the merge and the log-det
+  sum then multiply by the mask instead of selecting, which costs less.
   """
+
+  # See the class docstring: True when theta is zeroed on a mask's
+  # conditioning entries, so the transform's outputs there are finite.
+  _conditioning_zeroed = False
 
   def __init__(self,
                conditioner,
@@ -99,7 +109,8 @@ class Coupling(base.AugmentedBijector):
     if ldj is None:
       return tf.zeros(ps.shape(value)[:ps.rank(value) - self._event_ndims],
                       value.dtype)
-    return self._partition.reduce(ldj, self._event_ndims)
+    return self._partition.reduce(
+        ldj, self._event_ndims, conditioning_finite=self._conditioning_zeroed)
 
   def _augmented_forward(self, x, **kwargs):
     x = self._prepare(x, "x")
@@ -107,7 +118,9 @@ class Coupling(base.AugmentedBijector):
     y_b, ldj = self._forward_transform(x_b, base.call_with_one_batch_dim(
         self._conditioner, x_a, self._event_ndims, **kwargs))
     fldj = self._reduce(ldj, x)
-    return self._partition.merge(x_a, x, y_b), {"fldj": fldj, "ildj": -fldj}
+    y = self._partition.merge(x_a, x, y_b,
+                              conditioning_finite=self._conditioning_zeroed)
+    return y, {"fldj": fldj, "ildj": -fldj}
 
   def _augmented_inverse(self, y, **kwargs):
     y = self._prepare(y, "y")
@@ -115,4 +128,6 @@ class Coupling(base.AugmentedBijector):
     x_b, ldj = self._inverse_transform(y_b, base.call_with_one_batch_dim(
         self._conditioner, y_a, self._event_ndims, **kwargs))
     fldj = self._reduce(ldj, y)
-    return self._partition.merge(y_a, y, x_b), {"fldj": fldj, "ildj": -fldj}
+    x = self._partition.merge(y_a, y, x_b,
+                              conditioning_finite=self._conditioning_zeroed)
+    return x, {"fldj": fldj, "ildj": -fldj}

@@ -160,6 +160,10 @@ class LogisticMixtureCoupling(coupling.Coupling):
   ```
   """
 
+  # `_mixture` zeroes theta on a mask's conditioning entries, where the
+  # transform is then finite (see `coupling.Coupling`).
+  _conditioning_zeroed = True
+
   def __init__(self,
                conditioner,
                num_components=32,

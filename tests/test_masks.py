@@ -1,0 +1,95 @@
+"""Partitions of couplings: masks' products against selects, splits."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_flows import bijectors
+from tfp_flows.bijectors import masks
+
+
+def _merge_and_reduce(partition, x, y_b, ldj, conditioning_finite):
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch([x, y_b, ldj])
+    x_a, _ = partition.split(x)
+    merged = partition.merge(x_a, x, y_b,
+                             conditioning_finite=conditioning_finite)
+    total = partition.reduce(ldj, 3, conditioning_finite=conditioning_finite)
+    loss = tf.reduce_sum(tf.sin(merged)) + tf.reduce_sum(total ** 2)
+  return [merged, total] + tape.gradient(loss, [x, y_b, ldj])
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_mask_products_equal_selects_when_conditioning_entries_are_finite(
+    dtype, reverse):
+  partition = masks.MaskPartition(masks.checkerboard(4, 4, 2), reverse)
+  rng = np.random.default_rng(0)
+  x, y_b, ldj = (tf.constant(rng.normal(size=[3, 4, 4, 2]) * 1e3, dtype)
+                 for _ in range(3))
+  products = _merge_and_reduce(partition, x, y_b, ldj, True)
+  selects = _merge_and_reduce(partition, x, y_b, ldj, False)
+  for got, want in zip(products, selects):
+    np.testing.assert_array_equal(got, want)
+  keep = partition.mask.astype(bool)
+  np.testing.assert_array_equal(products[0].numpy()[:, keep],
+                                x.numpy()[:, keep])
+
+
+def test_mask_products_keep_an_overflow_on_a_transformed_entry():
+  partition = masks.MaskPartition(masks.checkerboard(2, 2, 1))
+  x = tf.ones([1, 2, 2, 1])
+  transformed = ~partition.mask.astype(bool)
+  y_b = np.ones([1, 2, 2, 1], np.float32)
+  y_b[0][transformed] = np.inf
+  merged = partition.merge(partition.split(x)[0], x, tf.constant(y_b),
+                           conditioning_finite=True).numpy()[0]
+  assert np.all(merged[transformed] == np.inf)
+  np.testing.assert_array_equal(merged[~transformed], 1.)
+
+
+def test_zero_conditioning_zeroes_huge_outputs_on_conditioning_entries():
+  partition = masks.MaskPartition(masks.checkerboard(2, 2, 1))
+  theta = tf.fill([3, 2, 2, 1], 3e38)
+  zeroed = partition.zero_conditioning(theta).numpy()
+  keep = partition.mask.astype(bool)
+  np.testing.assert_array_equal(zeroed[:, keep], 0.)
+  np.testing.assert_array_equal(zeroed[:, ~keep], np.float32(3e38))
+
+
+class _OverflowOnConditioning(bijectors.Coupling):
+  """The identity on x_B, with inf on the entries the merge discards."""
+
+  def _forward_transform(self, x_b, theta):
+    del theta
+    on_conditioning = tf.constant(self._partition.mask > 0)
+    return (tf.where(on_conditioning, tf.constant(np.inf, x_b.dtype), x_b),
+            tf.where(on_conditioning, tf.constant(np.inf, x_b.dtype),
+                     tf.zeros_like(x_b)))
+
+  _inverse_transform = _forward_transform
+
+
+def test_couplings_that_do_not_zero_theta_keep_selecting():
+  # A Coupling subclass that does not declare `_conditioning_zeroed` may
+  # produce anything on the conditioning entries: the select discards it.
+  assert not bijectors.Coupling._conditioning_zeroed  # pylint: disable=protected-access
+  assert bijectors.AffineCoupling._conditioning_zeroed  # pylint: disable=protected-access
+  assert bijectors.LogisticMixtureCoupling._conditioning_zeroed  # pylint: disable=protected-access
+  layer = _OverflowOnConditioning(lambda x_a: x_a,
+                                  mask=masks.checkerboard(2, 2, 1))
+  x = tf.ones([2, 2, 2, 1])
+  np.testing.assert_array_equal(layer.forward(x), x)
+  np.testing.assert_array_equal(
+      layer.forward_log_det_jacobian(x, event_ndims=3), [0., 0.])
+
+
+def test_split_partition_ignores_the_flag():
+  partition = masks.SplitPartition(2, reverse=True)
+  x = tf.reshape(tf.range(10.), [2, 5])
+  x_a, x_b = partition.split(x)
+  for flag in (False, True):
+    np.testing.assert_array_equal(
+        partition.merge(x_a, x, x_b, conditioning_finite=flag), x)
+    np.testing.assert_array_equal(
+        partition.reduce(x, 1, conditioning_finite=flag), [10., 35.])
