@@ -66,7 +66,12 @@ def save_flow(distribution, directory, flow=None, image_shape=None,
 
 
 def load_flow(directory):
-  """Rebuilds the flow saved in `directory`; returns (distribution, config)."""
+  """Rebuilds the flow saved in `directory`; returns (distribution, config).
+
+  A save killed between its two renames (`files.atomic_directory`) left the
+  previous save aside; it is put back first.
+  """
+  files.restore_interrupted(directory)
   path = os.path.join(directory, _CONFIG)
   if not os.path.exists(path):
     raise ValueError(f"No saved flow in {directory!r}: {_CONFIG} is missing "
