@@ -682,3 +682,22 @@ def test_class_of_an_unconditional_flow_is_a_user_error(trained_dir,
   err = capsys.readouterr().err
   assert "is not class-conditional (train it with --conditional)" in err
   assert len(err.splitlines()) == 1 and not png.exists()
+
+
+def test_backup_records_its_run_and_refuses_another(tmp_path):
+  record = {"flow": "glow", "glow.depth": 2, "seed": 0}
+  backup = str(tmp_path / "backup")
+  # A new run (nothing to resume) records its settings; only the chief.
+  cli._check_or_record_run(backup, record, resuming=False, chief=False)  # pylint: disable=protected-access
+  assert not os.path.exists(backup)
+  cli._check_or_record_run(backup, record, resuming=False, chief=True)  # pylint: disable=protected-access
+  assert os.listdir(backup) == ["run.json"]
+  cli._check_or_record_run(backup, dict(record), resuming=True, chief=True)  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match=r"another run \(glow.depth 2 there, "
+                     r"3 now; seed 0 there, None now\)"):
+    cli._check_or_record_run(backup, {"flow": "glow", "glow.depth": 3},  # pylint: disable=protected-access
+                             resuming=True, chief=False)
+  # A backup from before runs were recorded resumes unchecked.
+  os.remove(os.path.join(backup, "run.json"))
+  cli._check_or_record_run(backup, {"flow": "nice"}, resuming=True,  # pylint: disable=protected-access
+                           chief=True)

@@ -458,6 +458,15 @@ def test_cli_killed_mid_epoch_resumes_on_the_same_batches(tmp_path, tfds_dir):
   assert tfp_flows.training.resume_position(
       str(tmp_path / "backup"), 4, 3) == (1, 2)
 
+  # Another model on the same backup: refused, naming what differs.
+  other = [*resumable, "--hidden-channels", "8"]
+  refused = subprocess.run(
+      [sys.executable, "-m", "tfp_flows.cli", *other],
+      capture_output=True, text=True, timeout=300, env=env)
+  assert refused.returncode == 2, refused.stderr[-3000:]
+  assert ("holds the backup of another run (glow.hidden_channels 4 there, 8 "
+          "now)") in refused.stderr, refused.stderr[-3000:]
+
   resumed = subprocess.run(
       [sys.executable, "-m", "tfp_flows.cli", *resumable],
       capture_output=True, text=True, timeout=300, env=env)

@@ -353,6 +353,64 @@ def _save_freq(args):
   return args.backup_every_steps or "epoch"
 
 
+# A backup (`--checkpoint-dir`) records the run it belongs to in this file:
+# resumed under other settings, BackupAndRestore would restore the weights
+# into another model (or none of them, without an error) or the data stream
+# would replay other batches. The settings that change the model, the data
+# or the optimisation; --epochs may grow, the outputs may move.
+_RESUME_FILE = "run.json"
+_RESUME_SETTINGS = ("dataset", "n_bits", "image_size", "flip", "conditional",
+                    "dequantization", "learning_rate", "warmup_steps",
+                    "clip_norm", "ema", "mixed_precision", "seed",
+                    "backup_every_steps")
+
+
+def _run_record(args, build, global_batch, steps_per_epoch):
+  """The settings of this run that a backup must share to be resumed."""
+  record = {key: getattr(args, key) for key in _RESUME_SETTINGS}
+  record.update(global_batch_size=global_batch, steps_per_epoch=steps_per_epoch,
+                flow=build["flow"])
+  record.update({f"{build['flow']}.{key}": value
+                 for key, value in build["arguments"].items()})
+  return json.loads(json.dumps(record))
+
+
+def _forget_run(checkpoint_dir):
+  path = os.path.join(checkpoint_dir, _RESUME_FILE)
+  if os.path.exists(path):
+    os.remove(path)
+
+
+def _check_or_record_run(checkpoint_dir, record, resuming, chief):
+  """Refuses to resume another run's backup; records a new run's settings.
+
+  Raises:
+    ValueError: the backup in `checkpoint_dir` was made by a run with other
+      settings (named, with both values).
+  """
+  path = os.path.join(checkpoint_dir, _RESUME_FILE)
+  if resuming:
+    if not os.path.exists(path):  # A backup written before runs were recorded.
+      return
+    with open(path) as f:
+      saved = json.load(f)
+    differences = [f"{key} {saved.get(key)!r} there, {record.get(key)!r} now"
+                   for key in sorted(set(saved) | set(record))
+                   if saved.get(key) != record.get(key)]
+    if differences:
+      raise ValueError(
+          f"--checkpoint-dir {checkpoint_dir} holds the backup of another "
+          f"run ({'; '.join(differences)}): run the same command to resume "
+          "it, or give another --checkpoint-dir (or empty this one) to "
+          "start afresh.")
+  elif chief:
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=checkpoint_dir, suffix=".tmp",
+                                     delete=False) as f:
+      json.dump(record, f, indent=2)
+    os.replace(f.name, path)
+
+
 def _callbacks(args, out, tensorboard_dir, global_batch, tfp_flows, tf_keras):
   """(NaNGuard, Throughput, the rest): Keras's own callbacks keep only the
   chief's files themselves; ours write into this worker's `out`."""
@@ -472,6 +530,12 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
         rate, global_clipnorm=args.clip_norm, use_ema=args.ema is not None,
         ema_momentum=args.ema if args.ema is not None else 0.99)
     model.compile(optimizer=optimizer, jit_compile=args.jit_compile)
+  if args.checkpoint_dir:
+    _check_or_record_run(
+        args.checkpoint_dir,
+        _run_record(args, tfp_flows.flows.build_config.build_config(dist),
+                    global_batch, steps_per_epoch),
+        resuming=bool(start_step), chief=distribute.is_chief(strategy))
   start = time.time()
   callbacks = _callbacks(args, out, tensorboard_dir, global_batch, tfp_flows,
                          tf_keras)
@@ -480,6 +544,9 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
       steps_per_epoch=steps_per_epoch, callbacks=callbacks,
       verbose=1 if sys.stdout.isatty() else 2)
   train_seconds = time.time() - start
+  if args.checkpoint_dir and distribute.is_chief(strategy):
+    # BackupAndRestore deleted its backup as `fit` ended; so goes its record.
+    _forget_run(args.checkpoint_dir)
 
   if variational:
     test_bpd = tfp_flows.dequantization.importance_weighted_bits_per_dim(
