@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_FLOW ?= glow
 # Test worker processes (pytest-xdist); each test file runs in one worker, so
-# its module fixtures are built once.
+# its module fixtures are built once, and files start longest first
+# (tests/conftest.py orders them; --no-loadscope-reorder keeps that order).
 TEST_WORKERS ?= 2
 
 .PHONY: install demo test test-slow bench bench-peers clean
@@ -24,7 +25,7 @@ demo: $(STAMP)
 	  --out saved_models/$(DEMO_FLOW)-digits
 
 test: $(STAMP)
-	$(PY) -m pytest -x -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -x -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Speed, then density quality, at the CPU sizes (about 8 minutes on 2 cores);
 # each prints Markdown tables and adds its section to
@@ -52,7 +53,7 @@ bench-peers: $(PEERS_STAMP)
 	$(PEERS_PY) benchmarks/peers/glow_normflows.py $(BENCH_PEERS_ARGS)
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -x -q -m slow -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -x -q -m slow -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info .pytest_cache

@@ -8,29 +8,17 @@ import tf_keras
 
 import tfp_flows
 from tfp_flows import testing
-from tfp_flows.flows import autoregressive
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
+
+import helpers
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
-
 def perturb(dist, scale=0.3, seed=0):
   return testing.perturb(dist, scale, seed)
-
-
-def _made_calls(monkeypatch):
-  calls = []
-  call = autoregressive.MADE.call  # the same class as tfp_flows.nets.MADE
-
-  def counting(self, x, conditional_input=None):
-    calls.append(self.name)
-    return call(self, x, conditional_input=conditional_input)
-
-  monkeypatch.setattr(autoregressive.MADE, "call", counting)
-  return calls
 
 
 @pytest.mark.parametrize("builder", [maf, iaf])
@@ -72,7 +60,7 @@ def test_harness_exact_log_det_and_round_trips(builder):
 
 def test_maf_density_is_one_pass_sampling_is_sequential(monkeypatch):
   dist = perturb(maf([5], num_layers=2, hidden_units=[8]))
-  calls = _made_calls(monkeypatch)
+  calls = helpers.made_calls(monkeypatch)
   dist.log_prob(tf.random.normal([3, 5]))
   # One pass per layer gives the transform and the log-det (TFP's layer
   # runs its network twice).
@@ -89,7 +77,7 @@ def test_maf_density_is_one_pass_sampling_is_sequential(monkeypatch):
 
 def test_iaf_sampling_is_one_pass_density_is_sequential(monkeypatch):
   dist = perturb(iaf([5], num_layers=2, hidden_units=[8]))
-  calls = _made_calls(monkeypatch)
+  calls = helpers.made_calls(monkeypatch)
   dist.sample(3)
   assert len(calls) == 2  # one per layer
   calls.clear()

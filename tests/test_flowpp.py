@@ -15,26 +15,15 @@ from tfp_flows.flows import registry
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.training import FlowModel
 
+import helpers
+
 SHAPE = [4, 4, 1]
 TINY = dict(checkerboard_steps=1, channel_steps=1, final_steps=1, filters=4,
             num_heads=2, num_components=3)
 
 
-def _couplings(dist, kind=LogisticMixtureCoupling):
-  """The bijectors of type `kind` in a flow (default: mixture couplings)."""
-  found = []
-
-  def visit(b):
-    if isinstance(b, kind):
-      found.append(b)
-    for child in getattr(b, "bijectors", []):
-      visit(child)
-    for attr in ("bijector", "inner"):
-      if hasattr(b, attr):
-        visit(getattr(b, attr))
-
-  visit(dist.bijector)
-  return found
+def _couplings(dist):
+  return helpers.bijectors_of_type(dist, LogisticMixtureCoupling)
 
 
 def _images(n, seed=0):
@@ -160,9 +149,9 @@ def test_default_flow_is_finite_far_from_the_data(floored):
   testing.perturb(dist, 1.)
   if floored:
     _floor_every_log_scale(dist)
-  logit = _couplings(dist, bijectors.Logit)[0]
-  actnorms = _couplings(dist, bijectors.ActNorm)
-  convs = _couplings(dist, bijectors.InvertibleConv1x1)
+  logit = helpers.bijectors_of_type(dist, bijectors.Logit)[0]
+  actnorms = helpers.bijectors_of_type(dist, bijectors.ActNorm)
+  convs = helpers.bijectors_of_type(dist, bijectors.InvertibleConv1x1)
   assert len(actnorms) == len(convs) == 6
   # The inputs that reach the first coupling at +-0.999 T, where its slope
   # is steepest (e^8 when floored) and its output largest.

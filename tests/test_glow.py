@@ -10,7 +10,8 @@ from tfp_flows import bijectors
 from tfp_flows import flows
 from tfp_flows import testing
 from tfp_flows.flows import registry
-from test_flowpp import _couplings
+
+import helpers
 
 SHAPE = [4, 4, 2]
 
@@ -127,7 +128,7 @@ def test_default_flow_at_its_steepest_is_finite_far_from_the_data():
   shape = [8, 8, 1]
   dist = registry.build("glow", shape)
   dist.log_prob(tf.random.stateless_uniform([16] + shape, [0, 1]))
-  couplings = _couplings(dist, bijectors.AffineCoupling)
+  couplings = helpers.bijectors_of_type(dist, bijectors.AffineCoupling)
   for layer in couplings:
     out = layer.conditioner.convs[-1]
     bias = np.zeros(out.bias.shape, np.float32)
@@ -145,8 +146,8 @@ def test_default_flow_at_its_steepest_is_finite_far_from_the_data():
   assert np.all(log_prob[4:6] < -1e3)
   # AffineCoupling's bound: |z| <= G^8 (|x| + 0.5 + 8 (A + C)), then the
   # split prior's (|h| + S) e^5 on its half.
-  actnorms = _couplings(dist, bijectors.ActNorm)
-  convs = _couplings(dist, bijectors.InvertibleConv1x1)
+  actnorms = helpers.bijectors_of_type(dist, bijectors.ActNorm)
+  convs = helpers.bijectors_of_type(dist, bijectors.InvertibleConv1x1)
   assert len(couplings) == len(actnorms) == len(convs) == 8
   gain = max(
       1., max(float(tf.exp(-tf.reduce_min(a.log_scale)) * tf.reduce_max(

@@ -13,6 +13,8 @@ from tfp_flows import testing
 from tfp_flows.bijectors import base
 from tfp_flows.bijectors import masked_autoregressive
 
+import helpers
+
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
@@ -34,19 +36,6 @@ def made(dim=3, hidden=(8,), dtype=tf.float32, scale=0., seed=0, **kwargs):
   net = nets.MADE(dim, hidden, dtype=dtype, **kwargs)
   net.build([None, dim])
   return perturb(net, scale, seed) if scale else net
-
-
-def counting(monkeypatch):
-  """The list of MADE calls made from now on."""
-  calls = []
-  call = nets.MADE.call
-
-  def counted(self, x, conditional_input=None):
-    calls.append(self.name)
-    return call(self, x, conditional_input=conditional_input)
-
-  monkeypatch.setattr(nets.MADE, "call", counted)
-  return calls
 
 
 @pytest.mark.parametrize("input_order", ["left-to-right", "random"])
@@ -74,7 +63,7 @@ def test_new_layer_is_the_identity():
 
 def test_one_pass_inverse_and_d_pass_forward(monkeypatch):
   layer = bijectors.MaskedAutoregressive(made(5, scale=0.5))
-  calls = counting(monkeypatch)
+  calls = helpers.made_calls(monkeypatch)
   y = tf.random.normal([4, 5])
   x = layer.inverse(y)
   layer.inverse_log_det_jacobian(y, event_ndims=1)

@@ -7,8 +7,9 @@ import tensorflow as tf
 from tfp_flows import bijectors
 from tfp_flows import testing
 from tfp_flows.bijectors import rational_quadratic_spline as rqs
-from test_masked_autoregressive import counting
 from test_masked_autoregressive import made
+
+import helpers
 
 K = 4
 P = rqs.num_params(K)
@@ -39,7 +40,7 @@ def test_one_pass_inverse_and_d_pass_forward(monkeypatch):
   layer = bijectors.MaskedAutoregressiveSpline(
       made(5, scale=0.5, params=P, dtype=tf.float64), num_bins=K, bound=2.,
       dtype=tf.float64)
-  calls = counting(monkeypatch)
+  calls = helpers.made_calls(monkeypatch)
   y = tf.random.stateless_normal([4, 5], [3, 4], dtype=tf.float64)
   x = layer.inverse(y)
   layer.inverse_log_det_jacobian(y, event_ndims=1)

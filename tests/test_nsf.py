@@ -13,7 +13,8 @@ from tfp_flows import context
 from tfp_flows import testing
 from tfp_flows.flows import registry
 from tfp_flows.flows.nsf import nsf
-from test_autoregressive import _made_calls
+
+import helpers
 
 KINDS = {"coupling": {}, "autoregressive": dict(autoregressive=True),
          "inverse": dict(autoregressive=True, inverse=True)}
@@ -43,7 +44,7 @@ def test_fresh_flow_is_the_identity(kind):
 
 
 def test_made_passes_per_log_prob_and_sample(monkeypatch):
-  calls = _made_calls(monkeypatch)
+  calls = helpers.made_calls(monkeypatch)
   dim, layers = 5, 3
   maf_like = testing.perturb(nsf([dim], num_layers=layers, num_bins=4,
                                  hidden_units=[8], autoregressive=True), 0.3)
