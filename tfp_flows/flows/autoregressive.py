@@ -26,8 +26,8 @@ import tensorflow_probability as tfp
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows.bijectors import masked_autoregressive
 from tfp_flows.flows import build_config
-from tfp_flows.flows import permuted_stack
-from tfp_flows.flows.permuted_stack import PERMUTATIONS
+from tfp_flows.flows import vector_stack
+from tfp_flows.flows.vector_stack import PERMUTATIONS
 from tfp_flows.nets.made import MADE
 
 tfb = tfp.bijectors
@@ -65,7 +65,7 @@ def _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
         made, log_scale_bound=log_scale_bound, validate_args=validate_args,
         dtype=dtype, name=f"{name}_layer{i}")
 
-  return permuted_stack.permuted_stack(
+  return vector_stack.permuted_stack(
       dim, num_layers, make_layer, actnorm, permutation, seed, validate_args,
       dtype, name)
 
@@ -123,13 +123,13 @@ def maf(event_shape,
     `tfd.TransformedDistribution` over `event_shape` with every variable
     created.
   """
-  event_shape, dim = permuted_stack.check_stack_args(
+  event_shape, dim = vector_stack.check_stack_args(
       event_shape, num_layers, permutation)
   core = _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
                     permutation, activation, log_scale_bound, seed,
                     validate_args, dtype, name)
-  return permuted_stack.vector_flow(event_shape, dim, core, prior,
-                                    validate_args, dtype, name)
+  return vector_stack.vector_flow(event_shape, dim, core, prior,
+                                  validate_args, dtype, name)
 
 
 @build_config.records
@@ -163,7 +163,7 @@ def iaf(event_shape,
     `tfd.TransformedDistribution` over `event_shape` with every variable
     created.
   """
-  event_shape, dim = permuted_stack.check_stack_args(
+  event_shape, dim = vector_stack.check_stack_args(
       event_shape, num_layers, permutation)
   core = _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
                     permutation, activation, log_scale_bound, seed,
@@ -171,5 +171,5 @@ def iaf(event_shape,
   inverted = tfb.Invert(
       tfb.Chain(core, validate_args=validate_args, name=f"{name}_maf"),
       validate_args=validate_args, name=f"{name}_inverse")
-  return permuted_stack.vector_flow(event_shape, dim, [inverted], prior,
-                                    validate_args, dtype, name)
+  return vector_stack.vector_flow(event_shape, dim, [inverted], prior,
+                                  validate_args, dtype, name)

@@ -1,16 +1,11 @@
 """Coupling flows over vectors (2-D toys, flattened images), optionally conditional."""
 
-import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
 from tfp_flows.flows import build_config
-from tfp_flows.flows import priors
-
-tfb = tfp.bijectors
-tfd = tfp.distributions
+from tfp_flows.flows import vector_stack
 
 __all__ = ["coupling_flow", "COUPLINGS"]
 
@@ -63,22 +58,14 @@ def coupling_flow(event_shape,
     `tfd.TransformedDistribution` over `event_shape` with every variable
     created.
   """
-  event_shape = [int(d) for d in event_shape]
-  dim = int(np.prod(event_shape))
-  if dim < 2:
-    raise ValueError(f"`event_shape` must hold at least 2 entries; got "
-                     f"{event_shape}.")
-  if num_layers < 1:
-    raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
+  event_shape, dim = vector_stack.check_stack_args(event_shape, num_layers)
   if coupling not in COUPLINGS:
     raise ValueError(f"`coupling` must be one of {COUPLINGS}; got {coupling!r}.")
   half = dim // 2
   changed = dim - half
   width = 2 * changed if coupling == "affine" else changed
   common = dict(validate_args=validate_args, dtype=dtype)
-  # Unflatten first, even for vectors: it flattens images and names the
-  # expected and the received shape when data of the wrong shape comes in.
-  parts = [flow_bijectors.Unflatten(event_shape, validate_args=validate_args)]
+  parts = []
   for i in range(num_layers):
     prefix = f"{name}_coupling{i}"
     net = nets.MLP(hidden_units, width, activation=activation,
@@ -97,9 +84,5 @@ def coupling_flow(event_shape,
           net, name=prefix, **partition, **common))
   # In a Chain the data-side bijector comes first: `inverse` (data ->
   # latent) runs the list left to right.
-  return tfd.TransformedDistribution(
-      distribution=priors.standard_prior([dim], prior, dtype),
-      bijector=tfb.Chain(parts, validate_args=validate_args,
-                         name=f"{name}_bijector"),
-      validate_args=validate_args,
-      name=name)
+  return vector_stack.vector_flow(event_shape, dim, parts, prior,
+                                  validate_args, dtype, name)

@@ -1,16 +1,11 @@
 """NICE (Dinh, Krueger & Bengio, 2014) as a `tfd.TransformedDistribution`."""
 
-import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
 from tfp_flows.flows import build_config
-from tfp_flows.flows import priors
-
-tfb = tfp.bijectors
-tfd = tfp.distributions
+from tfp_flows.flows import vector_stack
 
 __all__ = ["nice"]
 
@@ -53,11 +48,7 @@ def nice(event_shape,
   Returns:
     `tfd.TransformedDistribution` over `event_shape` with trainable variables.
   """
-  event_shape = [int(d) for d in event_shape]
-  dim = int(np.prod(event_shape))
-  if dim < 2:
-    raise ValueError(f"`event_shape` must hold at least 2 entries; got "
-                     f"{event_shape}.")
+  event_shape, dim = vector_stack.event_size(event_shape)
   if num_coupling_layers < 1:
     raise ValueError("`num_coupling_layers` must be >= 1; got "
                      f"{num_coupling_layers}.")
@@ -78,17 +69,13 @@ def nice(event_shape,
             validate_args=validate_args,
             dtype=dtype,
             name=f"{name}_coupling_{i}"))
-  # Unflatten even for vectors: without it a vector of the wrong size
-  # broadcasts through the additive couplings into a silently wrong log_prob.
-  parts = [flow_bijectors.Unflatten(event_shape, validate_args=validate_args)]
-  # Chain applies its list right to left in `forward` (latent -> data).
-  parts += couplings[::-1]
-  parts.append(flow_bijectors.Rescaling(event_shape=[dim],
-                                        validate_args=validate_args,
-                                        dtype=dtype, name=f"{name}_rescaling"))
-  return tfd.TransformedDistribution(
-      distribution=priors.standard_prior([dim], prior, dtype),
-      bijector=tfb.Chain(parts, validate_args=validate_args,
-                         name=f"{name}_bijector"),
-      validate_args=validate_args,
-      name=name)
+  # Chain applies its list right to left in `forward` (latent -> data);
+  # vector_flow puts Unflatten first even for vectors: without it a vector of
+  # the wrong size broadcasts through the additive couplings into a silently
+  # wrong log_prob.
+  rescaling = flow_bijectors.Rescaling(event_shape=[dim],
+                                       validate_args=validate_args,
+                                       dtype=dtype, name=f"{name}_rescaling")
+  return vector_stack.vector_flow(event_shape, dim,
+                                  couplings[::-1] + [rescaling], prior,
+                                  validate_args, dtype, name)

@@ -22,7 +22,7 @@ from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
 from tfp_flows.bijectors import rational_quadratic_spline as rqs
 from tfp_flows.flows import build_config
-from tfp_flows.flows import permuted_stack
+from tfp_flows.flows import vector_stack
 
 tfb = tfp.bijectors
 
@@ -96,7 +96,7 @@ def nsf(event_shape,
     ValueError: bad shapes, counts or spline settings, or `inverse` without
       `autoregressive`.
   """
-  event_shape, dim = permuted_stack.check_stack_args(
+  event_shape, dim = vector_stack.check_stack_args(
       event_shape, num_layers, permutation)
   if inverse and not autoregressive:
     raise ValueError("`inverse=True` (IAF's arrangement) needs "
@@ -128,7 +128,7 @@ def nsf(event_shape,
     return flow_bijectors.MaskedAutoregressiveSpline(
         made, name=f"{name}_layer{i}", **spline, **common)
 
-  core = permuted_stack.permuted_stack(
+  core = vector_stack.permuted_stack(
       dim, num_layers,
       autoregressive_layer if autoregressive else coupling_layer, actnorm,
       permutation, seed, validate_args, dtype, name)
@@ -136,5 +136,5 @@ def nsf(event_shape,
     core = [tfb.Invert(tfb.Chain(core, validate_args=validate_args,
                                  name=f"{name}_stack"),
                        validate_args=validate_args, name=f"{name}_inverse")]
-  return permuted_stack.vector_flow(
+  return vector_stack.vector_flow(
       event_shape, dim, core, prior, validate_args, dtype, name)

@@ -1,29 +1,42 @@
-"""Stacks of layers over [D] vectors with permutations between them (MAF, IAF, NSF)."""
+"""Flows over [D] vectors: shape checks, stacks with permutations, the base (MAF, IAF, NSF, NICE, coupling_flow)."""
 
 import numpy as np
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows.flows import priors
 
-__all__ = ["PERMUTATIONS", "check_stack_args", "permuted_stack", "vector_flow"]
+__all__ = [
+    "PERMUTATIONS", "check_stack_args", "event_size", "permuted_stack",
+    "vector_flow"
+]
 
 PERMUTATIONS = ("reverse", "random")
 
 
-def check_stack_args(event_shape, num_layers, permutation):
-  """(event_shape as ints, D = its number of entries); ValueError if unusable.
+def event_size(event_shape):
+  """(event_shape as ints, D = its number of entries); ValueError if D < 2.
 
-  D must be at least 2 (a layer conditions entries on others), `num_layers`
-  at least 1, and `permutation` one of `PERMUTATIONS`.
+  A coupling or autoregressive layer conditions entries on others, so a
+  flow over vectors needs at least two.
   """
   event_shape = [int(d) for d in event_shape]
   dim = int(np.prod(event_shape))
   if dim < 2:
     raise ValueError(f"`event_shape` must hold at least 2 entries; got "
                      f"{event_shape}.")
+  return event_shape, dim
+
+
+def check_stack_args(event_shape, num_layers, permutation=None):
+  """`event_size(event_shape)`, after checking `num_layers` >= 1 and `permutation`.
+
+  `permutation` must be one of `PERMUTATIONS`, or None for a stack without
+  permutations.
+  """
+  event_shape, dim = event_size(event_shape)
   if num_layers < 1:
     raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
-  if permutation not in PERMUTATIONS:
+  if permutation is not None and permutation not in PERMUTATIONS:
     raise ValueError(f"`permutation` must be one of {PERMUTATIONS}; got "
                      f"{permutation!r}.")
   return event_shape, dim

@@ -1,11 +1,11 @@
-"""Stacks over vectors shared by MAF, IAF and NSF: checks, order, naming."""
+"""Flows over vectors (MAF, IAF, NSF, NICE, coupling_flow): checks, order, naming."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfp_flows import bijectors
-from tfp_flows.flows import permuted_stack
+from tfp_flows.flows import vector_stack
 
 
 @pytest.mark.parametrize("event_shape,num_layers,permutation,message", [
@@ -16,20 +16,25 @@ from tfp_flows.flows import permuted_stack
 def test_check_stack_args_names_the_argument(event_shape, num_layers,
                                              permutation, message):
   with pytest.raises(ValueError, match=message):
-    permuted_stack.check_stack_args(event_shape, num_layers, permutation)
+    vector_stack.check_stack_args(event_shape, num_layers, permutation)
 
 
 def test_check_stack_args_counts_entries():
-  assert permuted_stack.check_stack_args((2, 3), 1, "random") == ([2, 3], 6)
+  assert vector_stack.check_stack_args((2, 3), 1, "random") == ([2, 3], 6)
+  # No permutation to check (coupling_flow alternates halves instead).
+  assert vector_stack.check_stack_args([4], 2) == ([4], 4)
+  assert vector_stack.event_size([2, 1, 2]) == ([2, 1, 2], 4)
+  with pytest.raises(ValueError, match="at least 2 entries; got \\[1, 1\\]"):
+    vector_stack.event_size([1, 1])
 
 
 def _layer(i):
   return bijectors.ActNorm(4, event_ndims=1, name=f"layer{i}")
 
 
-@pytest.mark.parametrize("permutation", permuted_stack.PERMUTATIONS)
+@pytest.mark.parametrize("permutation", vector_stack.PERMUTATIONS)
 def test_permuted_stack_order(permutation):
-  parts = permuted_stack.permuted_stack(
+  parts = vector_stack.permuted_stack(
       4, 3, _layer, actnorm=True, permutation=permutation, seed=1,
       validate_args=False, dtype=tf.float32, name="s")
   # ActNorm, layer, permutation per layer; none after the last layer.
@@ -48,7 +53,7 @@ def test_permuted_stack_order(permutation):
 
 
 def test_vector_flow_flattens_events_first():
-  dist = permuted_stack.vector_flow([2, 2], 4, [_layer(0)], "logistic",
+  dist = vector_stack.vector_flow([2, 2], 4, [_layer(0)], "logistic",
                                     validate_args=True, dtype=tf.float32,
                                     name="v")
   assert dist.name == "v" and dist.bijector.name == "v_bijector"
