@@ -174,6 +174,37 @@ def test_forward_is_stable_in_the_tails():
   np.testing.assert_allclose(fldj32, fldj64, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_inverse_on_a_flat_cdf_stays_finite(dtype):
+  """Two distant narrow components: c(x) is flat between them.
+
+  There 1 / g' overflows; the unbounded Newton step was 0 * inf = NaN at the
+  plateau's y (and a jump far away near it).
+  """
+  k, n = 2, 41
+  # Per entry: b, raw a, K logits, K means (+-10), K log-scales (floored -7).
+  raw = np.array([0., 0., 0., 0., -10., 10., -7., -7.])
+  theta = np.repeat(raw[None, :, None], n, axis=2).reshape(1, -1)
+  layer = LogisticMixtureCoupling(Fixed(tf.constant(theta, dtype)),
+                                  num_components=k, component_spread=0.,
+                                  num_masked=1, dtype=dtype)
+  y = tf.constant(np.concatenate([[[0.]], np.linspace(-2., 2., n)[None]],
+                                 axis=1), dtype)
+  with tf.GradientTape() as tape:
+    tape.watch(y)
+    x = layer.inverse(y)
+    ildj = layer.inverse_log_det_jacobian(y, event_ndims=1)
+    loss = tf.reduce_sum(x) + tf.reduce_sum(ildj)
+  grads = tape.gradient(loss, [y, layer.conditioner.theta])
+  assert np.all(np.isfinite(x)) and np.all(np.isfinite(ildj))
+  assert all(np.all(np.isfinite(g)) for g in grads)
+  # Every x lies in the mixture's range, and maps back onto y (float32: the
+  # slope near a component, e^7, times x's rounding, as in the test above).
+  assert np.max(np.abs(x.numpy()[:, 1:])) <= 10.1
+  np.testing.assert_allclose(layer.forward(tf.identity(x)), y,
+                             atol=1e-3 if dtype == tf.float32 else 1e-9)
+
+
 def test_inverse_gradients_are_implicit_function_gradients():
   rng = np.random.default_rng(3)
   theta = tf.constant(_random_theta(rng, 2, 3, 4, log_scales=(-1., 1.)),

@@ -125,8 +125,9 @@ class LogisticMixtureCoupling(coupling.Coupling):
   least (x - max mu) / s there) and symmetrically below min mu; the margin s
   moves each end one logit unit past the target. The search stops once
   |logit(c(x)) - t| <= `tolerance` or the bracket is a few ulps wide, after at
-  most `max_iterations` steps. One Newton step on g follows: it polishes the
-  last digits, and, the root itself being held constant, gives x the
+  most `max_iterations` steps. One Newton step on g follows (its length
+  bounded, for flat stretches of the CDF where 1 / g' overflows): it polishes
+  the last digits, and, the root itself being held constant, gives x the
   implicit-function gradients dx/dy = 1 / g'(x) and dx/dtheta =
   -(dg/dtheta) / g'(x), so the inverse is differentiable without
   backpropagating through the search. Measured over y in [-30, 30] with
@@ -354,5 +355,26 @@ class LogisticMixtureCoupling(coupling.Coupling):
     target = (inside - fixed[1]) * tf.exp(-fixed[0])
     x0 = tf.stop_gradient(self._solve(target, *fixed[2:]) + (y_b - inside))
     y0, log_slope = self._transform(x0, params)
-    x = x0 - (y0 - y_b) * tf.stop_gradient(tf.exp(-log_slope))
+    # The Newton step, x0 - (g(x0) - y) / g'(x0), with its value bounded:
+    # where the CDF is flat (between distant narrow components) 1 / g'
+    # overflows, and the step would be 0 * inf = NaN, or a jump far away.
+    # After the search |logit c(x0) - t| <= tolerance, so g(x0) is within
+    # e^a * tolerance of y with no step at all; a step that polishes moves
+    # x0 by at most tolerance * s where logit c's slope is >= 1 / s (s the
+    # largest component scale: everywhere below min mu and above max mu),
+    # or by a few ulps when the search stopped on its bracket. Longer steps
+    # are cut to that length. The gradient stays the step's, the implicit
+    # function's (finite: 1 / g' is capped at the square root of the
+    # dtype's largest number).
+    dtype = y_b.dtype
+    info = np.finfo(dtype.as_numpy_dtype)
+    step = (y0 - y_b) * tf.stop_gradient(
+        tf.exp(tf.minimum(-log_slope, tf.constant(np.log(info.max) / 2.,
+                                                  dtype))))
+    limit = tf.stop_gradient(
+        self._tolerance * tf.exp(tf.reduce_max(fixed[4], axis=0)) +
+        4. * info.eps * tf.maximum(tf.abs(x0), tf.ones([], dtype)))
+    bounded = step - tf.stop_gradient(
+        step - tf.clip_by_value(step, -limit, limit))
+    x = x0 - bounded
     return x, self._transform(x, params)[1]
