@@ -145,6 +145,25 @@ def test_inverse_accuracy_over_wide_range(dtype, tolerance):
   assert np.max(np.abs(coarse.forward(tf.identity(x)) - y)) > 10 * error
 
 
+def _every_entry(raw, n):
+  """theta [1, (3K + 2) * n]: one entry's raw parameters `raw` for n entries."""
+  return np.repeat(raw[None, :, None], n, axis=2).reshape(1, -1)
+
+
+def _pass_with_gradients(layer, value, inverse=False):
+  """(output, log-det, gradients of their sum into value and theta)."""
+  with tf.GradientTape() as tape:
+    tape.watch(value)
+    if inverse:
+      out = layer.inverse(value)
+      ldj = layer.inverse_log_det_jacobian(value, event_ndims=1)
+    else:
+      out = layer.forward(value)
+      ldj = layer.forward_log_det_jacobian(value, event_ndims=1)
+    loss = tf.reduce_sum(out) + tf.reduce_sum(ldj)
+  return out, ldj, tape.gradient(loss, [value, layer.conditioner.theta])
+
+
 def test_forward_is_stable_in_the_tails():
   """|x| up to 30, CDF within float precision of 0 or 1, floored scales."""
   n = 61
@@ -152,20 +171,14 @@ def test_forward_is_stable_in_the_tails():
   # a mean at 29 and a broad component; values per block, K = 4.
   raw = np.array([1., 3.] + [20., -20., 0., 5.] + [-3., 0., 3., 29.] +
                  [-7., -9., 0., -7.])
-  theta = np.repeat(raw[None, :, None], n, axis=2).reshape(1, -1)
+  theta = _every_entry(raw, n)
   x = np.concatenate([[[0.]], np.linspace(-30., 30., n)[None]], axis=1)
   results = {}
   for dtype in (tf.float32, tf.float64):
     layer = LogisticMixtureCoupling(Fixed(tf.constant(theta, dtype)),
                                     num_components=4, num_masked=1,
                                     dtype=dtype)
-    xt = tf.constant(x, dtype)
-    with tf.GradientTape() as tape:
-      tape.watch(xt)
-      y = layer.forward(xt)
-      fldj = layer.forward_log_det_jacobian(xt, event_ndims=1)
-      loss = tf.reduce_sum(y) + tf.reduce_sum(fldj)
-    grads = tape.gradient(loss, [xt, layer.conditioner.theta])
+    y, fldj, grads = _pass_with_gradients(layer, tf.constant(x, dtype))
     assert all(np.all(np.isfinite(g)) for g in grads)
     results[dtype.name] = y.numpy(), fldj.numpy()
   (y32, fldj32), (y64, fldj64) = results["float32"], results["float64"]
@@ -184,18 +197,13 @@ def test_inverse_on_a_flat_cdf_stays_finite(dtype):
   k, n = 2, 41
   # Per entry: b, raw a, K logits, K means (+-10), K log-scales (floored -7).
   raw = np.array([0., 0., 0., 0., -10., 10., -7., -7.])
-  theta = np.repeat(raw[None, :, None], n, axis=2).reshape(1, -1)
+  theta = _every_entry(raw, n)
   layer = LogisticMixtureCoupling(Fixed(tf.constant(theta, dtype)),
                                   num_components=k, component_spread=0.,
                                   num_masked=1, dtype=dtype)
   y = tf.constant(np.concatenate([[[0.]], np.linspace(-2., 2., n)[None]],
                                  axis=1), dtype)
-  with tf.GradientTape() as tape:
-    tape.watch(y)
-    x = layer.inverse(y)
-    ildj = layer.inverse_log_det_jacobian(y, event_ndims=1)
-    loss = tf.reduce_sum(x) + tf.reduce_sum(ildj)
-  grads = tape.gradient(loss, [y, layer.conditioner.theta])
+  x, ildj, grads = _pass_with_gradients(layer, y, inverse=True)
   assert np.all(np.isfinite(x)) and np.all(np.isfinite(ildj))
   assert all(np.all(np.isfinite(g)) for g in grads)
   # Every x lies in the mixture's range, and maps back onto y (float32: the
