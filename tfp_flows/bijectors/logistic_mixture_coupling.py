@@ -316,9 +316,11 @@ class LogisticMixtureCoupling(coupling.Coupling):
 
     return base.linear_tails(mixture, x, self._tail_bound)
 
-  def _solve(self, target, log_weights, means, log_scales):
-    """The x with logit(c(x)) = target, by Chandrupatla's method."""
-    s = tf.exp(tf.reduce_max(log_scales, axis=0))
+  def _solve(self, target, log_weights, means, log_scales, s):
+    """The x with logit(c(x)) = target, by Chandrupatla's method.
+
+    `s` is the largest component scale, max_k e^(l_k), of each entry.
+    """
     zero = tf.zeros([], target.dtype)
     low = tf.reduce_min(means, axis=0) + s * tf.minimum(target, zero) - s
     high = tf.reduce_max(means, axis=0) + s * tf.maximum(target, zero) + s
@@ -353,7 +355,10 @@ class LogisticMixtureCoupling(coupling.Coupling):
                                 self._transform(-end, fixed)[0],
                                 self._transform(end, fixed)[0])
     target = (inside - fixed[1]) * tf.exp(-fixed[0])
-    x0 = tf.stop_gradient(self._solve(target, *fixed[2:]) + (y_b - inside))
+    # The largest component scale s: the search's bracket and the Newton
+    # step's bound below.
+    s = tf.exp(tf.reduce_max(fixed[4], axis=0))
+    x0 = tf.stop_gradient(self._solve(target, *fixed[2:], s) + (y_b - inside))
     y0, log_slope = self._transform(x0, params)
     # The Newton step, x0 - (g(x0) - y) / g'(x0), with its value bounded:
     # where the CDF is flat (between distant narrow components) 1 / g'
@@ -372,7 +377,7 @@ class LogisticMixtureCoupling(coupling.Coupling):
         tf.exp(tf.minimum(-log_slope, tf.constant(np.log(info.max) / 2.,
                                                   dtype))))
     limit = tf.stop_gradient(
-        self._tolerance * tf.exp(tf.reduce_max(fixed[4], axis=0)) +
+        self._tolerance * s +
         4. * info.eps * tf.maximum(tf.abs(x0), tf.ones([], dtype)))
     bounded = step - tf.stop_gradient(
         step - tf.clip_by_value(step, -limit, limit))
