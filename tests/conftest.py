@@ -41,6 +41,13 @@ def pytest_collection_modifyitems(items):
   items.sort(key=lambda item: -_FILE_SECONDS.get(item.path.name, 0))
 
 
+@pytest.fixture
+def sources(tmp_path, monkeypatch):
+  """A tiny MNIST and Fashion-MNIST's download files (`helpers.mnist_sources`)."""
+  import helpers  # pylint: disable=g-import-not-at-top
+  return helpers.mnist_sources(tmp_path, monkeypatch)
+
+
 @pytest.fixture(scope="session")
 def tfds_dir(tmp_path_factory):
   """A TFDS data dir shared by the session, so digits is prepared once."""

@@ -1,5 +1,11 @@
 """Helpers shared by test modules (not a test module itself)."""
 
+import gzip
+import struct
+
+import numpy as np
+import tf_keras
+
 from tfp_flows import nets
 
 
@@ -31,3 +37,93 @@ def made_calls(monkeypatch):
 
   monkeypatch.setattr(nets.MADE, "call", counted)
   return calls
+
+
+def saturated_images(count, side, seed):
+  """MNIST-like uint8 values as float32 [count, side, side, 1]: a few bright
+  discs with soft edges on a background of exact zeros (most pixels), the
+  saturated background that made Glow's loss spike on MNIST."""
+  rng = np.random.default_rng(seed)
+  rows, cols = np.mgrid[:side, :side]
+  images = np.zeros([count, side, side, 1], np.float32)
+  for image in images:
+    for _ in range(3):
+      centre = rng.uniform(side * 0.25, side * 0.75, 2)
+      radius = rng.uniform(1., side / 6.)
+      distance = np.hypot(rows - centre[0], cols - centre[1])
+      image[..., 0] = np.maximum(
+          image[..., 0], np.clip(255. * (radius + 0.5 - distance), 0., 255.))
+  return np.floor(images)
+
+
+def per_step_bits_per_dim(model, dataset, steps):
+  """Fits `model` for `steps` steps; the bits/dim of each step's batch.
+
+  tf_keras reports the running mean of an epoch's losses; each step's own
+  loss is the difference of consecutive running sums.
+  """
+  sums = []
+
+  class Record(tf_keras.callbacks.Callback):
+
+    def on_train_batch_end(self, batch, logs=None):
+      sums.append(logs["bits_per_dim"] * (batch + 1))
+
+  model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0,
+            callbacks=[Record()])
+  return np.diff(np.concatenate([[0.], sums]))
+
+
+# A tiny MNIST / Fashion-MNIST in the datasets' own file format, for TFDS's
+# real builders (`tfp_flows.data.prepare`): split sizes and file names.
+MNIST_FIXTURE_SIZES = {"train": 3, "test": 2}
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+def _write_idx(path, array):
+  """uint8 array -> gzipped idx file (zeros, type 0x08, rank, big-endian
+  dimensions, then the data), the format of MNIST's files."""
+  header = bytes([0, 0, 8, array.ndim]) + struct.pack(
+      f">{array.ndim}I", *array.shape)
+  with gzip.open(path, "wb") as f:
+    f.write(header + array.tobytes())
+
+
+def mnist_sources(tmp_path, monkeypatch):
+  """{dataset: (folder of its 4 files, {split: (images, labels)})}.
+
+  The two datasets' files have the same names and different contents
+  (MNIST's labels count up, Fashion-MNIST's down); TFDS is made to expect
+  exactly these files and split sizes.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.core.download import checksums
+  from tensorflow_datasets.image_classification import mnist
+  builders = {"mnist": mnist.MNIST, "fashion_mnist": mnist.FashionMNIST}
+  monkeypatch.setattr(mnist, "_TRAIN_EXAMPLES", MNIST_FIXTURE_SIZES["train"])
+  monkeypatch.setattr(mnist, "_TEST_EXAMPLES", MNIST_FIXTURE_SIZES["test"])
+  # Read both before patching either: FashionMNIST inherits MNIST's.
+  recorded = {name: dict(builder.url_infos)
+              for name, builder in builders.items()}
+  out = {}
+  for seed, name in enumerate(builders):
+    folder = tmp_path / name
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in MNIST_FIXTURE_SIZES.items():
+      images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+      labels = np.arange(n, dtype=np.uint8)
+      if name == "fashion_mnist":
+        labels = 9 - labels
+      images_file, labels_file = _MNIST_FILES[split]
+      _write_idx(folder / images_file, images)
+      _write_idx(folder / labels_file, labels)
+      arrays[split] = images[..., None], labels
+    monkeypatch.setattr(builders[name], "url_infos", {
+        url: checksums.compute_url_info(folder / info.filename)
+        for url, info in recorded[name].items()})
+    out[name] = folder, arrays
+  return out

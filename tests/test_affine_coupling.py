@@ -55,7 +55,8 @@ def _image_layer(kind, dtype, scale_fn="exp_tanh", **kwargs):
 
 
 @pytest.mark.parametrize("scale_fn,reverse", [("exp_tanh", False),
-                                              ("sigmoid", True)])
+                                              ("sigmoid", True),
+                                              ("inverse_sigmoid", True)])
 def test_harness_vector_split(scale_fn, reverse):
   # Event size 5, x_A has 2 entries (the last 2 when reversed), x_B has 3.
   testing.check_bijector(
@@ -66,7 +67,8 @@ def test_harness_vector_split(scale_fn, reverse):
       event_shape=[5], expect_trainable=True)
 
 
-@pytest.mark.parametrize("scale_fn", ["exp_tanh", "sigmoid"])
+@pytest.mark.parametrize("scale_fn", ["exp_tanh", "sigmoid",
+                                      "inverse_sigmoid"])
 def test_harness_with_tails_inside_the_sampled_range(scale_fn):
   # T = 1: the harness's standard normal points fall on both sides of +-T.
   testing.check_bijector(
@@ -104,6 +106,38 @@ def test_linear_tails_make_a_stack_of_steepest_layers_additive():
       assert np.max(np.abs(z)) <= 1e4 + 12 * c
 
 
+def test_inverse_sigmoid_contracts_towards_the_latent_whatever_the_weights():
+  """Glow's orientation: data to latent multiplies by sigmoid(h + 2)."""
+
+  def steepest(x_a):  # t = 0, raw scale -100: sigmoid at its floor e^-4
+    return tf.concat([tf.zeros_like(x_a), tf.fill(tf.shape(x_a), -100.)], -1)
+
+  layer = AffineCoupling(steepest, num_masked=1, scale_fn="inverse_sigmoid")
+  y = tf.constant([[0., 999.], [0., -3.], [0., 1e4]])
+  np.testing.assert_allclose(layer.inverse(y)[:2, 1],
+                             np.exp(-4.) * np.array([999., -3.]), rtol=1e-5)
+  np.testing.assert_allclose(
+      layer.inverse_log_det_jacobian(y, event_ndims=1), [-4., -4., 0.],
+      rtol=1e-6)
+  np.testing.assert_allclose(layer.forward(layer.inverse(y)), y, rtol=1e-5)
+
+  def widest(x_a):  # the largest shift and a sigmoid near 1
+    return tf.concat([tf.fill(tf.shape(x_a), 1e9), tf.fill(tf.shape(x_a),
+                                                           100.)], -1)
+
+  # |x_B| <= |y_B| + S per layer: twelve layers of the largest shift add
+  # at most 12 S. Control: "sigmoid" multiplies by up to e^4 per layer
+  # (additively bounded only by its tails, C = 2e3 e^4 per layer).
+  most = 1e4 + 12 * 1e3
+  for scale_fn in ("inverse_sigmoid", "sigmoid"):
+    layer = AffineCoupling(steepest, num_masked=1, scale_fn=scale_fn)
+    shift = AffineCoupling(widest, num_masked=1, scale_fn=scale_fn)
+    z = tf.constant([[0., 1e4]])
+    for _ in range(6):
+      z = shift.inverse(layer.inverse(z))
+    assert (np.max(np.abs(z)) <= most) == (scale_fn == "inverse_sigmoid")
+
+
 def test_harness_vector_halves_mask():
   testing.check_bijector(
       lambda dtype: AffineCoupling(
@@ -117,6 +151,8 @@ def test_harness_vector_halves_mask():
     ("checkerboard", "sigmoid"),
     ("channel_mask", "exp_tanh"),
     ("channel_split", "sigmoid"),
+    ("checkerboard", "inverse_sigmoid"),
+    ("channel_split", "inverse_sigmoid"),
 ])
 def test_harness_images(kind, scale_fn):
   testing.check_bijector(
@@ -144,6 +180,19 @@ def test_zero_conditioner_sigmoid_scales_by_sigmoid_2():
   np.testing.assert_allclose(layer.forward_log_det_jacobian(x, event_ndims=1),
                              np.full([3], 2 * np.log(s)), rtol=1e-6)
   assert layer.scale_factor is None
+
+
+def test_zero_conditioner_inverse_sigmoid_divides_by_sigmoid_2():
+  layer = AffineCoupling(MLP([8], output_units=4), num_masked=2,
+                         scale_fn="inverse_sigmoid")
+  x = tf.random.stateless_normal([3, 4], [4, 2])
+  s = 1. / (1. + np.exp(-2.))
+  np.testing.assert_allclose(layer.inverse(x)[:, 2:], s * x[:, 2:],
+                             rtol=1e-6)
+  np.testing.assert_allclose(layer.forward(x)[:, 2:], x[:, 2:] / s,
+                             rtol=1e-6)
+  np.testing.assert_allclose(layer.inverse_log_det_jacobian(x, event_ndims=1),
+                             np.full([3], 2 * np.log(s)), rtol=1e-6)
 
 
 def test_exp_tanh_log_scale_is_bounded_by_scale_factor():
@@ -246,7 +295,10 @@ def test_nan_input_raises_under_validate_args(method, arg):
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
 @pytest.mark.parametrize("bound", [4., None])
-def test_sigmoid_log_scale_is_log_sigmoid_floored(dtype, bound):
+@pytest.mark.parametrize("scale_fn,sign", [("sigmoid", 1.),
+                                           ("inverse_sigmoid", -1.)])
+def test_sigmoid_log_scale_is_log_sigmoid_floored(dtype, bound, scale_fn,
+                                                  sign):
   # log s = max(log_sigmoid(h + 2), -B), computed as -log1p(exp(-z)) with z
   # floored at logit(exp(-B)): the same values, the floor never undercut,
   # and the floor's zero gradient below it.
@@ -259,11 +311,13 @@ def test_sigmoid_log_scale_is_log_sigmoid_floored(dtype, bound):
     del x_a
     return tf.stack([tf.zeros_like(raw_var), raw_var], -1)
 
-  layer = AffineCoupling(conditioner, num_masked=1, scale_fn="sigmoid",
+  layer = AffineCoupling(conditioner, num_masked=1, scale_fn=scale_fn,
                          log_scale_bound=bound, dtype=dtype)
   y = tf.zeros([raw.shape[0], 2], dtype)
   with tf.GradientTape(persistent=True) as tape:
-    log_s = -layer.inverse_log_det_jacobian(y, event_ndims=1)
+    # log sigmoid(h + 2): the forward log-det of "sigmoid", the inverse's of
+    # "inverse_sigmoid".
+    log_s = -sign * layer.inverse_log_det_jacobian(y, event_ndims=1)
     reference = tf.maximum(tf.math.log_sigmoid(raw_var + 2.), -floor)
   assert np.all(log_s.numpy() >= -floor)
   np.testing.assert_allclose(log_s, reference, rtol=1e-6, atol=1e-7)

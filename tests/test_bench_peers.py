@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "peers", "glow_normflows.py")
 # Runs the script as __main__, then fails (exit 3) if it imported torch or
@@ -65,3 +67,30 @@ def test_our_worker_answers_steps():
   for step in steps:
     assert step["seconds"] > 0
     assert 0 < step["loss"] < 100
+
+
+MNIST_SCRIPT = os.path.join(ROOT, "benchmarks", "peers", "mnist_normflows.py")
+
+
+def test_mnist_peers_help_and_our_worker(tmp_path):
+  # --help imports neither torch nor normflows; our worker trains on the
+  # arrays it is given and prints one JSON line of results.
+  checked = CHECKED.replace(repr(SCRIPT), repr(MNIST_SCRIPT))
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+  proc = subprocess.run([sys.executable, "-c", checked, "--help"],
+                        capture_output=True, text=True, timeout=300, env=env)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "normflows" in proc.stdout and "--minutes" in proc.stdout
+  rng = np.random.default_rng(0)
+  arrays = tmp_path / "mnist.npz"
+  np.savez(arrays, train=rng.integers(0, 256, (8, 28, 28, 1), np.uint8),
+           test=rng.integers(0, 256, (4, 28, 28, 1), np.uint8))
+  proc = subprocess.run(
+      [sys.executable, "-c", checked, "--worker", "ours", "--arrays",
+       str(arrays), "--minutes", "0.001", "--batch", "4", "--depth", "1",
+       "--channels", "4", "--threads", "1"],
+      capture_output=True, text=True, timeout=300, env=env)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  row = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert row["library"] == "ours" and row["steps"] >= 1
+  assert 0 < row["test_bits_per_dim"] < 100

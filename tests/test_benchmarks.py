@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+import tfp_flows
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -84,3 +86,28 @@ def test_vi_benchmark_prints_both_tables():
       assert f"| {target} | {surrogate} |" in proc.stdout
   assert "| NeuTra NUTS (ours) |" in proc.stdout
   assert "NeuTra / NUTS, ESS per gradient:" in proc.stdout
+
+
+def test_mnist_benchmark_prints_its_table_curves_and_results(sources,
+                                                             tmp_path):
+  # The fixture MNIST (3 training, 2 test images), prepared here; the
+  # benchmark reads it in its own process.
+  data_dir = str(tmp_path / "tfds")
+  tfp_flows.data.prepare("mnist", sources["mnist"][0], data_dir=data_dir)
+  out = tmp_path / "results"
+  proc = _run("mnist.py", [
+      "--families", "glow,nsf", "--minutes", "0.002", "--batch", "2",
+      "--eval-seconds", "0.05", "--curve-images", "2", "--test-images", "2",
+      "--pipeline-batches", "2", "--data-dir", data_dir, "--out", str(out)])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  (path,) = out.glob("*.json")
+  section = json.loads(path.read_text())["mnist"]
+  rows = section["results"]["rows"]
+  assert [r["family"] for r in rows] == ["factorised Gaussian", "glow", "nsf"]
+  for row in rows[1:]:
+    assert row["steps"] >= 1 and row["images_per_second"] > 0
+    assert section["results"]["curves"][row["family"]]
+  assert section["results"]["pipeline_images_per_second"] > 0
+  assert section["markdown"] in proc.stdout
+  assert "| glow | 29,980 |" in proc.stdout
+  assert (out / "mnist_curves.png").stat().st_size > 0

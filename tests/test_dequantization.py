@@ -342,3 +342,22 @@ def test_conditional_flow_with_a_conditional_variational_dequantizer():
   assert np.max(np.abs(log_q - other)) > 1e-4
   bpd = importance_weighted_bits_per_dim(model, ds, num_samples=4)
   assert np.isfinite(bpd)
+
+
+def test_importance_samples_per_pass_default_scales_with_the_event():
+  # All S samples of a 64-entry event in one pass (the digits figures'
+  # draws), one at a time for 784 entries: 16 copies of a 28x28 batch ran
+  # Flow++'s attention out of memory. The bound equals the one-pass-each
+  # draw with the same seed.
+  for shape, per_pass in (([8, 8, 1], 16), ([28, 28, 1], 1)):
+    model = tfp_flows.FlowModel(
+        tfp_flows.flows.nice(shape, num_coupling_layers=2, hidden_units=[4]),
+        num_levels=256,
+        dequantizer=tfp_flows.dequantization.VariationalDequantizer(
+            shape, num_steps=1, filters=4))
+    x = tf.fill([2] + shape, 0.5)
+    np.testing.assert_allclose(
+        model.importance_weighted_log_prob(x, 16, [1, 2]),
+        model.importance_weighted_log_prob(x, 16, [1, 2],
+                                           samples_per_pass=per_pass),
+        rtol=1e-6)

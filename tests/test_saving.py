@@ -75,3 +75,49 @@ def test_missing_config_and_unknown_names(tmp_path):
     registry.build("maf2", [2, 2, 1])
   with pytest.raises(ValueError, match=r"Options \['depth'\] do not apply"):
     registry.build("nice", [2, 2, 1], depth=3)
+
+
+_RELEASE_0_1_0 = os.path.join(os.path.dirname(__file__), "fixtures",
+                              "release-0.1.0")
+
+
+@pytest.mark.parametrize("name", ["glow", "glow_maf_chain"])
+def test_saves_of_release_0_1_0_load_as_they_were(name):
+  # Saved by 0.1.0, whose Glow divided by sigmoid(h + 2) from data to
+  # latent; the builder's default is now the paper's orientation, so only
+  # the config's upgrade (version 0 -> scale_fn="sigmoid") keeps them.
+  with open(os.path.join(_RELEASE_0_1_0, "log_prob.json")) as f:
+    recorded = json.load(f)
+  x = tf.constant(recorded["x"], tf.float32)
+  loaded, config = tfp_flows.load_flow(os.path.join(_RELEASE_0_1_0, name))
+  assert "version" not in config["build"]
+  np.testing.assert_allclose(loaded.log_prob(x), recorded[name], rtol=1e-5)
+  # Control: the same weights in the current default Glow score otherwise.
+  current = tfp_flows.flows.build_config.upgrade(config["build"])
+  assert current["version"] == tfp_flows.flows.build_config.VERSION
+
+  def default_scale(arguments):
+    arguments = dict(arguments)
+    if arguments.get("scale_fn") == "sigmoid":
+      arguments["scale_fn"] = "inverse_sigmoid"
+    if "parts" in arguments:
+      arguments["parts"] = [
+          {"flow_config": dict(p["flow_config"], arguments=default_scale(
+              p["flow_config"]["arguments"]))} for p in arguments["parts"]]
+    return arguments
+
+  other = tfp_flows.flows.build_config.rebuild(
+      dict(current, arguments=default_scale(current["arguments"])))
+  tf.train.Checkpoint(flow=other).read(
+      os.path.join(_RELEASE_0_1_0, name, "weights")).assert_existing_objects_matched()
+  assert np.max(np.abs(other.log_prob(x) - np.array(recorded[name]))) > 0.1
+
+
+def test_configs_record_their_version_and_glow_its_scale():
+  config = tfp_flows.flows.build_config.build_config(
+      registry.build("glow", [4, 4, 1], num_scales=1, depth=1,
+                     hidden_channels=4))
+  assert config["version"] == tfp_flows.flows.build_config.VERSION
+  assert config["arguments"]["scale_fn"] == "inverse_sigmoid"
+  with pytest.raises(ValueError, match="newer than this release"):
+    tfp_flows.flows.build_config.rebuild(dict(config, version=99))

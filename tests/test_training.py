@@ -11,6 +11,8 @@ import tf_keras
 import tfp_flows
 from tfp_flows import flows
 
+import helpers
+
 
 def test_bits_per_dim_formula():
   # NLL 0 on [0,1)^D with K levels is log2(K) bits per dim.
@@ -231,6 +233,28 @@ def test_mixed_precision_keeps_log_dets_and_loss_float32(policy):
     assert dist.log_prob(x).dtype == tf.float32
   finally:
     tf_keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_fit_initialises_actnorm_on_init_examples(as_dict):
+  # Batches of 8; init_examples=20 takes the first three (24 examples),
+  # labels riding along in TFDS's dict form.
+  dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
+  model = tfp_flows.FlowModel(dist, init_examples=20)
+  x = np.random.default_rng(1).uniform(size=[80, 4, 4, 1]).astype(np.float32)
+  data = tf.data.Dataset.from_tensor_slices(
+      {"image": x, "label": np.zeros([80], np.int32)} if as_dict else x)
+  model.compile(tf_keras.optimizers.Adam(0.))
+  model.fit(data.batch(8), epochs=1, steps_per_epoch=1, verbose=0)
+  actnorm = helpers.bijectors_of_type(dist, tfp_flows.bijectors.ActNorm)[0]
+  squeezed = tf.nn.space_to_depth(x[:24] - 0.5, 2)
+  np.testing.assert_allclose(actnorm.shift, tf.reduce_mean(squeezed, [0, 1, 2]),
+                             rtol=1e-5, atol=1e-6)
+  # Control: the first batch alone has other statistics.
+  assert not np.allclose(actnorm.shift, tf.reduce_mean(squeezed[:8], [0, 1, 2]),
+                         rtol=1e-3)
+  with pytest.raises(ValueError, match="init_examples"):
+    tfp_flows.FlowModel(dist, init_examples=0)
 
 
 def test_fit_initialises_actnorm_on_the_first_batch():

@@ -5,6 +5,7 @@
   tfp-flows sample --model saved_models/glow-digits --temperature 0.7 --out grid.png
   tfp-flows export --model saved_models/glow-digits --out /tmp/serving
   tfp-flows interpolate | inpaint | manipulate --model ... --out x.png
+  tfp-flows data prepare mnist --from DIR   # no network: from local files
 
 `train` writes into --out: `saved_model/` (the SavedModel with serving
 signatures), `flow/` (config and weights, which the other commands rebuild
@@ -334,6 +335,30 @@ def build_parser():
   manipulate.add_argument("--scales", type=_float_list,
                           default=[0., 0.25, 0.5, 0.75, 1.])
   manipulate.add_argument("--out", required=True, help="PNG path")
+
+  data_parser = sub.add_parser(
+      "data", help="prepare a TFDS dataset from local files",
+      description="`data prepare` builds a TFDS dataset from local copies "
+      "of its download files, for machines that cannot reach the dataset's "
+      "own hosts (with a network, --download lets TFDS fetch it).")
+  data_sub = data_parser.add_subparsers(dest="data_command",
+                                        metavar="SUBCOMMAND", required=True)
+  prepare = data_sub.add_parser(
+      "prepare", help="prepare a TFDS dataset from copies of its files",
+      description="Check each download file of a TFDS dataset in --from "
+      "against the size and sha256 that TFDS records for it, then have TFDS "
+      "prepare the dataset from them, as after a download.")
+  prepare.add_argument("name", metavar="DATASET",
+                       help="TFDS dataset, e.g. mnist, fashion_mnist")
+  prepare.add_argument("--from", dest="source_dir", metavar="DIR",
+                       required=True,
+                       help="folder holding the dataset's download files "
+                       "under their own names (mnist: "
+                       "train-images-idx3-ubyte.gz and three more)")
+  prepare.add_argument("--data-dir", default=None,
+                       help="TFDS data directory (default: $TFDS_DATA_DIR or "
+                       "~/tensorflow_datasets)")
+  _add_verbose_flag(prepare, default=argparse.SUPPRESS)
   # Also after the command; SUPPRESS keeps one given before it.
   for command in sub.choices.values():
     _add_verbose_flag(command, default=argparse.SUPPRESS)
@@ -799,9 +824,19 @@ def manipulate(args):
         f"{path}")
 
 
+def data(args):
+  """Runs `tfp-flows data prepare` (the only data subcommand)."""
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  info = tfp_flows.data.prepare(args.name, args.source_dir,
+                                data_dir=args.data_dir)
+  sizes = ", ".join(f"{split} {info.splits[split].num_examples}"
+                    for split in sorted(info.splits))
+  print(f"{info.full_name} prepared in {info.data_dir} (examples: {sizes})")
+
+
 _COMMANDS = {"train": train, "evaluate": evaluate, "sample": sample,
              "export": export, "interpolate": interpolate,
-             "inpaint": inpaint, "manipulate": manipulate}
+             "inpaint": inpaint, "manipulate": manipulate, "data": data}
 
 
 # What TensorFlow's C++ code logs (absl / glog format: severity, date, time,

@@ -81,8 +81,10 @@ def load_flow(directory):
   if "build" in config:
     distribution = build_config_lib.rebuild(config["build"])
   else:  # Written before flows recorded their build config.
+    options = build_config_lib.upgrade(
+        {"flow": config["flow"], "arguments": config["options"]})
     distribution = registry.build(config["flow"], config["image_shape"],
-                                  **config["options"])
+                                  **options["arguments"])
   tf.train.Checkpoint(flow=distribution).read(
       os.path.join(directory, _WEIGHTS)).assert_existing_objects_matched()
   return distribution, config

@@ -11,9 +11,11 @@ from tfp_flows.bijectors import coupling
 __all__ = ["AffineCoupling", "DEFAULT_LOG_SCALE_BOUNDS",
            "EXP_TANH_LOG_SCALE_BOUND", "MIN_SIGMOID_LOG_SCALE"]
 
-SCALE_FNS = ("exp_tanh", "sigmoid")
-# Floor of Glow's log s = log_sigmoid(h + 2): the inverse (data -> latent)
-# divides by s, so each coupling can amplify by at most exp(4) ~ 55. Measured
+SCALE_FNS = ("exp_tanh", "sigmoid", "inverse_sigmoid")
+# Floor of log sigmoid(h + 2) for both sigmoid scales. With "sigmoid" the
+# inverse (data -> latent) divides by the sigmoid, so each coupling can
+# amplify by at most exp(4) ~ 55; with "inverse_sigmoid" (Glow's) it
+# multiplies by it and the floor only bounds sampling's expansion. Measured
 # on the default Glow trained on digits (seed 0), in-distribution log s never
 # goes below -2.33 (test set; 1st percentile of per-image minima -2.18), and
 # retraining with the floor at -5 gave the same test bits/dim to 4 digits for
@@ -26,6 +28,7 @@ MIN_SIGMOID_LOG_SCALE = -4.
 # trainable variable, so without it a trained layer is unbounded.
 EXP_TANH_LOG_SCALE_BOUND = 3.
 DEFAULT_LOG_SCALE_BOUNDS = {"sigmoid": -MIN_SIGMOID_LOG_SCALE,
+                            "inverse_sigmoid": -MIN_SIGMOID_LOG_SCALE,
                             "exp_tanh": EXP_TANH_LOG_SCALE_BOUND}
 # The shift t is clipped to [-S, S], as in MaskedAutoregressive.
 # With `log_scale_bound=None`, the sigmoid floor is float32's own limit.
@@ -47,10 +50,21 @@ class AffineCoupling(coupling.Coupling):
     (h = 0) a zero factor would leave both d(log s)/d(scale_factor) = tanh(h)
     and d(log s)/dh = scale_factor at zero, so neither could ever train. A
     zero-initialised conditioner therefore makes the layer the identity.
-  * "sigmoid" (Glow): s = sigmoid(h + 2), log s = log_sigmoid(h + 2), so
-    0 < s < 1, with log s floored at -B (B = 4 by default, see Bounds). A
-    zero-initialised conditioner gives s = sigmoid(2) ~ 0.88, not the
-    identity (Glow's choice: each layer starts slightly contracting).
+  * "inverse_sigmoid" (Glow): s = 1 / sigmoid(h + 2), so data to latent
+    is x_B = (y_B - t) * sigmoid(h + 2), the paper's encoder (its code:
+    z2 = (z2 + shift) * sigmoid(h + 2)). Every coupling contracts towards
+    the latent (log-det data to latent = sum log sigmoid(h + 2) < 0), so no
+    stack of them can blow a latent up; a sharp density comes from ActNorm
+    and the priors. log sigmoid(h + 2) is floored at -B (B = 4 by default),
+    which bounds sampling's expansion to exp(B) per layer. A
+    zero-initialised conditioner gives sigmoid(2) ~ 0.88, not the identity.
+  * "sigmoid": s = sigmoid(h + 2), the other orientation: data to latent
+    DIVIDES by sigmoid(h + 2), so each coupling can amplify a latent by up
+    to exp(B) ~ 55, and amplifications compound through a stack. This was
+    Glow's coupling in tfp-flows 0.1.0 (kept so its saved flows load): on
+    MNIST, whose background pixels are constant, it learnt slowly and its
+    loss spiked (to 1e12 nats on a 28x28 Glow), as the layers amplifying
+    the background also amplified the strokes.
 
   The Jacobian is triangular, so
 
@@ -69,12 +83,11 @@ class AffineCoupling(coupling.Coupling):
   * the shift is clipped, t = clip(t_raw, -S, S) (`shift_bound`, default
     S = 1e3; data of the flows here have |t| <= 4: in-distribution the
     default Glow on digits stays within |t| <= 3.7);
-  * "sigmoid": log s >= -B (`log_scale_bound`, default B = 4): s in
-    [exp(-4), 1) ~ [0.018, 1). Trained on digits, the default Glow's log s
-    stays >= -2.33 and a floor at -5 left test bits/dim unchanged to 4
-    digits (seeds 0 and 1), so the floor does not bind in training; a layer
-    cannot contract by more than 55 (its share of sharp densities must come
-    from more layers or from ActNorm);
+  * "sigmoid" and "inverse_sigmoid": log sigmoid(h + 2) >= -B
+    (`log_scale_bound`, default B = 4): the sigmoid lies in
+    [exp(-4), 1) ~ [0.018, 1). Trained on digits, the "sigmoid" Glow's
+    log s stayed >= -2.33 and a floor at -5 left test bits/dim unchanged
+    to 4 digits (seeds 0 and 1), so the floor did not bind in training;
   * "exp_tanh": |log s| <= B (default B = 3): log s = clip(scale_factor *
     tanh(h), -B, B), so a trained `scale_factor` above B cannot scale by
     more than exp(+-3) ~ [0.05, 20] per layer;
@@ -89,16 +102,19 @@ class AffineCoupling(coupling.Coupling):
     the same test bits/dim (Glow 2.3029, RealNVP 2.0519).
 
   Whatever the weights, per layer |x_B| <= |y_B| + C with C = (T + S)
-  exp(B) (1.1e5 for Glow's B = 4, 4.0e4 for RealNVP's B = 3), and the
+  exp(B) (1.1e5 for "sigmoid"'s B = 4, 4.0e4 for RealNVP's B = 3; C = S
+  for "inverse_sigmoid", which contracts), and the
   log-det stays within +-B per entry: through a stack, growth is additive
   instead of exp(B) per layer. The Gaussian base overflows only past
   |z| ~ sqrt(3.4e38 / D) (2.3e18 for D = 64). The default Glow's data to
   latent is x - 0.5, then N = 8 steps of ActNorm and 1x1 convolution (a
   fixed gain G and offset A per step, see their docstrings) and a coupling,
   so |z| <= G^8 (|x| + 0.5 + 8 (A + C)) (FactorOut's split prior adds a
-  factor exp(5) on its half, after 4 steps): inputs at 1e4 stay finite for
-  G up to 35 per step (G^8 * 9e5 < 2.3e18); without the tails the bound
-  was (e^4 G)^8 * 1e4, past that range for G > 1.14 (ActNorm's data
+  factor exp(5) on its half, after 4 steps): with "inverse_sigmoid"
+  (C = 1e3) inputs at 1e4 stay finite for G up to 57 per step
+  (G^8 * 2e4 < 2.3e18), with "sigmoid" (C = 1.1e5) up to 35; "sigmoid"
+  without the tails gave (e^4 G)^8 * 1e4, past that range for G > 1.14
+  (ActNorm's data
   initialisation alone gives G ~ 2-7 on images in [0, 1]). RealNVP has no
   linear layers between its 10 couplings: |z| <= 19 |x| + 3 + 10 C ~ 6e5 at
   1e4. `log_scale_bound=None`, `shift_bound=None` and `tail_bound=None`
@@ -132,7 +148,7 @@ class AffineCoupling(coupling.Coupling):
                              kernel_initializer="zeros"),
   ])
   image_layer = tfb.AffineCoupling(
-      conditioner, mask=tfb.masks.checkerboard(8, 8, 3), scale_fn="sigmoid")
+      conditioner, mask=tfb.masks.checkerboard(8, 8, 3), scale_fn="inverse_sigmoid")
   ```
   """
 
@@ -164,12 +180,14 @@ class AffineCoupling(coupling.Coupling):
       num_masked: size of x_A when splitting the last axis.
       reverse: swap the roles of the two parts.
       event_ndims: rank of the event; defaults to the mask's rank, else 1.
-      scale_fn: "exp_tanh" (RealNVP) or "sigmoid" (Glow).
+      scale_fn: "exp_tanh" (RealNVP), "inverse_sigmoid" (Glow) or
+        "sigmoid" (tfp-flows 0.1.0's Glow; see the class docstring).
       channels: d_B, the size of x_B's last axis. Given, the "exp_tanh"
         `scale_factor` variable is created here (the builders pass it, so a
         model lists all its weights before any data); else at the first call.
       log_scale_bound: B > 0: |log s| <= B for "exp_tanh", log s >= -B for
-        "sigmoid" (see Bounds in the class docstring); "default" for
+        "sigmoid", log sigmoid(h + 2) >= -B for "inverse_sigmoid" (see
+        Bounds in the class docstring); "default" for
         `DEFAULT_LOG_SCALE_BOUNDS[scale_fn]`, None for no bound.
       shift_bound: S > 0, the shift is clipped to [-S, S], or None for no
         bound.
@@ -227,7 +245,7 @@ class AffineCoupling(coupling.Coupling):
 
   @property
   def scale_factor(self):
-    """The "exp_tanh" bound, shape [d_B]; None for "sigmoid" or before use."""
+    """The "exp_tanh" bound, shape [d_B]; None for the sigmoids or before use."""
     return self._scale_factor
 
   def _get_scale_factor(self, channels):
@@ -261,15 +279,17 @@ class AffineCoupling(coupling.Coupling):
     shift = self._partition.zero_conditioning(shift)
     raw = self._partition.zero_conditioning(raw)
     shift = base.clip(shift, self._shift_bound)
-    if self._scale_fn == "sigmoid":
-      # s = sigmoid(h + 2) with log s >= -B, i.e. h + 2 >= logit(exp(-B)):
-      # with e = exp(-(h + 2)), 1 / s = 1 + e and -log s = log1p(e), one exp
-      # for both (log_sigmoid is a softplus, several times an exp's cost on
-      # a CPU). Written without chains of unary ops, which grappler fuses
-      # into one slower, unvectorised op.
+    if self._scale_fn != "exp_tanh":
+      # sigmoid(h + 2) with its log >= -B, i.e. h + 2 >= logit(exp(-B)):
+      # with e = exp(-(h + 2)), 1 / sigmoid = 1 + e and -log sigmoid =
+      # log1p(e), one exp for both (log_sigmoid is a softplus, several times
+      # an exp's cost on a CPU). Written without chains of unary ops, which
+      # grappler fuses into one slower, unvectorised op.
       e = tf.exp(base.clip_range(-2. - raw, high=-_sigmoid_floor_logit(
           self._log_scale_bound, x_b.dtype)))
-      return shift, tf.math.log1p(e), 1. + e
+      if self._scale_fn == "sigmoid":
+        return shift, tf.math.log1p(e), 1. + e
+      return shift, -tf.math.log1p(e), 1. / (1. + e)
     log_inverse_scale = -base.clip(
         self._get_scale_factor(channels) * tf.tanh(raw), self._log_scale_bound)
     return shift, log_inverse_scale, tf.exp(log_inverse_scale)

@@ -12,14 +12,16 @@ Two kinds of data are provided:
   FFJORD benchmark definitions.
 
 Modules: ``catalog`` (:class:`ImageSpec`, :func:`spec` and the TFDS catalog),
-``digits`` (the offline digits builder), ``pipeline`` (:func:`load`) and
-``toys`` (:func:`toy`). Their public names are re-exported here.
+``digits`` (the offline digits builder), ``pipeline`` (:func:`load`),
+``prepare`` (:func:`prepare`: a TFDS dataset from local copies of its files)
+and ``toys`` (:func:`toy`). Their public names are re-exported here.
 """
 
 from tfp_flows.data.catalog import (KNOWN_DATASETS, ImageSpec, image_shape,
                                     levels, num_levels, spec)
 from tfp_flows.data.digits import digits_builder
 from tfp_flows.data.pipeline import load
+from tfp_flows.data.prepare import prepare
 from tfp_flows.data.toys import TOY_DATASETS, toy
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
   "levels",
   "load",
   "num_levels",
+  "prepare",
   "spec",
   "toy",
 ]

@@ -7,6 +7,9 @@ into an equal flow (new variables). `save_flow` / `load_flow` use them, so a
 saved flow needs no re-description by the caller. A `chain` records the
 configs of its parts; a part not built by a builder (a TFP bijector) has
 none, and such a chain cannot be rebuilt.
+
+Configs carry a `version` (`VERSION`); `rebuild` upgrades older ones
+(`upgrade`), so flows saved by earlier releases rebuild as they were.
 """
 
 import functools
@@ -16,9 +19,14 @@ import json
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["build_config", "rebuild", "records"]
+__all__ = ["VERSION", "build_config", "rebuild", "records", "upgrade"]
 
 _ATTRIBUTE = "_tfp_flows_build_config"
+
+# Version of the configs `records` writes. Version 0 (no "version" key):
+# tfp-flows 0.1.0, whose Glow had no `scale_fn` and divided by
+# sigmoid(h + 2) from data to latent ("sigmoid").
+VERSION = 1
 
 
 class _NotRecordable(ValueError):
@@ -73,7 +81,7 @@ def records(builder):
     arguments = dict(bound.arguments)
     # *parts of `chain` arrive as a tuple under their name.
     try:
-      config = {"flow": builder.__name__,
+      config = {"flow": builder.__name__, "version": VERSION,
                 "arguments": _jsonable(arguments, f"An argument of "
                                        f"{builder.__name__}")}
     except _NotRecordable as e:
@@ -105,8 +113,50 @@ def build_config(flow):
   return config
 
 
+def _upgrade_arguments(flow, arguments):
+  """A version-0 builder's `arguments` as the current builder reads them."""
+  arguments = dict(arguments)
+  if (flow == "glow" and "scale_fn" not in arguments and
+      arguments.get("coupling", "affine") == "affine"):
+    arguments["scale_fn"] = "sigmoid"
+  for key, value in arguments.items():
+    if isinstance(value, list):  # `chain`'s parts: nested configs.
+      arguments[key] = [
+          {"flow_config": upgrade(v["flow_config"], version=0)}
+          if isinstance(v, dict) and set(v) == {"flow_config"} else v
+          for v in value]
+  return arguments
+
+
+def upgrade(config, version=None):
+  """`config` (a `build_config`) as the current builders read it.
+
+  Args:
+    config: a config of any version.
+    version: its version; None reads it from the config (0 when absent).
+      A chain's parts are upgraded with the chain's version.
+
+  Returns:
+    A config of version `VERSION` that rebuilds the flow it described.
+  """
+  version = config.get("version", 0) if version is None else version
+  if version > VERSION:
+    raise ValueError(
+        f"The config is of version {version}, newer than this release's "
+        f"{VERSION}: upgrade tfp-flows to rebuild it.")
+  if version == VERSION:
+    return config
+  return dict(config, version=VERSION,
+              arguments=_upgrade_arguments(config["flow"],
+                                           config["arguments"]))
+
+
 def rebuild(config):
-  """The flow `config` describes (`build_config`), with fresh variables."""
+  """The flow `config` describes (`build_config`), with fresh variables.
+
+  A config of an earlier version is upgraded first (`upgrade`).
+  """
+  config = upgrade(config)
   # pylint: disable=g-import-not-at-top
   from tfp_flows.flows.chain import chain
   from tfp_flows.flows import registry

@@ -5,6 +5,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
+from tfp_flows.bijectors import affine_coupling
 from tfp_flows.bijectors import rational_quadratic_spline as rqs
 from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
@@ -24,8 +25,8 @@ COUPLINGS = VECTOR_COUPLINGS + ("spline",)
 SPLINE_COUPLING = dict(num_bins=4, bound=5.)
 
 
-def _step(channels, hidden_channels, coupling, lu_decomposed, context_shape,
-          validate_args, dtype, name):
+def _step(channels, hidden_channels, coupling, scale_fn, lu_decomposed,
+          context_shape, validate_args, dtype, name):
   """One flow step in Chain order: [ActNorm, InvertibleConv1x1, coupling].
 
   Chain's inverse (data -> latent) applies them left to right: actnorm, then
@@ -42,7 +43,8 @@ def _step(channels, hidden_channels, coupling, lu_decomposed, context_shape,
   common = dict(num_masked=kept, event_ndims=3, validate_args=validate_args,
                 dtype=dtype)
   if coupling == "affine":
-    layer = flow_bijectors.AffineCoupling(net, scale_fn="sigmoid",
+    layer = flow_bijectors.AffineCoupling(net, scale_fn=scale_fn,
+                                          channels=changed,
                                           name=f"{name}_coupling", **common)
   elif coupling == "spline":
     layer = flow_bijectors.SplineCoupling(net, name=f"{name}_coupling",
@@ -66,6 +68,7 @@ def glow(image_shape,
          depth=4,
          hidden_channels=64,
          coupling="affine",
+         scale_fn="inverse_sigmoid",
          lu_decomposed=False,
          learn_split_prior=True,
          context_shape=None,
@@ -99,9 +102,15 @@ def glow(image_shape,
     num_scales: L, the number of squeezes.
     depth: K, flow steps per level.
     hidden_channels: width of each coupling network (`nets.GlowNet`).
-    coupling: "affine" (scale sigmoid(h + 2)), "additive" or "spline"
-      (`bijectors.SplineCoupling` with `SPLINE_COUPLING`'s settings: a
-      neural spline flow's coupling).
+    coupling: "affine" (`bijectors.AffineCoupling` with `scale_fn`),
+      "additive" or "spline" (`bijectors.SplineCoupling` with
+      `SPLINE_COUPLING`'s settings: a neural spline flow's coupling).
+    scale_fn: the affine coupling's scale (`bijectors.AffineCoupling`):
+      "inverse_sigmoid", the paper's (data to latent multiplies by
+      sigmoid(h + 2), so every coupling contracts towards the latent);
+      "sigmoid", the orientation of tfp-flows 0.1.0 (data to latent divides
+      by it: amplifies, and spiked on MNIST), which its saved flows load
+      with; or "exp_tanh" (RealNVP's). Only with `coupling="affine"`.
     lu_decomposed: LU-parameterised 1x1 convolutions.
     learn_split_prior: learned N(mu, sigma) priors at the splits; False for
       standard normal ones.
@@ -119,6 +128,10 @@ def glow(image_shape,
                                                          num_scales)
   if coupling not in COUPLINGS:
     raise ValueError(f"`coupling` must be one of {COUPLINGS}; got {coupling!r}.")
+  if scale_fn not in affine_coupling.SCALE_FNS:
+    raise ValueError(
+        f"`scale_fn` must be one of "
+        f"{affine_coupling.SCALE_FNS}; got {scale_fn!r}.")
   if depth < 1:
     raise ValueError(f"`depth` must be >= 1; got {depth}.")
   # Built from the innermost level out: each level's FactorOut wraps the next.
@@ -146,7 +159,7 @@ def glow(image_shape,
                                       name=f"{prefix}_split")
     steps = []
     for k in range(depth):
-      steps += _step(c, hidden_channels, coupling, lu_decomposed,
+      steps += _step(c, hidden_channels, coupling, scale_fn, lu_decomposed,
                      context_shape, validate_args, dtype, f"{prefix}_step{k}")
     squeeze = flow_bijectors.Squeeze(event_shape=[2 * h, 2 * w, c // 4],
                                      validate_args=validate_args)
