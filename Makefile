@@ -9,7 +9,7 @@ DEMO_FLOW ?= glow
 # (tests/conftest.py orders them; --no-loadscope-reorder keeps that order).
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-slow bench bench-mnist bench-peers data-mnist clean
+.PHONY: install demo test test-slow bench bench-mnist bench-peers bench-peers-mnist data-mnist clean
 
 install: $(STAMP)
 
@@ -58,6 +58,13 @@ $(PEERS_STAMP): pyproject.toml benchmarks/peers/requirements.txt
 
 bench-peers: $(PEERS_STAMP)
 	$(PEERS_PY) benchmarks/peers/glow_normflows.py $(BENCH_PEERS_ARGS)
+
+# MNIST test bits/dim and training throughput at equal training time, ours
+# against normflows (BENCH_PEERS_MNIST_ARGS, e.g. "--minutes 1"); needs MNIST
+# prepared.
+BENCH_PEERS_MNIST_ARGS ?= --minutes 3
+bench-peers-mnist: $(PEERS_STAMP)
+	$(PEERS_PY) benchmarks/peers/mnist_normflows.py $(BENCH_PEERS_MNIST_ARGS)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -x -q -m slow -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder

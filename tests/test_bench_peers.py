@@ -1,4 +1,4 @@
-"""benchmarks/peers/glow_normflows.py in the project's venv: help and our worker.
+"""benchmarks/peers/ in the project's venv: help, flags and our workers.
 
 The comparison itself needs torch and normflows (`make bench-peers`, a venv
 of its own, never the project's). What must work without them: `--help`,
@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "peers", "glow_normflows.py")
@@ -70,27 +71,62 @@ def test_our_worker_answers_steps():
 
 
 MNIST_SCRIPT = os.path.join(ROOT, "benchmarks", "peers", "mnist_normflows.py")
+MNIST_CHECKED = CHECKED.replace(repr(SCRIPT), repr(MNIST_SCRIPT))
 
 
-def test_mnist_peers_help_and_our_worker(tmp_path):
-  # --help imports neither torch nor normflows; our worker trains on the
-  # arrays it is given and prints one JSON line of results.
-  checked = CHECKED.replace(repr(SCRIPT), repr(MNIST_SCRIPT))
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-  proc = subprocess.run([sys.executable, "-c", checked, "--help"],
-                        capture_output=True, text=True, timeout=300, env=env)
+def _run_mnist(flags):
+  return subprocess.run(
+      [sys.executable, "-c", MNIST_CHECKED] + flags, capture_output=True,
+      text=True, timeout=300,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT))
+
+
+def test_mnist_peers_help_imports_neither_torch_nor_normflows():
+  proc = _run_mnist(["--help"])
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "normflows" in proc.stdout and "--minutes" in proc.stdout
+  for text in ("normflows", "--minutes", "--flows", "realnvp",
+               "--realnvp-channels", "--realnvp-lr", "nf.transforms.Logit"):
+    assert text in proc.stdout
+
+
+def test_mnist_peers_flag_errors():
+  proc = _run_mnist(["--flows", "glow,maf"])
+  assert proc.returncode == 2
+  assert "unknown --flows ['maf']" in proc.stderr
+  # normflows' checkerboard split needs an even width at every scale.
+  proc = _run_mnist(["--realnvp-scales", "3"])
+  assert proc.returncode == 2
+  assert "--realnvp-scales must be 1 or 2" in proc.stderr
+
+
+# RealNVP at 28x28x1, 2 scales, ResNets of 4 channels and 1 block: a ResNet
+# c_in -> c_out has 3x3 convolutions c_in -> 4, 4 -> 4 twice, 4 -> 2 c_out
+# (with biases), and each coupling a scale_factor per transformed channel:
+# 3 checkerboard (1 -> 1 channel), 3 channel-wise (2 -> 2), 4 checkerboard
+# at 14x14x2 (2 -> 2).
+_BLOCK = 2 * (9 * 4 * 4 + 4)
+_REALNVP_4 = (3 * ((9 * 1 * 4 + 4) + _BLOCK + (9 * 4 * 2 + 2) + 1) +
+              7 * ((9 * 2 * 4 + 4) + _BLOCK + (9 * 4 * 4 + 4) + 2))
+
+
+@pytest.mark.parametrize("family, flags, parameters", [
+    ("glow", ["--depth", "1", "--channels", "4"], None),
+    ("realnvp", ["--realnvp-channels", "4"], _REALNVP_4),
+])
+def test_mnist_peers_our_worker(tmp_path, family, flags, parameters):
+  # Our worker trains the family's flow on the arrays it is given and prints
+  # one JSON line of results, without torch or normflows.
   rng = np.random.default_rng(0)
   arrays = tmp_path / "mnist.npz"
   np.savez(arrays, train=rng.integers(0, 256, (8, 28, 28, 1), np.uint8),
            test=rng.integers(0, 256, (4, 28, 28, 1), np.uint8))
-  proc = subprocess.run(
-      [sys.executable, "-c", checked, "--worker", "ours", "--arrays",
-       str(arrays), "--minutes", "0.001", "--batch", "4", "--depth", "1",
-       "--channels", "4", "--threads", "1"],
-      capture_output=True, text=True, timeout=300, env=env)
+  proc = _run_mnist(["--worker", "ours", "--family", family, "--arrays",
+                     str(arrays), "--minutes", "0.001", "--batch", "4",
+                     "--threads", "1"] + flags)
   assert proc.returncode == 0, proc.stderr[-3000:]
   row = json.loads(proc.stdout.strip().splitlines()[-1])
-  assert row["library"] == "ours" and row["steps"] >= 1
+  assert row["family"] == family and row["library"] == "ours"
+  assert row["steps"] >= 1 and row["learning_rate"] == 1e-3
+  if parameters is not None:
+    assert row["parameters"] == parameters
   assert 0 < row["test_bits_per_dim"] < 100

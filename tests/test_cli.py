@@ -203,6 +203,31 @@ def test_train_image_flows_in_process(flow_args, tmp_path, tfds_dir, capsys):
   assert (out / "saved_model" / "saved_model.pb").exists()
 
 
+@pytest.mark.parametrize("flow, steps, batch, expected", [
+    ("glow", 24, 64, 150),     # digits: the defaults as tuned
+    ("glow", 938, 64, 4),      # MNIST: about as many steps
+    ("nice", 938, 64, 6),
+    ("iaf", 938, 64, 1),       # never fewer than 1
+    ("maf", 2, 64, 150),       # never more than the digits epochs
+    ("glow", 2, 750, 150),
+    ("glow", 80, 750, 4),
+])
+def test_default_epochs_keep_the_digits_budget_in_steps(flow, steps, batch,
+                                                        expected):
+  assert cli.default_epochs(flow, steps, batch) == expected
+
+
+def test_train_without_epochs_uses_the_scaled_default(tmp_path, tfds_dir):
+  # 250 steps an epoch at batch 750: NICE's 250 digits epochs of 2 steps
+  # become 2 epochs.
+  out = tmp_path / "model"
+  assert cli.main(["train", "--flow", "nice", "--hidden-units", "4",
+                   "--batch-size", "750", "--steps-per-epoch", "250",
+                   "--num-samples", "4", "--out", str(out)]) == 0
+  metrics = json.loads((out / "metrics.json").read_text())
+  assert metrics["epochs"] == 2
+
+
 def test_user_error_in_a_process_prints_no_traceback(tfds_dir):
   proc = _run(["train", "--dataset", "no_such_set", "--out", "x"], tfds_dir)
   assert proc.returncode == 2

@@ -1,15 +1,21 @@
 """The example scripts run on an exported flow: PNGs, anomaly ranking."""
 
 import importlib.util
+import math
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
 
 import tfp_flows
+from tfp_flows import cli
+
+import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,10 +51,17 @@ def test_example_writes_png(script, flag, trained, tmp_path, tfds_dir):
 
 
 def _example_module(name):
+  # Run as a script, an example finds its siblings (ood_scores imports
+  # anomaly_scores' auroc) on sys.path[0], its own folder; so here too.
+  folder = os.path.join(ROOT, "examples")
   spec = importlib.util.spec_from_file_location(
-      name, os.path.join(ROOT, "examples", f"{name}.py"))
+      name, os.path.join(folder, f"{name}.py"))
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  sys.path.insert(0, folder)
+  try:
+    spec.loader.exec_module(module)
+  finally:
+    sys.path.remove(folder)
   return module
 
 
@@ -76,6 +89,72 @@ def test_anomaly_scores_rank_digits_above_corrupted_ones(tmp_path, tfds_dir):
   # above every inverted or noisy one; an untrained flow scores ~0.5.
   assert results["inverted"] > 0.95 and results["noise"] > 0.95, results
   assert results["shifted"] > 0.9, results
+
+
+def test_ood_complexity_term_orders_equal_likelihoods_by_complexity():
+  ood = _example_module("ood_scores")
+  # A uniform density on [0, 1)^D (log p = 0) spends log2 K bits a pixel.
+  np.testing.assert_allclose(
+      ood.code_length_bits([0., -math.log(2.)], 784, 256), [6272., 6273.])
+  rng = np.random.default_rng(0)
+  flat = np.full([1, 28, 28, 1], 17, np.uint8)
+  noise = rng.integers(0, 256, [1, 28, 28, 1], dtype=np.uint8)
+  flat_bits, noise_bits = ood.png_bits(np.concatenate([flat, noise]))
+  # The flat image: PNG's headers (~60 bytes) and a few bytes of zlib; the
+  # noise does not compress: 8 bits a pixel and more.
+  assert flat_bits < 1000 < 784 * 8 < noise_bits, (flat_bits, noise_bits)
+  # Equal code lengths: the simpler image, which any model explains well,
+  # is the more anomalous one.
+  flat_score, noise_score = ood.complexity_score(
+      [5000., 5000.], [flat_bits, noise_bits])
+  assert flat_score - noise_score == noise_bits - flat_bits > 0
+
+
+def test_ood_scores_on_prepared_fashion_mnist_and_mnist(sources, tmp_path,
+                                                        monkeypatch, capsys):
+  # The fixture's images are uniform noise in both datasets; MNIST's test
+  # images become bright discs on black, as simple as digits, so the two
+  # test sets differ in what the complexity term measures.
+  from tensorflow_datasets.core.download import checksums  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.image_classification import mnist  # pylint: disable=g-import-not-at-top
+  folder, _ = sources["mnist"]
+  discs = helpers.saturated_images(
+      helpers.MNIST_FIXTURE_SIZES["test"], 28, seed=0)[..., 0]
+  helpers._write_idx(folder / "t10k-images-idx3-ubyte.gz",  # pylint: disable=protected-access
+                     discs.astype(np.uint8))
+  monkeypatch.setattr(mnist.MNIST, "url_infos", {
+      url: checksums.compute_url_info(folder / info.filename)
+      for url, info in mnist.MNIST.url_infos.items()})
+  data_dir, out = str(tmp_path / "tfds"), str(tmp_path / "glow")
+  for name in ("fashion_mnist", "mnist"):
+    tfp_flows.data.prepare(name, sources[name][0], data_dir=data_dir)
+  # One step over the 3 training images; one squeeze halves the time of
+  # Glow's default two.
+  assert cli.main(["train", "--flow", "glow", "--dataset", "fashion_mnist",
+                   "--data-dir", data_dir, "--batch-size", "3",
+                   "--num-scales", "1", "--depth", "1", "--hidden-channels",
+                   "4", "--epochs", "1", "--num-samples", "1", "--out",
+                   out]) == 0
+  capsys.readouterr()
+  results = _example_module("ood_scores").main([
+      "--model", os.path.join(out, "saved_model"), "--data-dir", data_dir,
+      "--batch-size", "1"])
+  assert set(results) == {"likelihood", "complexity"}
+  for value in results.values():
+    assert np.isfinite(value) and 0. <= value <= 1., results
+  printed = capsys.readouterr().out
+  assert "2 fashion_mnist and 2 mnist test images" in printed, printed
+  png = re.search(r"median PNG bits/dim: fashion_mnist ([\d.]+), mnist "
+                  r"([\d.]+)", printed)
+  assert float(png[1]) > 8. and float(png[2]) < 4., printed
+  # So S(x) = -log2 P(x) - L(x) puts the discs ~6 bits/dim (~5000 bits)
+  # above the noise, more than a flow one step from its initialisation
+  # tells the two apart by (its code lengths: ~8-10 bits/dim for both): every
+  # Fashion-MNIST image is ranked more normal than every MNIST one.
+  assert results["complexity"] == 1., printed
+  for row in ("| log p(x) (Nalisnick et al. 2019) |",
+              "| log p(x) + complexity (Serrà et al. 2020, PNG) |"):
+    assert row in printed, printed
 
 
 def _run_example(script, args, tfds_dir, timeout=600):

@@ -28,7 +28,7 @@ import time
 # wait for TensorFlow.
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
-__all__ = ["main", "FLOWS", "TRAIN_DEFAULTS"]
+__all__ = ["main", "FLOWS", "TRAIN_DEFAULTS", "default_epochs"]
 
 # The command's start, for the time to its first training step (importing
 # TensorFlow included).
@@ -50,6 +50,8 @@ TRAIN_DEFAULTS = {
     "coupling_flow": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     "nsf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
 }
+# digits' training images, which TRAIN_DEFAULTS' epochs pass over.
+_DEFAULTS_TRAIN_IMAGES = 1500
 # The names of tfp_flows.flows.registry.BUILDERS (tested); importing it would
 # make `--help` wait for TensorFlow.
 FLOWS = tuple(TRAIN_DEFAULTS)
@@ -217,9 +219,13 @@ def build_parser():
     defaults = ", ".join(f"{f}={TRAIN_DEFAULTS[f][key]}" for f in FLOWS)
     kind = _positive_int if key == "epochs" else _non_negative_float
     train.add_argument("--" + key.replace("_", "-"), type=kind, default=None,
-                       help=f"default per flow: {defaults}" +
-                       (" (temperature of samples.png)"
-                        if key == "temperature" else ""))
+                       help=f"default per flow: {defaults}" + {
+                           "temperature": " (temperature of samples.png)",
+                           "epochs": " (for digits' 1,500 training images; "
+                                     "a larger dataset gets the epochs of "
+                                     "about as many steps, at least 1: "
+                                     "on MNIST 4 for 150)",
+                       }.get(key, ""))
   for option, spec in _ARCHITECTURE_FLAGS.items():
     kw = dict(spec)
     if "type" in kw:
@@ -374,6 +380,20 @@ def _zoom(shape):
   return max(1, 64 // shape[0])
 
 
+def default_epochs(flow, steps_per_epoch, batch_size):
+  """`--epochs` when not given: the flow's digits budget, in training steps.
+
+  TRAIN_DEFAULTS count epochs over digits' 1,500 training images, E epochs
+  of ceil(1500 / batch_size) steps. Another dataset gets the epochs that
+  take about as many steps, round(E * ceil(1500 / batch_size) /
+  steps_per_epoch), at least 1 and at most E: on MNIST (938 steps of 64)
+  Glow's 150 become 4, so the defaults stay a CPU-sized budget.
+  """
+  epochs = TRAIN_DEFAULTS[flow]["epochs"]
+  digits_steps = -(-_DEFAULTS_TRAIN_IMAGES // batch_size)
+  return max(1, min(epochs, round(epochs * digits_steps / steps_per_epoch)))
+
+
 def _save_freq(args):
   return args.backup_every_steps or "epoch"
 
@@ -498,7 +518,8 @@ def train(args):
 def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
   distribute = tfp_flows.distribute
   for key, value in TRAIN_DEFAULTS[args.flow].items():
-    if getattr(args, key) is None:
+    # epochs depend on the dataset's size: set once it is loaded.
+    if key != "epochs" and getattr(args, key) is None:
       setattr(args, key, value)
   options = _architecture(args)
   tf_keras.utils.set_random_seed(args.seed)
@@ -524,6 +545,8 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
   # (seed, pass) only, so that a resumed run starts it where the backup
   # left off: it sees exactly the batches of an uninterrupted run.
   steps_per_epoch = args.steps_per_epoch or int(train_ds.cardinality())
+  if args.epochs is None:
+    args.epochs = default_epochs(args.flow, steps_per_epoch, global_batch)
   start_step = 0
   if args.checkpoint_dir:
     epoch, step = tfp_flows.training.resume_position(
