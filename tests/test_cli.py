@@ -217,12 +217,14 @@ def test_default_epochs_keep_the_digits_budget_in_steps(flow, steps, batch,
   assert cli.default_epochs(flow, steps, batch) == expected
 
 
-def test_train_without_epochs_uses_the_scaled_default(tmp_path, tfds_dir):
-  # 250 steps an epoch at batch 750: NICE's 250 digits epochs of 2 steps
-  # become 2 epochs.
+def test_train_without_epochs_uses_the_scaled_default(tmp_path, tfds_dir,
+                                                      monkeypatch):
+  # NICE's digits budget cut to 4 epochs of 2 steps at batch 750 (8 steps),
+  # so that epochs of 4 steps make 2.
+  monkeypatch.setitem(cli.TRAIN_DEFAULTS["nice"], "epochs", 4)
   out = tmp_path / "model"
   assert cli.main(["train", "--flow", "nice", "--hidden-units", "4",
-                   "--batch-size", "750", "--steps-per-epoch", "250",
+                   "--batch-size", "750", "--steps-per-epoch", "4",
                    "--num-samples", "4", "--out", str(out)]) == 0
   metrics = json.loads((out / "metrics.json").read_text())
   assert metrics["epochs"] == 2
