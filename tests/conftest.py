@@ -15,24 +15,25 @@ import pytest
 
 
 # Seconds each of the longest test files takes on 2 cores (pytest
-# --durations, summed per file, 2026-11-26). `make test` runs each file whole
-# on one worker (--dist loadfile) and hands files out in collection order
-# (--no-loadscope-reorder): longest first, so the short files fill in at the
-# end instead of a long one starting last while the other worker idles.
+# --durations, summed per file, 2026-12-05; tests marked slow excluded).
+# `make test` runs each file whole on one worker (--dist loadfile) and hands
+# files out in collection order (--no-loadscope-reorder): longest first, so
+# the short files fill in at the end instead of a long one starting last
+# while the other worker idles.
 # Files not listed keep their order, after these.
 _FILE_SECONDS = {
-    "test_every_builder.py": 212, "test_cli.py": 96, "test_toys.py": 76,
-    "test_examples.py": 74, "test_far_from_data.py": 74,
-    "test_training.py": 64, "test_distribute.py": 62,
-    "test_benchmarks.py": 60, "test_glow.py": 55, "test_ffjord.py": 51,
-    "test_faults.py": 46, "test_logistic_mixture_coupling.py": 28,
-    "test_flowpp.py": 26, "test_realnvp.py": 23,
-    "test_autoregressive.py": 22, "test_nsf.py": 19,
-    "test_affine_coupling.py": 19, "test_spline_coupling.py": 18,
-    "test_gated_attention.py": 16,
-    "test_masked_autoregressive_spline.py": 14, "test_dequantization.py": 13,
-    "test_context.py": 12, "test_export.py": 12, "test_chain.py": 11,
-    "test_invertible_conv1x1.py": 10,
+    "test_every_builder.py": 251, "test_far_from_data.py": 96,
+    "test_toys.py": 85, "test_training.py": 85, "test_cli.py": 83,
+    "test_examples.py": 71, "test_glow.py": 70, "test_distribute.py": 61,
+    "test_faults.py": 50, "test_affine_coupling.py": 39,
+    "test_logistic_mixture_coupling.py": 34, "test_flowpp.py": 32,
+    "test_bench_peers.py": 30, "test_ffjord.py": 30, "test_realnvp.py": 29,
+    "test_autoregressive.py": 25, "test_benchmarks.py": 23,
+    "test_registry.py": 22, "test_dequantization.py": 19,
+    "test_spline_coupling.py": 18, "test_nsf.py": 17,
+    "test_gated_attention.py": 15, "test_context.py": 14,
+    "test_invertible_conv1x1.py": 14, "test_chain.py": 12,
+    "test_export.py": 12, "test_bad_input.py": 12,
 }
 
 

@@ -33,6 +33,8 @@ def _results(tmp_path, section, script, flags, env=None):
   return proc.stdout, data[section]
 
 
+# About a minute on 2 cores: `make test-slow`, which CI runs after `make test`.
+@pytest.mark.slow
 def test_speed_benchmark_prints_tables_and_writes_results(tmp_path):
   # Without XLA: compiling every pass twice would double the test's time.
   stdout, section = _results(
@@ -88,6 +90,8 @@ def test_vi_benchmark_prints_both_tables():
   assert "NeuTra / NUTS, ESS per gradient:" in proc.stdout
 
 
+# Two 28x28 flows traced in a subprocess: `make test-slow` (run by CI).
+@pytest.mark.slow
 def test_mnist_benchmark_prints_its_table_curves_and_results(sources,
                                                              tmp_path):
   # The fixture MNIST (3 training, 2 test images), prepared here; the

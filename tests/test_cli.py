@@ -491,6 +491,9 @@ def test_glow_with_lu_jit_bfloat16_mirrored_n_bits_image_size_flip(
     assert names == {"lower", "upper", "log_abs_s"}, names
 
 
+# Flow++ with a variational dequantizer through the CLI: `make test-slow`
+# (run by CI).
+@pytest.mark.slow
 def test_flowpp_variational_dequantization_and_clip_norm(spy, monkeypatch,
                                                          tmp_path, tfds_dir,
                                                          capsys):

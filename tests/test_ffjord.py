@@ -124,6 +124,9 @@ def test_training_moves_every_variable():
              for b, v in zip(before, dist.trainable_variables))
 
 
+# An ODE solve traced for export and served in a fresh process: `make test-slow`
+# (run by CI); tests/test_every_builder.py serves every builder's export too.
+@pytest.mark.slow
 def test_exports_and_serves_in_a_fresh_process(tmp_path,
                                                serve_in_fresh_process):
   # The Dormand-Prince solve and the exact trace's gradient loop are plain
