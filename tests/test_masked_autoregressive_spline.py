@@ -7,7 +7,6 @@ import tensorflow as tf
 from tfp_flows import bijectors
 from tfp_flows import testing
 from tfp_flows.bijectors import rational_quadratic_spline as rqs
-from test_masked_autoregressive import made
 
 import helpers
 
@@ -19,14 +18,14 @@ def test_harness():
   # A random order: entries are not conditioned in their index order.
   def make(dtype):
     return bijectors.MaskedAutoregressiveSpline(
-        made(4, [8, 8], dtype=dtype, input_order="random", params=P),
+        helpers.made(4, [8, 8], dtype=dtype, input_order="random", params=P),
         num_bins=K, bound=2., dtype=dtype)
   testing.check_bijector(make, [4], perturb_variables=0.3,
                          expect_trainable=True)
 
 
 def test_new_layer_is_the_identity():
-  layer = bijectors.MaskedAutoregressiveSpline(made(3, params=P), num_bins=K)
+  layer = bijectors.MaskedAutoregressiveSpline(helpers.made(3, params=P), num_bins=K)
   x = tf.random.stateless_normal([5, 3], [1, 2]) * 3.
   np.testing.assert_allclose(layer.forward(x), x, atol=1e-6)
   np.testing.assert_allclose(layer.inverse(x), x, atol=1e-6)
@@ -38,7 +37,7 @@ def test_one_pass_inverse_and_d_pass_forward(monkeypatch):
   # float64: random splines can be steep enough to amplify float32 rounding
   # through the D passes past any fixed tolerance.
   layer = bijectors.MaskedAutoregressiveSpline(
-      made(5, scale=0.5, params=P, dtype=tf.float64), num_bins=K, bound=2.,
+      helpers.made(5, scale=0.5, params=P, dtype=tf.float64), num_bins=K, bound=2.,
       dtype=tf.float64)
   calls = helpers.made_calls(monkeypatch)
   y = tf.random.stateless_normal([4, 5], [3, 4], dtype=tf.float64)
@@ -56,7 +55,7 @@ def test_context_reaches_the_conditioner():
   # Conditional in float32 (TFP's MADE keeps its context layers float32), so
   # mild weights: steep random splines amplify float32 rounding.
   layer = bijectors.MaskedAutoregressiveSpline(
-      made(3, [8], scale=0.2, context_shape=[2], params=P), num_bins=K,
+      helpers.made(3, [8], scale=0.2, context_shape=[2], params=P), num_bins=K,
       bound=2.)
   y = tf.random.stateless_normal([4, 3], [5, 6])
   c1, c2 = tf.zeros([4, 2]), tf.ones([4, 2])
@@ -67,7 +66,7 @@ def test_context_reaches_the_conditioner():
 
 
 def test_far_inputs_give_finite_values_and_gradients():
-  net = made(3, [16, 16], scale=3., params=P)
+  net = helpers.made(3, [16, 16], scale=3., params=P)
   layer = bijectors.MaskedAutoregressiveSpline(net, num_bins=K)
   # Every entry reaches the MADE here (float32's largest would overflow its
   # ReLU layers, as any network's), so huge means 1e6 to 1e8.
@@ -85,12 +84,12 @@ def test_far_inputs_give_finite_values_and_gradients():
 
 def test_bad_arguments_and_validation():
   with pytest.raises(ValueError, match="`bound` must be"):
-    bijectors.MaskedAutoregressiveSpline(made(params=P), num_bins=K,
+    bijectors.MaskedAutoregressiveSpline(helpers.made(params=P), num_bins=K,
                                          bound=0.)
-  wrong = bijectors.MaskedAutoregressiveSpline(made(), num_bins=K)  # params=2
+  wrong = bijectors.MaskedAutoregressiveSpline(helpers.made(), num_bins=K)  # params=2
   with pytest.raises(ValueError, match=r"\[\.\.\., D, 11\].*\[2, 3, 2\]"):
     wrong.inverse(tf.zeros([2, 3]))
-  checked = bijectors.MaskedAutoregressiveSpline(made(params=P), num_bins=K,
+  checked = bijectors.MaskedAutoregressiveSpline(helpers.made(params=P), num_bins=K,
                                                  validate_args=True)
   with pytest.raises(tf.errors.InvalidArgumentError, match="must be finite"):
     checked.inverse(tf.constant([[np.nan, 0., 0.]]))

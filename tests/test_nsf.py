@@ -99,17 +99,21 @@ def test_images_are_flattened_and_registered():
     dist.log_prob(tf.zeros([2, 8, 8, 3]))
 
 
-def test_training_lowers_the_nll_on_a_toy():
+def test_training_beats_the_best_gaussian_on_a_toy():
   tf_keras.utils.set_random_seed(0)
   dist = nsf([2], num_layers=2, num_bins=8, hidden_units=[16])
   data = tfp_flows.data.toy("8gaussians", 2048, seed=0)
-  before = -float(tf.reduce_mean(dist.log_prob(data)))
+  # The best single Gaussian (the data's mean and covariance) scores
+  # 0.5 log det(2 pi e cov) = 4.23 nats on these points.
+  cov = np.cov(data.T.astype(np.float64), bias=True)
+  gaussian = 0.5 * np.log(np.linalg.det(2 * np.pi * np.e * cov))
   model = tfp_flows.FlowModel(dist)
   model.compile(tf_keras.optimizers.Adam(1e-2))
   model.fit(tf.data.Dataset.from_tensor_slices(data).batch(256).repeat(),
-            steps_per_epoch=40, epochs=1, verbose=0)
+            steps_per_epoch=100, epochs=1, verbose=0)
   after = -float(tf.reduce_mean(dist.log_prob(data)))
-  assert after < before - 0.3, (before, after)
+  # Measured 3.17 nats: the eight modes are separated, not one blob.
+  assert after < gaussian - 0.7, (gaussian, after)
 
 
 def test_validate_args_rejects_nan():

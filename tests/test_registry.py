@@ -13,23 +13,8 @@ from tfp_flows.flows import registry
 
 import helpers
 
-# Every registered flow at a size that builds and runs in a second or two.
-TINY = {
-    "nice": dict(hidden_units=[4]),
-    "realnvp": dict(num_scales=1, hidden_channels=4),
-    "glow": dict(num_scales=1, depth=1, hidden_channels=4),
-    "flowpp": dict(checkerboard_steps=1, channel_steps=0, final_steps=0,
-                   filters=4, num_heads=1, num_components=2),
-    "maf": dict(num_layers=2, hidden_units=[8]),
-    "iaf": dict(num_layers=2, hidden_units=[8]),
-    "ffjord": dict(hidden_units=[8]),
-    "coupling_flow": dict(num_layers=2, hidden_units=[8]),
-    "nsf": dict(num_layers=2, num_bins=3, hidden_units=[8]),
-}
-
-
 def test_every_builder_is_registered_and_trainable_from_the_cli():
-  assert set(TINY) == set(registry.BUILDERS)
+  assert set(helpers.TINY) == set(registry.BUILDERS)
   assert set(cli.FLOWS) == set(registry.BUILDERS)
   assert set(registry.ARCHITECTURE_DEFAULTS) == set(registry.BUILDERS)
   for name, builder in registry.BUILDERS.items():
@@ -61,7 +46,7 @@ def test_unknown_option_names_the_valid_ones():
 @pytest.mark.parametrize("name", sorted(registry.BUILDERS))
 def test_save_and_load_every_builder(name, tmp_path):
   shape = [4, 4, 1]
-  dist = registry.build(name, shape, **TINY[name])
+  dist = registry.build(name, shape, **helpers.TINY[name])
   x = tf.random.stateless_uniform([3] + shape, [1, 2])
   dist.log_prob(x)  # data-dependent initialisation (ActNorm)
   for v in dist.trainable_variables:  # weights a fresh build would not have
@@ -81,7 +66,7 @@ MNIST_BUILDERS = sorted(set(registry.BUILDERS) - {"iaf", "ffjord"})
 
 @pytest.mark.parametrize("name", MNIST_BUILDERS)
 def test_one_fit_step_on_28x28_images(name):
-  options = dict(TINY[name])
+  options = dict(helpers.TINY[name])
   if "num_scales" in registry.ARCHITECTURE_DEFAULTS[name]:
     # The registry's squeeze schedule: 28 -> 14 -> 7 for Glow and RealNVP.
     options["num_scales"] = registry.ARCHITECTURE_DEFAULTS[name]["num_scales"]

@@ -257,6 +257,31 @@ def test_fit_initialises_actnorm_on_init_examples(as_dict):
     tfp_flows.FlowModel(dist, init_examples=0)
 
 
+def test_conditional_model_reads_tfds_dict_batches():
+  # TFDS's as_supervised=False form: {"image", "label"}; the label is the
+  # class context, exactly as in the (x, y) form.
+  # Perturbed: a new MAF is the identity, whatever its context.
+  dist = tfp_flows.testing.perturb(
+      flows.maf([4], num_layers=2, hidden_units=[8], context_shape=[3]), 0.3)
+  model = tfp_flows.FlowModel(dist, num_classes=3)
+  model.compile(tf_keras.optimizers.Adam(0.))
+  x = np.random.default_rng(2).uniform(size=[16, 4]).astype(np.float32)
+  y = np.arange(16, dtype=np.int32) % 3
+
+  def loss(data):
+    return model.evaluate(tf.data.Dataset.from_tensors(data), verbose=0,
+                          return_dict=True)["loss"]
+
+  want = -np.mean(tfp_flows.log_prob(dist, x, tf.one_hot(y, 3)))
+  assert loss({"image": x, "label": y}) == pytest.approx(want, rel=1e-6)
+  assert loss((x, y)) == pytest.approx(want, rel=1e-6)
+  # Control: the label reaches the flow (another label, another loss).
+  assert loss({"image": x, "label": (y + 1) % 3}) != pytest.approx(
+      want, rel=1e-4)
+  with pytest.raises(ValueError, match="'image' or 'x'"):
+    loss({"pixels": x, "label": y})
+
+
 def test_fit_initialises_actnorm_on_the_first_batch():
   dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
   model = tfp_flows.FlowModel(dist)

@@ -113,6 +113,27 @@ def test_annealing_reports_beta():
   np.testing.assert_allclose(history.history["beta"], [0.3, 0.8], rtol=1e-5)
 
 
+def test_annealing_scales_the_target_in_the_loss():
+  # log p~ = K everywhere and q fixed (learning rate 0) at the new IAF, the
+  # identity: q = N(0, I), whose entropy is H = (D / 2)(1 + log 2 pi), so
+  # the loss of step t is -E_q[beta_t K - log q] = -beta_t K - H (H = 2.838
+  # for D = 2), while the ELBO, at beta = 1, is K + H.
+  k = 1000.
+  flow = tfp_flows.flows.iaf([2], num_layers=1, hidden_units=[4])
+  model = vi.VariationalFlowModel(
+      flow, lambda x: tf.fill(tf.shape(x)[:-1], k), sample_size=1024,
+      annealing=tfp_flows.LinearWarmup(1., 4))
+  model.compile(tf_keras.optimizers.Adam(0.))
+  history = model.fit(epochs=5, steps_per_epoch=1, verbose=0)
+  beta = np.minimum(1., (np.arange(5) + 1) / 4)
+  entropy = 1 + math.log(2 * math.pi)
+  # Tolerance: 5 standard errors of the mean of log q over 1024 draws.
+  np.testing.assert_allclose(history.history["beta"], beta, rtol=1e-6)
+  np.testing.assert_allclose(history.history["loss"], -beta * k - entropy,
+                             atol=0.2)
+  np.testing.assert_allclose(history.history["elbo"], k + entropy, atol=0.2)
+
+
 def test_fit_under_a_distribution_strategy():
   strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
   target = tfd.MultivariateNormalDiag([2., 2.], [0.5, 0.5])
