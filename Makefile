@@ -73,8 +73,8 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -x -q -m slow -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The README's headline claims at the smallest budgets where they hold with
-# margin (tests/claims/; about 8 minutes on 2 cores); -rP prints each
-# test's margins. Their README-budget versions are in test-slow.
+# margin (tests/claims/, test_toys.py; about 10 minutes on 2 cores); -rP
+# prints each test's margins. Their README-budget versions are in test-slow.
 test-claims: $(STAMP)
 	$(PY) -m pytest -x -q -rP -m "claims and not slow" -n $(TEST_WORKERS) --dist loadfile
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -69,6 +70,36 @@ def test_density_benchmark_prints_tables_and_writes_results(tmp_path,
   assert {"toy", "family", "entropy", "nll", "gap"} <= set(toy)
   families = [r["family"] for r in section["results"]["images"]]
   assert families == ["factorised Gaussian", "nice"]
+  # The README's tables are this script's: the same header, and the same
+  # cell formats (NLL (gap); bits/dim to 3 decimals).
+  with open(os.path.join(ROOT, "README.md")) as f:
+    readme = f.read()
+  header = "| dataset | flow | steps | parameters | test bits/dim | full runs |"
+  assert header in stdout and header in readme
+  assert re.search(r"\| moons \(2\.394\) \| \d\.\d{3} \([+-]\d\.\d{3}\) \|",
+                   stdout)
+  assert re.search(r"\| moons \(2\.394\) \| \d\.\d{3} \([+-]\d\.\d{3}\) \|",
+                   readme)
+
+
+def test_density_full_run_figures_are_the_readmes_results():
+  # benchmarks/density.py prints the README's digits full runs beside its
+  # short ones; they must be the Results table's means.
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  try:
+    import density  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.pop(0)
+  with open(os.path.join(ROOT, "README.md")) as f:
+    results = f.read().split("## Results", 1)[1].split("\n## ", 1)[0]
+  names = {"nice": "NICE", "glow": "Glow", "realnvp": "RealNVP",
+           "flowpp": "Flow++, uniform dequantization"}
+  assert set(density.DIGITS_FULL_RUN) == set(names)
+  for family, value in density.DIGITS_FULL_RUN.items():
+    row = re.search(rf"^\| {re.escape(names[family])} \|.*$", results,
+                    re.MULTILINE)
+    assert row, family
+    assert f"| {value:.2f} ± " in row.group(0), (family, value, row.group(0))
 
 
 def test_gpu_without_a_gpu_fails_with_a_message():
