@@ -8,6 +8,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_flows import nets
+from tfp_flows import testing
 
 
 def bijectors_of_type(dist, kind):
@@ -145,16 +146,6 @@ TINY = {
 }
 
 
-def perturb(module, scale=0.3, seed=0):
-  """Random weights that keep MADE's masks (the kernels' constraints)."""
-  rng = np.random.default_rng(seed)
-  for v in module.trainable_variables:
-    value = v + rng.standard_normal(v.shape.as_list()).astype(
-        v.dtype.as_numpy_dtype) * scale
-    v.assign(v.constraint(value) if v.constraint is not None else value)
-  return module
-
-
 def made(dim=3, hidden=(8,), dtype=tf.float32, scale=0., seed=0, **kwargs):
   """A built `nets.MADE` with seeded weights, perturbed by N(0, scale^2)."""
   # Seeded: the tests' tolerances hold for these weights, not for every draw.
@@ -162,4 +153,4 @@ def made(dim=3, hidden=(8,), dtype=tf.float32, scale=0., seed=0, **kwargs):
                     tf_keras.initializers.GlorotUniform(seed=seed))
   net = nets.MADE(dim, hidden, dtype=dtype, **kwargs)
   net.build([None, dim])
-  return perturb(net, scale, seed) if scale else net
+  return testing.perturb(net, scale, seed) if scale else net

@@ -115,7 +115,7 @@ def test_agrees_with_tfp_masked_autoregressive_flow(conditional):
     np.testing.assert_allclose(got, expected, rtol=max(tol, 1e-6),
                                atol=max(tol, 1e-6))
   # The default bound bends once MADE's raw log-scales leave its linear range.
-  helpers.perturb(net, 3.)
+  testing.perturb(net, 3.)
   default = bijectors.MaskedAutoregressive(net, dtype=dtype)
   assert not np.allclose(outputs(default)[3], outputs(reference)[3])
 

@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-
 import tf_keras
 
 import tfp_flows
