@@ -17,10 +17,6 @@ tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
-def perturb(dist, scale=0.3, seed=0):
-  return testing.perturb(dist, scale, seed)
-
-
 @pytest.mark.parametrize("builder", [maf, iaf])
 def test_variables_exist_at_construction(builder):
   dist = builder([3], num_layers=3, hidden_units=[8, 8], actnorm=True)
@@ -44,8 +40,9 @@ def test_fresh_flow_is_the_identity(builder):
 @pytest.mark.parametrize("builder", [maf, iaf])
 def test_harness_exact_log_det_and_round_trips(builder):
   def make(dtype):
-    return perturb(builder([3], num_layers=2, hidden_units=[8], actnorm=True,
-                           dtype=dtype)).bijector
+    flow = builder([3], num_layers=2, hidden_units=[8], actnorm=True,
+                   dtype=dtype)
+    return testing.perturb(flow, 0.3).bijector
   # `make` perturbs (through the kernels' constraints, keeping MADE's masks)
   # so that ActNorm's initialisation sees a non-trivial flow. The layer's
   # XLA and SavedModel checks are in test_masked_autoregressive.py; export
@@ -59,7 +56,7 @@ def test_harness_exact_log_det_and_round_trips(builder):
 
 
 def test_maf_density_is_one_pass_sampling_is_sequential(monkeypatch):
-  dist = perturb(maf([5], num_layers=2, hidden_units=[8]))
+  dist = testing.perturb(maf([5], num_layers=2, hidden_units=[8]), 0.3)
   calls = helpers.made_calls(monkeypatch)
   dist.log_prob(tf.random.normal([3, 5]))
   # One pass per layer gives the transform and the log-det (TFP's layer
@@ -76,7 +73,7 @@ def test_maf_density_is_one_pass_sampling_is_sequential(monkeypatch):
 
 
 def test_iaf_sampling_is_one_pass_density_is_sequential(monkeypatch):
-  dist = perturb(iaf([5], num_layers=2, hidden_units=[8]))
+  dist = testing.perturb(iaf([5], num_layers=2, hidden_units=[8]), 0.3)
   calls = helpers.made_calls(monkeypatch)
   dist.sample(3)
   assert len(calls) == 2  # one per layer
@@ -165,8 +162,8 @@ LARGE = np.array([[10., 10.], [-30., 5.], [100., 100.], [1e4, -1e4]],
 def test_large_weights_and_inputs_stay_finite(name, scale):
   builder = maf if name.endswith("maf") else iaf
   kwargs = dict(context_shape=[3]) if name.startswith("conditional") else {}
-  dist = perturb(builder([2], num_layers=3, hidden_units=[16, 16], **kwargs),
-                 scale=scale)
+  dist = testing.perturb(
+      builder([2], num_layers=3, hidden_units=[16, 16], **kwargs), scale)
   x = tf.constant(LARGE)
   if kwargs:
     context = tf.constant(np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
@@ -201,7 +198,7 @@ def test_large_weights_and_inputs_stay_finite(name, scale):
 @pytest.mark.parametrize("builder", [maf, iaf])
 def test_export_and_serve_in_a_fresh_process(builder, tmp_path,
                                              serve_in_fresh_process):
-  dist = perturb(builder([3], 2, [8], actnorm=True))
+  dist = testing.perturb(builder([3], 2, [8], actnorm=True), 0.3)
   x = np.random.default_rng(1).normal(size=[5, 3]).astype(np.float32)
   dist.log_prob(x)  # ActNorm's data-dependent init.
   served = serve_in_fresh_process(

@@ -17,15 +17,10 @@ tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
-
-def perturb(dist, scale=0.2, seed=0):
-  return testing.perturb(dist, scale, seed)
-
-
 def test_outer_flow_gets_the_inner_flow_as_its_prior():
   outer = tfp_flows.flows.nice([4], hidden_units=[8], prior="gaussian")
   prior = maf([4], num_layers=2, hidden_units=[8])
-  dist = perturb(chain(outer, prior))
+  dist = testing.perturb(chain(outer, prior), 0.2)
   assert dist.distribution is prior.distribution
   assert dist.event_shape == [4]
   assert [b.name for b in dist.bijector.bijectors] == ["chain_part0",
@@ -74,7 +69,7 @@ def test_glow_with_a_maf_prior_on_its_latent():
 def test_shapes_are_bridged_by_bijectors():
   outer = tfp_flows.flows.nice([8], hidden_units=[8], prior="gaussian")
   inner = maf([2, 4, 1], num_layers=1, hidden_units=[8])
-  dist = perturb(chain(outer, inner))
+  dist = testing.perturb(chain(outer, inner), 0.2)
   names = [b.name for b in dist.bijector.bijectors]
   assert names == ["chain_part0", "invert_unflatten", "chain_part1"]
   x = tf.random.normal([3, 8])
@@ -132,9 +127,9 @@ def test_bad_parts():
 
 def test_a_mixed_chain_exports_and_serves_in_a_fresh_process(
     tmp_path, serve_in_fresh_process):
-  dist = perturb(chain(
+  dist = testing.perturb(chain(
       tfp_flows.flows.nice([2, 2, 1], hidden_units=[8], prior="gaussian"),
-      iaf([4], 1, [8]), maf([4], 2, [8], actnorm=True)))
+      iaf([4], 1, [8]), maf([4], 2, [8], actnorm=True)), 0.2)
   x = np.random.default_rng(5).normal(size=[5, 2, 2, 1]).astype(np.float32)
   dist.log_prob(x)  # ActNorm's data-dependent init.
   out = serve_in_fresh_process(

@@ -30,11 +30,6 @@ BUILDERS = {
 }
 
 
-
-def perturb(dist, scale=0.3, seed=0):
-  return testing.perturb(dist, scale, seed)
-
-
 def test_conditional_mlp():
   net = nets.MLP([8], 4, context_shape=[3], name="net")
   net.build([None, 2])
@@ -75,7 +70,7 @@ def test_routing_follows_chains_and_inverts():
 
 @pytest.mark.parametrize("family", sorted(BUILDERS))
 def test_helpers_give_every_layer_the_context(family):
-  dist = perturb(BUILDERS[family](context_shape=[3]))
+  dist = testing.perturb(BUILDERS[family](context_shape=[3]), 0.3)
   x = tf.random.normal([4, 2])
   c = tf.one_hot([0, 1, 2, 1], 3)
   tfp_flows.log_prob(dist, x, c)  # ActNorm's data-dependent init.
@@ -99,7 +94,7 @@ def test_helpers_give_every_layer_the_context(family):
 
 
 def test_each_context_gives_a_normalised_density():
-  dist = perturb(BUILDERS["affine"](context_shape=[2]), scale=0.2)
+  dist = testing.perturb(BUILDERS["affine"](context_shape=[2]), 0.2)
   ticks = np.linspace(-8., 8., 321, dtype=np.float32)
   grid = np.stack(np.meshgrid(ticks, ticks), -1).reshape([-1, 2])
   cell = (ticks[1] - ticks[0])**2

@@ -10,6 +10,7 @@ import tf_keras
 
 import tfp_flows
 from tfp_flows import flows
+from tfp_flows import testing
 from tfp_flows.dequantization import DequantizedFlowModel
 from tfp_flows.dequantization import UniformDequantizer
 from tfp_flows.dequantization import VariationalDequantizer
@@ -201,7 +202,7 @@ def test_single_sample_bound_is_the_variational_elbo_by_hand():
   # draws from the pass's seed (the seed folded with pass 0).
   tf_keras.utils.set_random_seed(0)
   deq = _dequantizer()
-  _perturb(deq)
+  testing.perturb(deq, 0.1)
   dist = _beta_flow()
   model = FlowModel(dist, dequantizer=deq, num_levels=K)
   x = _centres(4, seed=2)
@@ -222,17 +223,11 @@ def _dequantizer(dtype=tf.float32, **kwargs):
   return VariationalDequantizer(SHAPE, dtype=dtype, **args)
 
 
-def _perturb(module, scale=0.1):
-  rng = np.random.default_rng(0)
-  for v in module.trainable_variables:
-    v.assign_add(tf.constant(rng.normal(0., scale, v.shape), v.dtype))
-
-
 def test_variational_log_q_is_the_change_of_variables_density():
   tf_keras.utils.set_random_seed(0)
   deq = _dequantizer(tf.float64)
   x = tf.cast(_centres(3) - 0.5 / K, tf.float64)
-  _perturb(deq)
+  testing.perturb(deq, 0.1)
   seed = tf.constant([5, 6])
   u, log_q = deq.sample_and_log_prob(x, seed=seed)
   assert u.shape == [3] + SHAPE and log_q.shape == [3]
