@@ -257,29 +257,120 @@ def trained_dir(tmp_path_factory, tfds_dir):
   return str(out)
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["evaluate"], "test NLL:"),
+def _tiles(path, image_shape=(8, 8, 1)):
+  """The images of a `save_image_grid` PNG: [rows, cols, H, W, C] in [0, 1]."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  grid = tf.io.decode_png(tf.io.read_file(str(path))).numpy() / 255.
+  h, w, _ = image_shape
+  zoom = cli._zoom(image_shape)  # pylint: disable=protected-access
+  rows = (grid.shape[0] - 1) // (h * zoom + 1)
+  cols = (grid.shape[1] - 1) // (w * zoom + 1)
+  return np.array([[
+      grid[1 + r * (h * zoom + 1):(r + 1) * (h * zoom + 1):zoom,
+           1 + c * (w * zoom + 1):(c + 1) * (w * zoom + 1):zoom]
+      for c in range(cols)] for r in range(rows)])
+
+
+def _digits(split, count, labels=False):
+  """The first `count` images of a digits split in file order, as [0, 1)."""
+  import tfp_flows  # pylint: disable=import-outside-toplevel
+  batch = next(iter(tfp_flows.data.load(
+      "digits", split, batch_size=count, dequantize=False, shuffle=False,
+      with_labels=labels)))
+  return tuple(b.numpy() for b in batch) if labels else batch.numpy()
+
+
+# A PNG holds 8 bits: an image written and read back is within half a level.
+_PNG = 0.5 / 255 + 1e-6
+
+
+def _check_evaluate(out, trained_dir, tmp_path):
+  del tmp_path
+  # The flow reloaded from flow/ scores the test split as the training run's
+  # in-memory flow did.
+  printed = float(re.search(r"bits/dim: ([0-9.]+)", out).group(1))
+  with open(os.path.join(trained_dir, "metrics.json")) as f:
+    trained = json.load(f)["test_bits_per_dim"]
+  assert abs(printed - trained) < 1e-3, (printed, trained)
+
+
+def _check_sample(out, trained_dir, tmp_path):
+  del out, trained_dir
+  tiles = _tiles(tmp_path / "s.png")
+  assert tiles.shape[:2] == (2, 2)
+  flat = tiles.reshape(4, -1)
+  assert np.ptp(flat, axis=0).max() > 0.1  # four different samples
+
+
+def _check_temperatures(out, trained_dir, tmp_path):
+  del out, trained_dir
+  # One row per draw, one column per temperature: at T = 0 every draw is
+  # the base's mode, so the column repeats one image; at T = 1 it does not.
+  tiles = _tiles(tmp_path / "t.png")
+  assert tiles.shape[:2] == (2, 3)
+  np.testing.assert_array_equal(tiles[0, 0], tiles[1, 0])
+  assert np.abs(tiles[0, 2] - tiles[1, 2]).max() > 0.1
+
+
+def _check_export(out, trained_dir, tmp_path):
+  del out, trained_dir
+  assert os.path.exists(os.path.join(tmp_path, "served", "saved_model.pb"))
+
+
+def _check_interpolate(out, trained_dir, tmp_path):
+  del out, trained_dir
+  # Row i runs from test image 2i to test image 2i + 1 (the flow inverts).
+  tiles, x = _tiles(tmp_path / "i.png"), _digits("test", 4)
+  assert tiles.shape[:2] == (2, 3)
+  for i in range(2):
+    np.testing.assert_allclose(tiles[i, 0], x[2 * i], atol=_PNG)
+    np.testing.assert_allclose(tiles[i, -1], x[2 * i + 1], atol=_PNG)
+    assert np.abs(tiles[i, 1] - tiles[i, 0]).max() > 0.05
+
+
+def _check_inpaint(out, trained_dir, tmp_path):
+  del out, trained_dir
+  # Rows: masked (left half grey), inpainted (right half kept), original.
+  tiles, x = _tiles(tmp_path / "p.png"), _digits("test", 2)
+  assert tiles.shape[:2] == (3, 2)
+  np.testing.assert_allclose(tiles[2], x, atol=_PNG)
+  np.testing.assert_allclose(tiles[0, :, :, :4], 0.5, atol=_PNG)
+  np.testing.assert_allclose(tiles[0, :, :, 4:], x[:, :, 4:], atol=_PNG)
+  np.testing.assert_allclose(tiles[1, :, :, 4:], x[:, :, 4:], atol=_PNG)
+  assert np.abs(tiles[1, :, :, :4] - 0.5).max() > 0.05  # the ascent moved
+
+
+def _check_manipulate(out, trained_dir, tmp_path):
+  del out, trained_dir
+  # Scale 0 reconstructs the first test images of class 1; scale 1 moves.
+  tiles = _tiles(tmp_path / "m.png")
+  x, y = _digits("test", 10_000, labels=True)
+  assert tiles.shape[:2] == (2, 5)
+  np.testing.assert_allclose(tiles[:, 0], x[y == 1][:2], atol=_PNG)
+  assert np.abs(tiles[:, -1] - tiles[:, 0]).max() > 0.05
+
+
+@pytest.mark.parametrize("args, expected, check", [
+    (["evaluate"], "test NLL:", _check_evaluate),
     (["sample", "--n", "4", "--temperature", "0.7", "--out", "{tmp}/s.png"],
-     "samples:"),
+     "samples:", _check_sample),
     (["sample", "--n", "2", "--temperatures", "0,0.5,1", "--out",
-      "{tmp}/t.png"], "samples:"),
-    (["export", "--out", "{tmp}/served"], "SavedModel:"),
+      "{tmp}/t.png"], "samples:", _check_temperatures),
+    (["export", "--out", "{tmp}/served"], "SavedModel:", _check_export),
     (["interpolate", "--pairs", "2", "--steps", "3", "--out", "{tmp}/i.png"],
-     "interpolations:"),
+     "interpolations:", _check_interpolate),
     (["inpaint", "--count", "2", "--steps", "5", "--mask", "left", "--out",
-      "{tmp}/p.png"], "inpainted"),
-    (["manipulate", "--count", "2", "--out", "{tmp}/m.png"], "class 1 -> 7"),
+      "{tmp}/p.png"], "inpainted", _check_inpaint),
+    (["manipulate", "--count", "2", "--out", "{tmp}/m.png"], "class 1 -> 7",
+     _check_manipulate),
 ])
-def test_commands_on_a_trained_flow(args, expected, trained_dir, tmp_path,
-                                    capsys):
+def test_commands_on_a_trained_flow(args, expected, check, trained_dir,
+                                    tmp_path, capsys):
   args = [a.format(tmp=tmp_path) for a in args]
   assert cli.main(args[:1] + ["--model", trained_dir] + args[1:]) == 0
-  assert expected in capsys.readouterr().out
-  for a in args:
-    if a.endswith(".png"):
-      assert os.path.getsize(a) > 0
-  if args[0] == "export":
-    assert os.path.exists(os.path.join(tmp_path, "served", "saved_model.pb"))
+  out = capsys.readouterr().out
+  assert expected in out
+  check(out, trained_dir, tmp_path)
 
 
 def test_sample_every_writes_a_grid_per_epoch(tmp_path, tfds_dir):
@@ -672,9 +763,20 @@ def test_conditional_training_samples_by_class(conditional_dir, tmp_path,
   grid = tf.io.decode_png(tf.io.read_file(str(out / "samples.png")))
   rows, cols = 10, 2
   assert grid.shape[0] / grid.shape[1] == pytest.approx(rows / cols, rel=0.05)
-  assert cli.main(["sample", "--model", str(out), "--class", "3", "--n", "4",
-                   "--out", str(tmp_path / "threes.png")]) == 0
-  assert (tmp_path / "threes.png").exists()
+  # At T = 0 every draw of a class is that class's mode: one image repeated.
+  # Another class's mode differs (the label reaches the flow; after six
+  # training steps by a few grey levels, where an ignored label gives the
+  # same PNG).
+  modes = {}
+  for label in (3, 7):
+    png = tmp_path / f"class{label}.png"
+    assert cli.main(["sample", "--model", str(out), "--class", str(label),
+                     "--n", "4", "--temperature", "0", "--out",
+                     str(png)]) == 0
+    tiles = _tiles(png).reshape(4, -1)
+    np.testing.assert_array_equal(tiles, np.broadcast_to(tiles[0], tiles.shape))
+    modes[label] = tiles[0]
+  assert not np.array_equal(modes[3], modes[7])
   assert cli.main(["evaluate", "--model", str(out)]) == 0
   assert cli.main(["inpaint", "--model", str(out), "--count", "2",
                    "--steps", "2", "--out", str(tmp_path / "i.png")]) == 0
