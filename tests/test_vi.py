@@ -1,7 +1,10 @@
 """Reverse-KL fitting through Keras: bounds, training, strategies, bad targets."""
 
+import json
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -134,17 +137,71 @@ def test_annealing_scales_the_target_in_the_loss():
   np.testing.assert_allclose(history.history["elbo"], k + entropy, atol=0.2)
 
 
-def test_fit_under_a_distribution_strategy():
-  strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-  target = tfd.MultivariateNormalDiag([2., 2.], [0.5, 0.5])
+# Two replicas need two logical CPUs, configured before TensorFlow starts:
+# a fresh process.
+_TWO_REPLICAS = r"""
+import json
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import tensorflow_probability as tfp
+import tf_keras
+from tfp_flows import vi
+tfb, tfd = tfp.bijectors, tfp.distributions
+
+target = tfd.MultivariateNormalDiag([2., 2.], [0.5, 0.5])
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+tf_keras.utils.set_random_seed(0)
+with strategy.scope():
+  loc, scale = tf.Variable([0., 0.]), tf.Variable([1., 1.])
+  q = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0., 1.), [2]),
+                                  tfb.Chain([tfb.Shift(loc), tfb.Scale(scale)]))
+  model = vi.VariationalFlowModel(q, target.log_prob, sample_size=32)
+  model.compile(tf_keras.optimizers.SGD(0.01))
+out = {}
+terms = strategy.run(tf.function(lambda: model(None)))
+out["terms"] = [t.numpy().tolist() for t in
+                strategy.experimental_local_results(terms)]
+model.fit(epochs=1, steps_per_epoch=1, verbose=0)
+out["step"] = (loc.numpy() / 0.01).tolist()
+with strategy.scope():
+  model.compile(tf_keras.optimizers.Adam(0.05))
+history = model.fit(epochs=2, steps_per_epoch=150, verbose=0)
+out["loss"] = history.history["loss"]
+out["loc"], out["scale"] = loc.numpy().tolist(), scale.numpy().tolist()
+try:
   with strategy.scope():
-    flow = tfp_flows.flows.iaf([2], num_layers=1, hidden_units=[8])
-    model = vi.VariationalFlowModel(flow, target.log_prob, sample_size=32,
-                                    importance_samples=2)
-    model.compile(tf_keras.optimizers.Adam(2e-2))
-  history = model.fit(epochs=2, steps_per_epoch=40, verbose=0)
-  assert np.all(np.isfinite(history.history["loss"]))
-  assert history.history["loss"][1] < history.history["loss"][0]
+    vi.VariationalFlowModel(q, target.log_prob, sample_size=33)
+except ValueError as e:
+  out["odd"] = str(e)
+print("RESULT" + json.dumps(out))
+"""
+
+
+def test_fit_under_a_two_replica_strategy():
+  proc = subprocess.run([sys.executable, "-c", _TWO_REPLICAS],
+                        capture_output=True, text=True, timeout=300,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.split("RESULT", 1)[1])
+  # Each replica draws half of sample_size from its own random stream.
+  first, second = out["terms"]
+  assert len(first) == len(second) == 16
+  assert not np.allclose(first, second)
+  # q = N(0, I), target N(2, 0.25 I): the loss's gradient in loc is
+  # -mean(grad log p(x)) = -4 (2 - mean(eps)) over the 32 draws, so an SGD
+  # step moves loc by lr * 4 (2 - mean(eps)): 8 +- 0.71 (one standard
+  # error). Summing the replicas' mean gradients instead would give 16.
+  assert np.all(np.abs(np.array(out["step"]) - 8.) < 2.5), out["step"]
+  # Trained with split draws, q reaches the target.
+  assert out["loss"][1] < out["loss"][0]
+  np.testing.assert_allclose(out["loc"], [2., 2.], atol=0.1)
+  np.testing.assert_allclose(out["scale"], [0.5, 0.5], atol=0.1)
+  # Found when the model is built, not in its first traced step.
+  assert out["odd"] == ("`sample_size`=33 must divide by the number of "
+                        "replicas, 2.")
 
 
 def test_amortised_fit_over_contexts():

@@ -194,6 +194,7 @@ class VariationalFlowModel(tf_keras.Model):
     self.flow = flow
     self.target_log_prob_fn = target_log_prob_fn
     self.sample_size = _check_positive_int(sample_size, "sample_size")
+    self._draws_per_replica()  # Built in a strategy's scope: it must divide.
     self.importance_samples = (
         None if importance_samples is None else
         _check_positive_int(importance_samples, "importance_samples"))
