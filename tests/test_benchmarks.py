@@ -34,6 +34,24 @@ def _results(tmp_path, section, script, flags, env=None):
   return proc.stdout, data[section]
 
 
+def _table_headers(text):
+  """The header rows of the Markdown tables in `text`."""
+  lines = text.splitlines()
+  return [a for a, b in zip(lines, lines[1:])
+          if a.startswith("| ") and b.startswith("| ---") or
+          a.startswith("|") and b.startswith("|---")]
+
+
+def _assert_readme_has_its_tables(stdout, count):
+  """The README shows every table the script prints (same columns)."""
+  headers = _table_headers(stdout)
+  assert len(headers) >= count, headers
+  with open(os.path.join(ROOT, "README.md")) as f:
+    readme = set(_table_headers(f.read()))
+  missing = [h for h in headers if h not in readme]
+  assert not missing, f"tables the README does not show: {missing}"
+
+
 # About a minute on 2 cores: `make test-slow`, which CI runs after `make test`.
 @pytest.mark.slow
 def test_speed_benchmark_prints_tables_and_writes_results(tmp_path):
@@ -55,6 +73,7 @@ def test_speed_benchmark_prints_tables_and_writes_results(tmp_path):
       "log_prob", "encode", "decode", "sample"}
   assert {"ours_peak_mib", "reference_peak_mib", "ratio"} <= set(
       results["memory"])
+  _assert_readme_has_its_tables(stdout, 4)
 
 
 def test_density_benchmark_prints_tables_and_writes_results(tmp_path,
@@ -119,6 +138,7 @@ def test_vi_benchmark_prints_both_tables():
       assert f"| {target} | {surrogate} |" in proc.stdout
   assert "| NeuTra NUTS (ours) |" in proc.stdout
   assert "NeuTra / NUTS, ESS per gradient:" in proc.stdout
+  _assert_readme_has_its_tables(proc.stdout, 2)
 
 
 # Two 28x28 flows traced in a subprocess: `make test-slow` (run by CI).

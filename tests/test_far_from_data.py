@@ -2,7 +2,7 @@
 
 The project's rule: a finite input, however far from the data, gets a finite
 (very negative) log-density. Every registered builder is checked (a new one
-cannot skip this file: it needs an entry in `test_registry.TINY`), at a tiny
+cannot skip this file: it needs an entry in `helpers.TINY`), at a tiny
 size, in float32, twice: briefly trained (a few dozen `FlowModel` steps on
 data-like images) and with weights then perturbed far from the trained ones.
 Both on data-like points, inverted images, points at +-1e2 and +-1e4 and a

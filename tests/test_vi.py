@@ -167,8 +167,8 @@ out["terms"] = [t.numpy().tolist() for t in
 model.fit(epochs=1, steps_per_epoch=1, verbose=0)
 out["step"] = (loc.numpy() / 0.01).tolist()
 with strategy.scope():
-  model.compile(tf_keras.optimizers.Adam(0.05))
-history = model.fit(epochs=2, steps_per_epoch=150, verbose=0)
+  model.compile(tf_keras.optimizers.Adam(0.1))
+history = model.fit(epochs=2, steps_per_epoch=40, verbose=0)
 out["loss"] = history.history["loss"]
 out["loc"], out["scale"] = loc.numpy().tolist(), scale.numpy().tolist()
 try:

@@ -2,14 +2,16 @@
 
 Public API:
 
-* `tfp_flows.bijectors`: AdditiveCoupling, AffineCoupling, ActNorm,
-  InvertibleConv1x1, LogisticMixtureCoupling, MaskedAutoregressive, Squeeze,
-  FactorOut, Logit, Rescaling, Unflatten, Coupling (base class), masks.
+* `tfp_flows.bijectors`: AdditiveCoupling, AffineCoupling, SplineCoupling,
+  LogisticMixtureCoupling, Coupling (base class), MaskedAutoregressive,
+  MaskedAutoregressiveSpline, Autoregressive (base class), ActNorm,
+  InvertibleConv1x1, Permute, Squeeze, FactorOut, Logit, Rescaling,
+  Unflatten, ContextAffine, masks, rational_quadratic_spline.
 * `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet,
-  GatedAttentionNet, MADE).
+  GatedAttentionNet, MADE, SplitPriorNet).
 * `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
-  (nice, realnvp, glow, flowpp, maf, iaf, ffjord), and `chain`, which
-  composes flows and bijectors into one.
+  (nice, realnvp, glow, flowpp, maf, iaf, nsf, ffjord, coupling_flow; their
+  `registry`), and `chain`, which composes flows and bijectors into one.
 * `tfp_flows.context`: the context convention of conditional flows p(x | c)
   and its routing (`context_shape`, `bijector_kwargs`); every builder takes
   `context_shape=[C]` and every application `context=`.
