@@ -10,7 +10,6 @@ import tf_keras
 
 from tfp_flows import bijectors as flow_bijectors
 import tfp_flows
-from tfp_flows import conditional
 from tfp_flows import context
 from tfp_flows import flows
 from tfp_flows import nets
@@ -235,26 +234,3 @@ def test_export_refuses_non_finite_weights(tmp_path):
   with pytest.raises(ValueError, match="NaN or inf"):
     tfp_flows.export_saved_model(dist, str(tmp_path / "m"))
   assert not (tmp_path / "m").exists()
-
-
-def test_deprecated_names_warn_and_forward(trained, tmp_path):
-  dist, _, _ = trained
-  x, y = _labelled(4, 4)
-  c = tf.one_hot(y, 3)
-  with pytest.warns(DeprecationWarning, match="use tfp_flows.log_prob"):
-    got = conditional.log_prob(dist, x, c)
-  np.testing.assert_array_equal(got, tfp_flows.log_prob(dist, x, c))
-  with pytest.warns(DeprecationWarning, match="use tfp_flows.FlowModel"):
-    model = conditional.ConditionalFlowModel(dist, num_classes=3)
-  assert isinstance(model, tfp_flows.FlowModel) and model.num_classes == 3
-  with pytest.warns(DeprecationWarning):
-    net = conditional.ConditionalMLP([4], 2, [3])
-  assert isinstance(net, nets.MLP) and net.context_shape == [3]
-  with pytest.warns(DeprecationWarning):
-    sampled = conditional.sample(dist, 3, c[0], seed=(1, 2))
-  np.testing.assert_array_equal(
-      sampled, tfp_flows.sample(dist, 3, seed=(1, 2), context=c[0]))
-  with pytest.warns(DeprecationWarning), pytest.raises(
-      ValueError, match="has no conditional layers"):
-    conditional.export_conditional_saved_model(BUILDERS["maf"](),
-                                               str(tmp_path / "m"))

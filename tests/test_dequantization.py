@@ -11,11 +11,10 @@ import tf_keras
 import tfp_flows
 from tfp_flows import flows
 from tfp_flows import testing
-from tfp_flows.dequantization import DequantizedFlowModel
 from tfp_flows.dequantization import UniformDequantizer
 from tfp_flows.dequantization import VariationalDequantizer
-from tfp_flows.dequantization import importance_weighted_bits_per_dim
 from tfp_flows.training import FlowModel
+from tfp_flows.training import importance_weighted_bits_per_dim
 
 tfd = tfp.distributions
 
@@ -71,10 +70,8 @@ def test_uniform_accounting_equals_uniform_dequantization_nll():
 def test_uniform_dequantizer_and_importance_weighted_bound():
   x = _centres(5)
   dist = _beta_flow()
-  with pytest.warns(DeprecationWarning, match="use tfp_flows.FlowModel"):
-    model = DequantizedFlowModel(dist, num_levels=K)  # the deprecated name
-  assert isinstance(model, FlowModel)
-  assert isinstance(model.dequantizer, UniformDequantizer)
+  model = FlowModel(dist, num_levels=K,
+                    dequantizer=UniformDequantizer(SHAPE, dist.dtype))
   seed = tf.constant([3, 4])
   # S samples one at a time: the bound is the log-mean-exp of p(x_k + u_s/K),
   # with u_s from the seed folded with s.

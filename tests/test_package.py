@@ -1,5 +1,7 @@
 """`import tfp_flows`: light at once, the whole API on first use."""
 
+import ast
+import os
 import pkgutil
 import subprocess
 import sys
@@ -43,3 +45,36 @@ def test_unknown_name_is_an_attribute_error():
   with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
     tfp_flows.no_such_name  # pylint: disable=pointless-statement
   assert not hasattr(tfp_flows, "glow")  # flows.glow is not top-level
+
+
+# The model layers (bijectors, networks, builders and the dequantizers they
+# build) sit below training, export and the CLI, and never import them.
+_MODEL_LAYERS = {"bijectors", "nets", "flows", "dequantization"}
+_BELOW_TRAINING = _MODEL_LAYERS | {"context", "tfp_internal"}
+
+
+def _imported_submodules(path):
+  """The tfp_flows submodules (first component) that a source file imports."""
+  found = set()
+  for node in ast.walk(ast.parse(open(path).read())):
+    if isinstance(node, ast.ImportFrom) and node.module and (
+        node.module.split(".")[0] == "tfp_flows"):
+      parts = node.module.split(".")
+      found |= ({a.name for a in node.names} if len(parts) == 1 else
+                {parts[1]})
+    elif isinstance(node, ast.Import):
+      found |= {a.name.split(".")[1] for a in node.names
+                if a.name.startswith("tfp_flows.")}
+  return found
+
+
+def test_model_layers_never_import_training_or_the_cli():
+  root = os.path.dirname(tfp_flows.__file__)
+  for layer in sorted(_MODEL_LAYERS):
+    path = os.path.join(root, layer)
+    files = ([os.path.join(path, f) for f in os.listdir(path)
+              if f.endswith(".py")] if os.path.isdir(path) else [path + ".py"])
+    assert files, layer
+    for f in files:
+      above = _imported_submodules(f) - _BELOW_TRAINING
+      assert not above, f"{os.path.relpath(f, root)} imports {sorted(above)}"

@@ -16,6 +16,8 @@ NLLs (with `-m claims`, the same table at the CI budgets, which `make
 test-claims` checks).
 """
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -136,6 +138,16 @@ _COLUMNS = {"nice": "NICE", "affine": "affine coupling", "maf": "MAF",
             "chain": "coupling + MAF chain"}
 
 
+_HEADER = ("| toy (entropy) | " + " | ".join(_COLUMNS.values()) +
+           " | Gaussian |")
+
+
+def test_the_readme_shows_this_table():
+  with open(os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), "README.md")) as f:
+    assert _HEADER + "\n" in f.read()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def nll_table():
   """Prints (seen with `pytest -s`) the test NLL of each family on each toy
@@ -146,9 +158,7 @@ def nll_table():
   toys = sorted({toy for _, toy in _RESULTS}, key=list(ENTROPY).index)
   lines = ["", "Test NLL (nats) on the 2-D toys, seed 0, batch 512 "
            "(steps in brackets); the last column: the best single Gaussian",
-           "| toy (entropy) | " + " | ".join(_COLUMNS.values()) +
-           " | Gaussian |",
-           "| --- |" + " ---: |" * (len(_COLUMNS) + 1)]
+           _HEADER, "| --- |" + " ---: |" * (len(_COLUMNS) + 1)]
   for toy in toys:
     cells = []
     for family in _COLUMNS:

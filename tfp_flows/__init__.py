@@ -15,13 +15,12 @@ Public API:
 * `tfp_flows.context`: the context convention of conditional flows p(x | c)
   and its routing (`context_shape`, `bijector_kwargs`); every builder takes
   `context_shape=[C]` and every application `context=`.
-  (`tfp_flows.conditional` holds the deprecated names of the old API.)
-* `tfp_flows.dequantization`: uniform and variational dequantizers,
-  `importance_weighted_bits_per_dim` (train with `FlowModel(...,
-  dequantizer=)`).
+* `tfp_flows.dequantization`: uniform and variational dequantizers (train
+  with `FlowModel(..., dequantizer=)`).
 * `FlowModel`, `LinearWarmup`, `NaNGuard`, `SampleGrid`, `Throughput`,
   `bits_per_dim`, `evaluate_nll`, `evaluate_bits_per_dim`: training and
-  evaluation.
+  evaluation (`training.importance_weighted_bits_per_dim`: the bound of a
+  dequantized flow).
 * `distribute`: strategies by name (multi-worker from TF_CONFIG), chief-only
   writing, sharding by data.
 * `sample`, `log_prob`, `temperature_grid`, `encode`, `decode`,
@@ -76,7 +75,7 @@ _ATTRIBUTES = {
 # works after a plain `import tfp_flows` as it did when they were imported
 # eagerly.
 _SUBMODULES = frozenset({
-    "applications", "baselines", "bijectors", "cli", "conditional", "context",
+    "applications", "baselines", "bijectors", "cli", "context",
     "data", "dequantization", "diagnostics", "distribute", "export", "files",
     "flows", "images", "nets", "neutra", "saving", "targets", "testing",
     "tfp_internal", "toy_entropy", "training", "vi",
@@ -85,7 +84,7 @@ _SUBMODULES = frozenset({
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
     "VariationalFlowModel", "attribute_direction", "baselines", "bijectors",
-    "bits_per_dim", "conditional", "context", "data", "decode",
+    "bits_per_dim", "context", "data", "decode",
     "dequantization", "diagnostics", "distribute", "encode",
     "evaluate_bits_per_dim", "evaluate_nll", "export_saved_model", "flows",
     "images", "inpaint", "interpolate", "load_flow", "log_prob", "manipulate",

@@ -597,7 +597,7 @@ def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
     _forget_run(args.checkpoint_dir)
 
   if variational:
-    test_bpd = tfp_flows.dequantization.importance_weighted_bits_per_dim(
+    test_bpd = tfp_flows.training.importance_weighted_bits_per_dim(
         model, tfp_flows.data.load(args.dataset, "test", dequantize=False,
                                    **load),
         num_samples=16, seed=args.seed)

@@ -33,29 +33,25 @@ bits/dim <= -(that ELBO) / (D ln 2).
 
 `tfp_flows.FlowModel(flow, dequantizer=q, num_levels=K)` trains either on
 bin-centre batches (`data.load(..., dequantize=False)`, x = (k + 0.5) / K;
-it recovers k / K = x - 0.5 / K); `importance_weighted_bits_per_dim`
-evaluates with S samples (Flow++ used 4096). A conditional flow's context
+it recovers k / K = x - 0.5 / K);
+`tfp_flows.training.importance_weighted_bits_per_dim` evaluates with S
+samples (Flow++ used 4096). A conditional flow's context
 reaches a conditional dequantizer q(u | k, c) too.
 """
 
 import math
-import warnings
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from tfp_flows import training
 from tfp_flows.bijectors import masks
 from tfp_flows.bijectors.invertible_conv1x1 import InvertibleConv1x1
 from tfp_flows.bijectors.logistic_mixture_coupling import \
     LogisticMixtureCoupling
 from tfp_flows.nets.gated_attention import GatedAttentionNet
 
-__all__ = [
-    "DequantizedFlowModel", "UniformDequantizer", "VariationalDequantizer",
-    "importance_weighted_bits_per_dim"
-]
+__all__ = ["UniformDequantizer", "VariationalDequantizer"]
 
 
 def _event_axes(event_shape):
@@ -212,71 +208,3 @@ class VariationalDequantizer(tf_keras.layers.Layer):
       unit cube, the sigmoid's log-det included).
     """
     return self(x, seed=seed, context=context)
-
-
-class DequantizedFlowModel(training.FlowModel):
-  """Deprecated: `FlowModel(distribution, dequantizer=..., num_levels=K)`.
-
-  Kept for one release; `dequantizer=None` here means uniform
-  dequantization of bin centres (`UniformDequantizer`), as it did.
-  """
-
-  def __init__(self, distribution, dequantizer=None, num_levels=None,
-               **kwargs):
-    warnings.warn(
-        "DequantizedFlowModel is deprecated; use tfp_flows.FlowModel("
-        "distribution, dequantizer=..., num_levels=K).", DeprecationWarning,
-        stacklevel=2)
-    super().__init__(
-        distribution, num_levels=num_levels,
-        dequantizer=dequantizer or UniformDequantizer(
-            distribution.event_shape, distribution.dtype), **kwargs)
-
-
-def importance_weighted_bits_per_dim(model, dataset, num_samples=16, seed=0,
-                                     samples_per_pass=None):
-  """Bits/dim of a `FlowModel` with a dequantizer by the importance-weighted bound.
-
-  (-mean over examples of `importance_weighted_log_prob` + D log K) /
-  (D ln 2): an upper bound on the discrete model's bits/dim, tighter than the
-  training metric, approaching it with S (Flow++ reports S = 4096).
-
-  Args:
-    model: `FlowModel` with a `dequantizer`.
-    dataset: batches of bin centres x, (x, y) or dicts (`split_batch`); y
-      gives the context of a conditional flow.
-    num_samples: S.
-    seed: int; each batch folds its index in.
-    samples_per_pass: see `FlowModel.importance_weighted_log_prob`.
-
-  Returns:
-    Python float.
-  """
-  event_shape = model.distribution.event_shape.as_list()
-  x_spec = tf.TensorSpec([None] + event_shape, model.distribution.dtype)
-  seed_spec = tf.TensorSpec([2], tf.int32)
-  if model.context_shape is None:
-    @tf.function(input_signature=[x_spec, seed_spec])
-    def bound(x, batch_seed):
-      return model.importance_weighted_log_prob(x, num_samples, batch_seed,
-                                                samples_per_pass)
-  else:
-    @tf.function(input_signature=[
-        x_spec, seed_spec,
-        tf.TensorSpec([None] + model.context_shape.as_list(),
-                      model.distribution.dtype)])
-    def bound(x, batch_seed, context):
-      return model.importance_weighted_log_prob(
-          x, num_samples, batch_seed, samples_per_pass, context=context)
-
-  total, count = 0., 0
-  for i, batch in enumerate(dataset):
-    x, y = model.split_batch(batch)
-    args = [] if model.context_shape is None else [model.context(y)]
-    lp = bound(x, tf.constant([seed, i], tf.int32), *args)
-    total += float(tf.reduce_sum(tf.cast(lp, tf.float64)))
-    count += int(lp.shape[0])
-  if count == 0:
-    raise ValueError("`dataset` is empty.")
-  return float(training.bits_per_dim(-total / count, model.event_size,
-                                     model.num_levels))

@@ -25,8 +25,8 @@ from tfp_flows import images
 __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
     "bits_per_dim", "split_batch",
-    "evaluate_bits_per_dim", "evaluate_nll", "resume_position",
-    "skipping_nonfinite"
+    "evaluate_bits_per_dim", "evaluate_nll", "importance_weighted_bits_per_dim",
+    "resume_position", "skipping_nonfinite"
 ]
 
 # Entries of the samples that `importance_weighted_log_prob` evaluates
@@ -700,3 +700,52 @@ def evaluate_bits_per_dim(distribution, dataset, num_levels=None,
   return float(bits_per_dim(
       evaluate_nll(distribution, dataset, num_classes), event_size,
       num_levels))
+
+
+def importance_weighted_bits_per_dim(model, dataset, num_samples=16, seed=0,
+                                     samples_per_pass=None):
+  """Bits/dim of a `FlowModel` with a dequantizer by the importance-weighted bound.
+
+  (-mean over examples of `importance_weighted_log_prob` + D log K) /
+  (D ln 2): an upper bound on the discrete model's bits/dim, tighter than the
+  training metric, approaching it with S (Flow++ reports S = 4096).
+
+  Args:
+    model: `FlowModel` with a `dequantizer`.
+    dataset: batches of bin centres x, (x, y) or dicts (`split_batch`); y
+      gives the context of a conditional flow.
+    num_samples: S.
+    seed: int; each batch folds its index in.
+    samples_per_pass: see `FlowModel.importance_weighted_log_prob`.
+
+  Returns:
+    Python float.
+  """
+  event_shape = model.distribution.event_shape.as_list()
+  x_spec = tf.TensorSpec([None] + event_shape, model.distribution.dtype)
+  seed_spec = tf.TensorSpec([2], tf.int32)
+  if model.context_shape is None:
+    @tf.function(input_signature=[x_spec, seed_spec])
+    def bound(x, batch_seed):
+      return model.importance_weighted_log_prob(x, num_samples, batch_seed,
+                                                samples_per_pass)
+  else:
+    @tf.function(input_signature=[
+        x_spec, seed_spec,
+        tf.TensorSpec([None] + model.context_shape.as_list(),
+                      model.distribution.dtype)])
+    def bound(x, batch_seed, context):
+      return model.importance_weighted_log_prob(
+          x, num_samples, batch_seed, samples_per_pass, context=context)
+
+  total, count = 0., 0
+  for i, batch in enumerate(dataset):
+    x, y = model.split_batch(batch)
+    args = [] if model.context_shape is None else [model.context(y)]
+    lp = bound(x, tf.constant([seed, i], tf.int32), *args)
+    total += float(tf.reduce_sum(tf.cast(lp, tf.float64)))
+    count += int(lp.shape[0])
+  if count == 0:
+    raise ValueError("`dataset` is empty.")
+  return float(bits_per_dim(-total / count, model.event_size,
+                            model.num_levels))
