@@ -9,7 +9,7 @@ DEMO_FLOW ?= glow
 # (tests/conftest.py orders them; --no-loadscope-reorder keeps that order).
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-slow test-claims bench bench-mnist bench-peers bench-peers-mnist data-mnist clean
+.PHONY: install demo test test-slow test-claims docs docs-serve bench bench-mnist bench-peers bench-peers-mnist data-mnist clean
 
 install: $(STAMP)
 
@@ -23,6 +23,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m tfp_flows.cli train --flow $(DEMO_FLOW) --dataset digits \
 	  --out saved_models/$(DEMO_FLOW)-digits
+
+# The documentation site (mkdocs.yml): guides from docs/*.md, the API reference
+# from the docstrings; --strict fails on a broken link or an unreadable
+# docstring. The docs tools go into the same venv, only for these targets.
+DOCS_STAMP := $(VENV)/.docs-stamp
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict
+
+docs-serve: $(DOCS_STAMP)
+	$(PY) -m mkdocs serve
 
 # PYTEST_ARGS: more pytest flags, e.g. "--shuffle 7" (tests/conftest.py)
 # to run the files and their tests in a shuffled order.

@@ -42,14 +42,19 @@ def _table_headers(text):
           a.startswith("|") and b.startswith("|---")]
 
 
-def _assert_readme_has_its_tables(stdout, count):
-  """The README shows every table the script prints (same columns)."""
+def _page(name):
+  """The text of the documentation page docs/NAME.md."""
+  with open(os.path.join(ROOT, "docs", name + ".md")) as f:
+    return f.read()
+
+
+def _assert_page_has_its_tables(stdout, page, count):
+  """docs/PAGE.md shows every table the script prints (same columns)."""
   headers = _table_headers(stdout)
   assert len(headers) >= count, headers
-  with open(os.path.join(ROOT, "README.md")) as f:
-    readme = set(_table_headers(f.read()))
-  missing = [h for h in headers if h not in readme]
-  assert not missing, f"tables the README does not show: {missing}"
+  shown = set(_table_headers(_page(page)))
+  missing = [h for h in headers if h not in shown]
+  assert not missing, f"tables docs/{page}.md does not show: {missing}"
 
 
 # About a minute on 2 cores: `make test-slow`, which CI runs after `make test`.
@@ -73,7 +78,7 @@ def test_speed_benchmark_prints_tables_and_writes_results(tmp_path):
       "log_prob", "encode", "decode", "sample"}
   assert {"ours_peak_mib", "reference_peak_mib", "ratio"} <= set(
       results["memory"])
-  _assert_readme_has_its_tables(stdout, 4)
+  _assert_page_has_its_tables(stdout, "benchmarks", 4)
 
 
 def test_density_benchmark_prints_tables_and_writes_results(tmp_path,
@@ -89,16 +94,15 @@ def test_density_benchmark_prints_tables_and_writes_results(tmp_path,
   assert {"toy", "family", "entropy", "nll", "gap"} <= set(toy)
   families = [r["family"] for r in section["results"]["images"]]
   assert families == ["factorised Gaussian", "nice"]
-  # The README's tables are this script's: the same header, and the same
-  # cell formats (NLL (gap); bits/dim to 3 decimals).
-  with open(os.path.join(ROOT, "README.md")) as f:
-    readme = f.read()
+  # The benchmarks page's tables are this script's: the same header, and
+  # the same cell formats (NLL (gap); bits/dim to 3 decimals).
+  page = _page("benchmarks")
   header = "| dataset | flow | steps | parameters | test bits/dim | full runs |"
-  assert header in stdout and header in readme
+  assert header in stdout and header in page
   assert re.search(r"\| moons \(2\.394\) \| \d\.\d{3} \([+-]\d\.\d{3}\) \|",
                    stdout)
   assert re.search(r"\| moons \(2\.394\) \| \d\.\d{3} \([+-]\d\.\d{3}\) \|",
-                   readme)
+                   page)
 
 
 def test_density_full_run_figures_are_the_readmes_results():
@@ -138,7 +142,7 @@ def test_vi_benchmark_prints_both_tables():
       assert f"| {target} | {surrogate} |" in proc.stdout
   assert "| NeuTra NUTS (ours) |" in proc.stdout
   assert "NeuTra / NUTS, ESS per gradient:" in proc.stdout
-  _assert_readme_has_its_tables(proc.stdout, 2)
+  _assert_page_has_its_tables(proc.stdout, "vi", 2)
 
 
 # Two 28x28 flows traced in a subprocess: `make test-slow` (run by CI).

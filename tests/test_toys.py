@@ -11,7 +11,7 @@ Every margin is below the excess of the best single Gaussian (mean and
 covariance of the training points; moons 0.90, 8gaussians 1.42 nats), so a
 flow that learned no more than a Gaussian fails.
 
-`pytest -m slow -s tests/test_toys.py` prints the README's table of test
+`pytest -m slow -s tests/test_toys.py` prints docs/flows.md's table of test
 NLLs (with `-m claims`, the same table at the CI budgets, which `make
 test-claims` checks).
 """
@@ -142,16 +142,16 @@ _HEADER = ("| toy (entropy) | " + " | ".join(_COLUMNS.values()) +
            " | Gaussian |")
 
 
-def test_the_readme_shows_this_table():
+def test_the_docs_show_this_table():
   with open(os.path.join(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))), "README.md")) as f:
+      os.path.abspath(__file__))), "docs", "flows.md")) as f:
     assert _HEADER + "\n" in f.read()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def nll_table():
   """Prints (seen with `pytest -s`) the test NLL of each family on each toy
-  that ran, as the README's table."""
+  that ran, as docs/flows.md's table."""
   yield
   if not _RESULTS:
     return

@@ -38,7 +38,7 @@ class ImageSpec:
     name: Dataset name as accepted by :func:`tfp_flows.data.load`.
     shape: Image shape ``(H, W, C)``.
     num_levels: Number of discrete pixel values ``K``; pixels are integers in
-    ``{0, ..., K-1}``.
+      ``{0, ..., K-1}``.
     num_classes: Number of label classes, or ``None`` if unlabelled.
   """
 
@@ -139,7 +139,7 @@ def spec(name: str) -> ImageSpec:
 
   Raises:
     ValueError: unknown name, or a catalog dataset without a fixed-shape
-    uint8 ``"image"`` feature.
+      uint8 ``"image"`` feature.
   """
   if not isinstance(name, str):
     raise _unknown_dataset_error(name)

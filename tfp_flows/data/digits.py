@@ -42,7 +42,7 @@ def digits_builder(data_dir=None) -> tfds.core.DatasetBuilder:
 
   Args:
     data_dir: TFDS data directory; ``None`` means ``$TFDS_DATA_DIR`` or
-    ``~/tensorflow_datasets``.
+      ``~/tensorflow_datasets``.
 
   Returns:
     A ``tfds.core.DatasetBuilder`` whose ``as_dataset`` yields

@@ -100,35 +100,35 @@ def load(
 
   Args:
     name: ``"digits"`` (offline, built from scikit-learn on first use) or a
-    TFDS catalog image dataset such as ``"mnist"``, ``"fashion_mnist"``,
-    ``"cifar10"``.
+      TFDS catalog image dataset such as ``"mnist"``, ``"fashion_mnist"``,
+      ``"cifar10"``.
     split: TFDS split, e.g. ``"train"``, ``"test"``, ``"train[:90%]"``.
     batch_size: Positive batch size ``B``.
     shuffle: Shuffle examples; default ``True`` iff ``split == "train"``.
     dequantize: Uniform dequantization (see above) instead of bin centres.
     seed: Seed for shuffling and noise; ``None`` draws one from TensorFlow's
-    global generator (reproducible after ``tf.random.set_seed``).
+      global generator (reproducible after ``tf.random.set_seed``).
     data_dir: TFDS data directory; ``None`` means ``$TFDS_DATA_DIR`` or
-    ``~/tensorflow_datasets``.
+      ``~/tensorflow_datasets``.
     with_labels: Also yield int32 class labels.
     repeat: Repeat indefinitely: passes 0, 1, 2, ... one after the other.
     drop_remainder: Drop the last incomplete batch of every pass (static
-    batch dimension).
+      batch dimension).
     download: For catalog datasets only: download and prepare the data if
-    missing (needs network access). When ``False`` a missing dataset
-    fails immediately instead of retrying the network for minutes.
+      missing (needs network access). When ``False`` a missing dataset
+      fails immediately instead of retrying the network for minutes.
     n_bits: Keep the ``n_bits`` most significant bits of each pixel, so
-    ``K = 2**n_bits`` (Glow's 5-bit CelebA); the dataset's own number of
-    levels must be a power of two. :func:`tfp_flows.data.levels` gives the
-    resulting K.
+      ``K = 2**n_bits`` (Glow's 5-bit CelebA); the dataset's own number of
+      levels must be a power of two. :func:`tfp_flows.data.levels` gives the
+      resulting K.
     flip: Random horizontal flips, redrawn every epoch (augmentation).
     image_size: Centre-crop to a square and resize to
-    ``image_size x image_size`` (area averaging), e.g. 64 for CelebA.
+      ``image_size x image_size`` (area averaging), e.g. 64 for CelebA.
     start_step: With ``repeat=True``: start at batch number ``start_step`` of
-    the stream (counted from 0 across passes; pass ``p`` holds batches
-    ``p * S`` to ``p * S + S - 1``, ``S`` batches per pass). The batches
-    are exactly those the full stream yields from there on; only the pass
-    it starts in is shuffled and skipped through.
+      the stream (counted from 0 across passes; pass ``p`` holds batches
+      ``p * S`` to ``p * S + S - 1``, ``S`` batches per pass). The batches
+      are exactly those the full stream yields from there on; only the pass
+      it starts in is shuffled and skipped through.
 
   Returns:
     A ``tf.data.Dataset``.
@@ -136,7 +136,7 @@ def load(
   Raises:
     ValueError: invalid argument or unknown dataset name/split.
     RuntimeError: a catalog dataset is not prepared locally and
-    ``download=False``.
+      ``download=False``.
   """
   if not isinstance(name, str):
     raise _unknown_dataset_error(name)
