@@ -240,6 +240,9 @@ def test_two_workers_match_one_process(pair, tmp_path, tfds_dir):
   assert not [log for log in workers if "check alive failed" in log]
 
 
+# Two clusters of two workers, one SIGKILLed: `make test-slow` (run by CI),
+# to keep `make test` within its 12 minutes.
+@pytest.mark.slow
 def test_killed_worker_stops_its_peer_and_both_resume_exactly(
     pair, tmp_path, tfds_dir):
   out = tmp_path / "run"

@@ -166,6 +166,9 @@ def _run_example(script, args, tfds_dir, timeout=600):
   return proc.stdout
 
 
+# Trains every family (or a conditional Glow) in a subprocess: `make
+# test-slow` (run by CI).
+@pytest.mark.slow
 def test_conditional_digits_writes_one_row_per_class(tmp_path, tfds_dir):
   out = tmp_path / "conditional.png"
   stdout = _run_example("conditional_digits.py", [
@@ -190,6 +193,9 @@ def _toy_densities(families, tmp_path, tfds_dir):
   assert decoded.shape[1] == round(2.2 * (len(families) + 1) * 110)
 
 
+# Trains every family (or a conditional Glow) in a subprocess: `make
+# test-slow` (run by CI).
+@pytest.mark.slow
 def test_toy_densities_writes_a_panel_per_family(tmp_path, tfds_dir):
   _toy_densities(["nice", "maf"], tmp_path, tfds_dir)
 

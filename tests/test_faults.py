@@ -105,6 +105,9 @@ def _start_writer(kind, target):
   return proc
 
 
+# Processes killed mid-write: `make test-slow` (run by CI), to keep `make
+# test` within its 12 minutes.
+@pytest.mark.slow
 def test_killed_while_saving_leaves_a_loadable_save(tmp_path):
   target = str(tmp_path / "flow")
   for delay in (0.5, 1.3, 2.1):
@@ -220,6 +223,7 @@ def test_export_after_a_nan_stop_holds_the_last_good_weights(tmp_path,
                              rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_killed_while_exporting_leaves_a_servable_export(tmp_path):
   target = str(tmp_path / "served")
   x = tf.constant(np.random.default_rng(0).uniform(size=[3, 4]), tf.float32)

@@ -468,6 +468,9 @@ def _flow_variables(out):
   return {v.name: v.numpy() for v in dist.variables}
 
 
+# Three CLI runs, one SIGKILLed: `make test-slow` (run by CI); the resume
+# itself is checked in-process by test_resume_from_backup_matches_an_uninterrupted_run.
+@pytest.mark.slow
 def test_cli_killed_mid_epoch_resumes_on_the_same_batches(tmp_path, tfds_dir):
   import os  # pylint: disable=import-outside-toplevel
   import subprocess  # pylint: disable=import-outside-toplevel
