@@ -9,7 +9,7 @@ DEMO_FLOW ?= glow
 # (tests/conftest.py orders them; --no-loadscope-reorder keeps that order).
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-slow test-claims docs docs-serve bench bench-mnist bench-peers bench-peers-mnist data-mnist clean
+.PHONY: install demo test test-slow test-claims lint docs docs-serve bench bench-mnist bench-peers bench-peers-mnist data-mnist clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m tfp_flows.cli train --flow $(DEMO_FLOW) --dataset digits \
 	  --out saved_models/$(DEMO_FLOW)-digits
+
+# Unused and undefined names, broken imports ([tool.ruff] in pyproject.toml).
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 # The documentation site (mkdocs.yml): guides from docs/*.md, the API reference
 # from the docstrings; --strict fails on a broken link or an unreadable

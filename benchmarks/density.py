@@ -43,7 +43,7 @@ import tf_keras
 import tfp_flows
 from tfp_flows import flows
 from tfp_flows import toy_entropy
-from tfp_flows.cli import TRAIN_DEFAULTS
+from tfp_flows.flows.registry import TRAIN_DEFAULTS
 # pylint: enable=g-import-not-at-top,wrong-import-order
 
 # True entropies in nats (computed; see the module docstring).
@@ -51,7 +51,7 @@ TOY_ENTROPY = dict(toy_entropy.TOY_ENTROPY)
 # The 2-D recipes of tests/test_toys.py: 6 layers of 64-64 networks (IAF 4:
 # its density, hence its training step, is sequential).
 TOY_FAMILIES = {
-    "nice": lambda: flows.nice([2], num_coupling_layers=6,
+    "nice": lambda: flows.nice([2], num_layers=6,
                                hidden_units=[64, 64], prior="gaussian"),
     "realnvp": lambda: flows.coupling_flow([2], num_layers=6,
                                                  hidden_units=[64, 64]),

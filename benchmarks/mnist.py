@@ -16,7 +16,7 @@ training images/s: the pipeline must not be what limits training.
 
 Families: the registry's builders by name, plus "glow-spline" (Glow with
 spline couplings, 11-channel nets: `tfp-flows train --flow glow --coupling
-spline --hidden-channels 11`) and "flowpp-variational" (Flow++ with its
+spline --hidden-units 11`) and "flowpp-variational" (Flow++ with its
 variational dequantizer, scored by the 16-sample importance-weighted bound
 as `tfp-flows train --dequantization variational` does).
 
@@ -37,18 +37,17 @@ import time
 import common  # pylint: disable=g-bad-import-order
 
 # pylint: disable=g-import-not-at-top,wrong-import-order
-import numpy as np
 import tensorflow as tf
 import tf_keras
 
 import tfp_flows
-from tfp_flows.cli import TRAIN_DEFAULTS
+from tfp_flows.flows.registry import TRAIN_DEFAULTS
 # pylint: enable=g-import-not-at-top,wrong-import-order
 
 # Benchmark name -> (registry flow, options over the registry's defaults).
 FAMILIES = {
     "glow": ("glow", {}),
-    "glow-spline": ("glow", dict(coupling="spline", hidden_channels=11)),
+    "glow-spline": ("glow", dict(coupling="spline", hidden_units=11)),
     "realnvp": ("realnvp", {}),
     "nsf": ("nsf", {}),
     "maf": ("maf", {}),

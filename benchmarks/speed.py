@@ -271,14 +271,15 @@ def build_model(model, s):
     x = tf.random.stateless_normal([s["image_batch"]] + shape, [0, 2])
   elif model == "realnvp":
     dists = [tfp_flows.flows.realnvp(
-        s["image_shape"], num_scales=2, hidden_channels=s["resnet_channels"],
+        s["image_shape"], num_scales=2, hidden_units=s["resnet_channels"],
         num_blocks=s["resnet_blocks"])]
     x = tf.random.stateless_uniform([s["image_batch"]] + s["image_shape"],
                                     [0, 3])
   elif model == "glow":
     dists = [tfp_flows.flows.glow(
-        s["image_shape"], num_scales=s["glow_levels"], depth=s["glow_depth"],
-        hidden_channels=s["glow_channels"]), _tfb_glow(s)]
+        s["image_shape"], num_layers=s["glow_depth"],
+        num_scales=s["glow_levels"], hidden_units=s["glow_channels"]),
+        _tfb_glow(s)]
     x = tf.random.stateless_uniform([s["image_batch"]] + s["image_shape"],
                                     [0, 4])
   elif model == "nsf-vectors":
@@ -561,7 +562,7 @@ def time_flowpp(s, jits, args):
   """Flow++'s four passes, each jit setting; rows and decode(encode) error."""
   tf.random.set_seed(args.seed)
   shape = s["flowpp_shape"]
-  dist = registry.build("flowpp", shape, filters=s["flowpp_filters"],
+  dist = registry.build("flowpp", shape, hidden_units=s["flowpp_filters"],
                         num_heads=s["flowpp_heads"],
                         num_components=s["flowpp_components"])
   x = tf.random.stateless_uniform([s["flowpp_batch"]] + shape, [0, 6])

@@ -35,7 +35,7 @@ from tfp_flows.toy_entropy import TOY_ENTROPY as ENTROPY
 
 # family -> (builder, learning rate); FFJORD trains for --ffjord-steps.
 FAMILIES = {
-    "NICE": (lambda: tfp_flows.flows.nice([2], num_coupling_layers=6,
+    "NICE": (lambda: tfp_flows.flows.nice([2], num_layers=6,
                                           hidden_units=[64, 64],
                                           prior="gaussian"), 1e-2),
     "affine coupling": (lambda: coupling_flow(

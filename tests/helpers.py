@@ -134,10 +134,10 @@ def mnist_sources(tmp_path, monkeypatch):
 # Every registered flow at a size that builds and runs in a second or two.
 TINY = {
     "nice": dict(hidden_units=[4]),
-    "realnvp": dict(num_scales=1, hidden_channels=4),
-    "glow": dict(num_scales=1, depth=1, hidden_channels=4),
+    "realnvp": dict(num_scales=1, hidden_units=4),
+    "glow": dict(num_scales=1, num_layers=1, hidden_units=4),
     "flowpp": dict(checkerboard_steps=1, channel_steps=0, final_steps=0,
-                   filters=4, num_heads=1, num_components=2),
+                   hidden_units=4, num_heads=1, num_components=2),
     "maf": dict(num_layers=2, hidden_units=[8]),
     "iaf": dict(num_layers=2, hidden_units=[8]),
     "ffjord": dict(hidden_units=[8]),

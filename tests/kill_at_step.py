@@ -16,6 +16,7 @@ import sys
 import tf_keras
 
 from tfp_flows import cli
+from tfp_flows import experiment
 
 
 class KillAtStep(tf_keras.callbacks.Callback):
@@ -42,8 +43,8 @@ def main(argv):
     if code:
       return code
     args = args[split + 1:]
-  callbacks = cli._callbacks  # pylint: disable=protected-access
-  cli._callbacks = lambda *a: callbacks(*a) + [KillAtStep(step)]  # pylint: disable=protected-access
+  callbacks = experiment._callbacks  # pylint: disable=protected-access
+  experiment._callbacks = lambda *a: callbacks(*a) + [KillAtStep(step)]  # pylint: disable=protected-access
   cli.main(args)
   return 3  # Never killed: the step was not reached.
 

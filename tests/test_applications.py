@@ -136,7 +136,7 @@ def test_temperature_grid_rows_share_latents(dist):
 
 
 def test_inpaint_keeps_observed_pixels_and_raises_likelihood():
-  image_dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
+  image_dist = flows.glow([4, 4, 1], num_scales=1, num_layers=1, hidden_units=4)
   x = tf.random.stateless_uniform([3, 4, 4, 1], [4, 5])
   image_dist.log_prob(x)  # ActNorm init
   observed = np.ones([4, 4, 1], np.float32)

@@ -94,7 +94,8 @@ def test_iaf_is_the_inverted_stack():
   assert isinstance(layer.conditioner, tfp_flows.nets.MADE)
   assert layer.log_scale_bound == 3.
   assert inverted.name == "iaf_inverse"
-  assert iaf([3], 1, [8], log_scale_bound=None).bijector.bijectors[
+  assert iaf([3], num_layers=1, hidden_units=[8],
+             log_scale_bound=None).bijector.bijectors[
       1].bijector.bijectors[0].log_scale_bound is None
 
 
@@ -198,7 +199,8 @@ def test_large_weights_and_inputs_stay_finite(name, scale):
 @pytest.mark.parametrize("builder", [maf, iaf])
 def test_export_and_serve_in_a_fresh_process(builder, tmp_path,
                                              serve_in_fresh_process):
-  dist = testing.perturb(builder([3], 2, [8], actnorm=True), 0.3)
+  dist = testing.perturb(
+      builder([3], num_layers=2, hidden_units=[8], actnorm=True), 0.3)
   x = np.random.default_rng(1).normal(size=[5, 3]).astype(np.float32)
   dist.log_prob(x)  # ActNorm's data-dependent init.
   served = serve_in_fresh_process(

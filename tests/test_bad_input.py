@@ -18,8 +18,8 @@ from tfp_flows.flows import registry
 SHAPE = [4, 4, 1]
 SMALL = {
     "nice": dict(hidden_units=[4]),
-    "realnvp": dict(num_scales=1, hidden_channels=4),
-    "glow": dict(num_scales=1, depth=1, hidden_channels=4),
+    "realnvp": dict(num_scales=1, hidden_units=4),
+    "glow": dict(num_scales=1, num_layers=1, hidden_units=4),
 }
 
 

@@ -36,8 +36,10 @@ def test_outer_flow_gets_the_inner_flow_as_its_prior():
 
 def test_every_variable_is_tracked_and_trained():
   tf_keras.utils.set_random_seed(0)
-  parts = [tfp_flows.flows.coupling_flow([2], 2, [8], actnorm=True, name="a"),
-           iaf([2], 2, [8]), maf([2], 2, [8])]
+  parts = [tfp_flows.flows.coupling_flow([2], num_layers=2, hidden_units=[8],
+                                         actnorm=True, name="a"),
+           iaf([2], num_layers=2, hidden_units=[8]),
+           maf([2], num_layers=2, hidden_units=[8])]
   dist = chain(*parts)
   model = tfp_flows.FlowModel(dist)
   counts = [len(p.trainable_variables) for p in parts]
@@ -54,8 +56,8 @@ def test_every_variable_is_tracked_and_trained():
 
 
 def test_glow_with_a_maf_prior_on_its_latent():
-  glow = tfp_flows.flows.glow([4, 4, 1], num_scales=1, depth=1,
-                              hidden_channels=4)
+  glow = tfp_flows.flows.glow([4, 4, 1], num_scales=1, num_layers=1,
+                              hidden_units=4)
   prior = maf([16], num_layers=1, hidden_units=[8])
   dist = chain(glow, prior)
   assert dist.event_shape == [4, 4, 1]
@@ -79,12 +81,12 @@ def test_shapes_are_bridged_by_bijectors():
   np.testing.assert_allclose(dist.log_prob(x), want, rtol=1e-5, atol=1e-5)
   with pytest.raises(ValueError, match=r"latent shape \[8\] \(8 entries\).*"
                      r"shape \[3\] \(3 entries\)"):
-    chain(outer, maf([3], 1, [8]))
+    chain(outer, maf([3], num_layers=1, hidden_units=[8]))
 
 
 def test_bijectors_and_plain_distributions_as_parts():
   base = tfd.Independent(tfd.Laplace([1., -1.], [0.5, 2.]), 1)
-  flow = tfp_flows.flows.coupling_flow([2], 2, [8])
+  flow = tfp_flows.flows.coupling_flow([2], num_layers=2, hidden_units=[8])
   dist = chain(tfb.Shift([3., 0.]), flow, base)
   assert dist.distribution is base
   x = tf.random.normal([4, 2])
@@ -100,7 +102,8 @@ def test_bijectors_and_plain_distributions_as_parts():
 
 def test_same_named_parts_are_routed_apart():
   # Two flows both named "maf": only the second is conditional.
-  dist = chain(maf([2], 1, [8]), maf([2], 1, [8], context_shape=[3]))
+  dist = chain(maf([2], num_layers=1, hidden_units=[8]),
+               maf([2], num_layers=1, hidden_units=[8], context_shape=[3]))
   assert context.bijector_kwargs(dist, "c") == {
       "chain_part1": {"maf_bijector": {"maf_layer0": {
           "conditional_input": "c"}}}}
@@ -109,7 +112,7 @@ def test_same_named_parts_are_routed_apart():
 
 
 def test_bad_parts():
-  flow = maf([2], 1, [8])
+  flow = maf([2], num_layers=1, hidden_units=[8])
   with pytest.raises(ValueError, match="at least one part"):
     chain()
   with pytest.raises(TypeError, match="must be a distribution; got the "
@@ -118,7 +121,7 @@ def test_bad_parts():
   with pytest.raises(TypeError, match="Part 0 must be a flow"):
     chain("nice", flow)
   with pytest.raises(ValueError, match="dtype float64"):
-    chain(maf([2], 1, [8], dtype=tf.float64), flow)
+    chain(maf([2], num_layers=1, hidden_units=[8], dtype=tf.float64), flow)
   learned = tfd.TransformedDistribution(
       tfd.Normal(tf.Variable(tf.zeros([2])), 1.), tfb.Shift([1., 1.]))
   with pytest.raises(ValueError, match="base of Part 0 .* holds trainable"):
@@ -129,7 +132,8 @@ def test_a_mixed_chain_exports_and_serves_in_a_fresh_process(
     tmp_path, serve_in_fresh_process):
   dist = testing.perturb(chain(
       tfp_flows.flows.nice([2, 2, 1], hidden_units=[8], prior="gaussian"),
-      iaf([4], 1, [8]), maf([4], 2, [8], actnorm=True)), 0.2)
+      iaf([4], num_layers=1, hidden_units=[8]),
+      maf([4], num_layers=2, hidden_units=[8], actnorm=True)), 0.2)
   x = np.random.default_rng(5).normal(size=[5, 2, 2, 1]).astype(np.float32)
   dist.log_prob(x)  # ActNorm's data-dependent init.
   out = serve_in_fresh_process(
@@ -142,7 +146,8 @@ def test_a_mixed_chain_exports_and_serves_in_a_fresh_process(
 
 def test_context_shape_states_and_checks_a_conditional_chain():
   def part(name, context_shape=None):
-    return tfp_flows.flows.coupling_flow([2], 1, [4], name=name,
+    return tfp_flows.flows.coupling_flow([2], num_layers=1, hidden_units=[4],
+                                         name=name,
                                          context_shape=context_shape)
 
   dist = chain(part("a", [3]), part("b"), context_shape=[3])

@@ -10,7 +10,10 @@ import textwrap
 import numpy as np
 import pytest
 
+import tfp_flows
 from tfp_flows import cli
+from tfp_flows import experiment
+from tfp_flows.flows import registry
 
 
 def _run(args, tfds_dir, timeout=300, python_args=(), env=None):
@@ -64,9 +67,12 @@ def test_train_writes_saved_model_samples_and_metrics(tmp_path, tfds_dir):
     # ValueErrors of the library.
     (["train", "--dataset", "no_such_set"], ["Unknown dataset"]),
     # A builder option the flow does not take: the valid ones are named.
-    (["train", "--flow", "nice", "--depth", "2"],
-     ["Options ['depth'] do not apply to flow 'nice'", "it takes [",
-      "'hidden_units'", "'num_coupling_layers'", "'prior'"]),
+    (["train", "--flow", "nice", "--num-scales", "2"],
+     ["Options ['num_scales'] do not apply to flow 'nice'", "it takes [",
+      "'hidden_units'", "'num_layers'", "'prior'"]),
+    # A width list where the flow's conv nets take one integer.
+    (["train", "--flow", "glow", "--hidden-units", "4,4"],
+     ["--hidden-units of flow 'glow' is one integer"]),
     # argparse's errors.
     (["train", "--epochs", "0"], ["argument --epochs: expected an integer >= 1"]),
     (["train", "--temperature", "-1"], ["finite number >= 0"]),
@@ -188,9 +194,9 @@ def test_quiet_import_hides_only_tensorflow_log_lines(fails, tmp_path,
 
 
 @pytest.mark.parametrize("flow_args", [
-    ["--flow", "glow", "--num-scales", "1", "--depth", "1",
-     "--hidden-channels", "4"],
-    ["--flow", "realnvp", "--num-scales", "1", "--hidden-channels", "4"],
+    ["--flow", "glow", "--num-scales", "1", "--num-layers", "1",
+     "--hidden-units", "4"],
+    ["--flow", "realnvp", "--num-scales", "1", "--hidden-units", "4"],
 ])
 def test_train_image_flows_in_process(flow_args, tmp_path, tfds_dir, capsys):
   out = tmp_path / "model"
@@ -214,14 +220,14 @@ def test_train_image_flows_in_process(flow_args, tmp_path, tfds_dir, capsys):
 ])
 def test_default_epochs_keep_the_digits_budget_in_steps(flow, steps, batch,
                                                         expected):
-  assert cli.default_epochs(flow, steps, batch) == expected
+  assert experiment.default_epochs(flow, steps, batch) == expected
 
 
 def test_train_without_epochs_uses_the_scaled_default(tmp_path, tfds_dir,
                                                       monkeypatch):
   # NICE's digits budget cut to 4 epochs of 2 steps at batch 750 (8 steps),
   # so that epochs of 4 steps make 2.
-  monkeypatch.setitem(cli.TRAIN_DEFAULTS["nice"], "epochs", 4)
+  monkeypatch.setitem(registry.TRAIN_DEFAULTS["nice"], "epochs", 4)
   out = tmp_path / "model"
   assert cli.main(["train", "--flow", "nice", "--hidden-units", "4",
                    "--batch-size", "750", "--steps-per-epoch", "4",
@@ -251,8 +257,8 @@ def test_help(capsys):
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory, tfds_dir):
   out = tmp_path_factory.mktemp("cli") / "glow"
-  assert cli.main(["train", "--flow", "glow", "--num-scales", "1", "--depth",
-                   "1", "--hidden-channels", "4", "--epochs", "1",
+  assert cli.main(["train", "--flow", "glow", "--num-scales", "1",
+                   "--num-layers", "1", "--hidden-units", "4", "--epochs", "1",
                    "--num-samples", "4", "--out", str(out)]) == 0
   return str(out)
 
@@ -262,7 +268,7 @@ def _tiles(path, image_shape=(8, 8, 1)):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   grid = tf.io.decode_png(tf.io.read_file(str(path))).numpy() / 255.
   h, w, _ = image_shape
-  zoom = cli._zoom(image_shape)  # pylint: disable=protected-access
+  zoom = tfp_flows.images.zoom_for(image_shape)
   rows = (grid.shape[0] - 1) // (h * zoom + 1)
   cols = (grid.shape[1] - 1) // (w * zoom + 1)
   return np.array([[
@@ -508,8 +514,8 @@ def test_glow_with_lu_jit_bfloat16_mirrored_n_bits_image_size_flip(
   import tfp_flows  # pylint: disable=import-outside-toplevel
   out = tmp_path / "run"
   assert cli.main([
-      "train", "--flow", "glow", "--num-scales", "1", "--depth", "1",
-      "--hidden-channels", "4", "--lu-decomposed", "--jit-compile",
+      "train", "--flow", "glow", "--num-scales", "1", "--num-layers", "1",
+      "--hidden-units", "4", "--lu-decomposed", "--jit-compile",
       "--mixed-precision", "mixed_bfloat16", "--strategy", "mirrored",
       "--dataset", "mnist", "--data-dir", left_bright_mnist, "--n-bits", "3",
       "--image-size", "8", "--flip", "--batch-size", "16",
@@ -603,7 +609,7 @@ def test_flowpp_variational_dequantization_and_clip_norm(spy, monkeypatch,
   rate = 1e-2
   assert cli.main([
       "train", "--flow", "flowpp", "--dequantization", "variational",
-      "--filters", "4", "--num-components", "2", "--clip-norm", "1e-6",
+      "--hidden-units", "4", "--num-components", "2", "--clip-norm", "1e-6",
       "--learning-rate", str(rate), "--epochs", "1", "--steps-per-epoch", "2",
       "--batch-size", "16", "--num-samples", "4", "--out", str(out)]) == 0, \
       capsys.readouterr().err
@@ -742,8 +748,8 @@ def conditional_dir(tmp_path_factory, tfds_dir):
   del tfds_dir
   out = tmp_path_factory.mktemp("conditional") / "glow"
   assert cli.main(["train", "--flow", "glow", "--conditional",
-                   "--num-scales", "1", "--depth", "1",
-                   "--hidden-channels", "4", "--epochs", "2",
+                   "--num-scales", "1", "--num-layers", "1",
+                   "--hidden-units", "4", "--epochs", "2",
                    "--steps-per-epoch", "3", "--num-samples", "20",
                    "--out", str(out)]) == 0
   return out
@@ -817,19 +823,19 @@ def test_class_of_an_unconditional_flow_is_a_user_error(trained_dir,
 
 
 def test_backup_records_its_run_and_refuses_another(tmp_path):
-  record = {"flow": "glow", "glow.depth": 2, "seed": 0}
+  record = {"flow": "glow", "glow.num_layers": 2, "seed": 0}
   backup = str(tmp_path / "backup")
   # A new run (nothing to resume) records its settings; only the chief.
-  cli._check_or_record_run(backup, record, resuming=False, chief=False)  # pylint: disable=protected-access
+  experiment._check_or_record_run(backup, record, resuming=False, chief=False)  # pylint: disable=protected-access
   assert not os.path.exists(backup)
-  cli._check_or_record_run(backup, record, resuming=False, chief=True)  # pylint: disable=protected-access
+  experiment._check_or_record_run(backup, record, resuming=False, chief=True)  # pylint: disable=protected-access
   assert os.listdir(backup) == ["run.json"]
-  cli._check_or_record_run(backup, dict(record), resuming=True, chief=True)  # pylint: disable=protected-access
-  with pytest.raises(ValueError, match=r"another run \(glow.depth 2 there, "
+  experiment._check_or_record_run(backup, dict(record), resuming=True, chief=True)  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match=r"another run \(glow.num_layers 2 there, "
                      r"3 now; seed 0 there, None now\)"):
-    cli._check_or_record_run(backup, {"flow": "glow", "glow.depth": 3},  # pylint: disable=protected-access
+    experiment._check_or_record_run(backup, {"flow": "glow", "glow.num_layers": 3},  # pylint: disable=protected-access
                              resuming=True, chief=False)
   # A backup from before runs were recorded resumes unchecked.
   os.remove(os.path.join(backup, "run.json"))
-  cli._check_or_record_run(backup, {"flow": "nice"}, resuming=True,  # pylint: disable=protected-access
+  experiment._check_or_record_run(backup, {"flow": "nice"}, resuming=True,  # pylint: disable=protected-access
                            chief=True)

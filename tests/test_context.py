@@ -21,11 +21,13 @@ from tfp_flows.flows.chain import chain
 tfb = tfp.bijectors
 
 BUILDERS = {
-    "affine": lambda **kw: flows.coupling_flow([2], 3, [16], **kw),
+    "affine": lambda **kw: flows.coupling_flow(
+        [2], num_layers=3, hidden_units=[16], **kw),
     "additive": lambda **kw: flows.coupling_flow(
-        [2], 3, [16], coupling="additive", actnorm=True, **kw),
-    "maf": lambda **kw: maf([2], 2, [16], **kw),
-    "iaf": lambda **kw: iaf([2], 2, [16], **kw),
+        [2], num_layers=3, hidden_units=[16], coupling="additive",
+        actnorm=True, **kw),
+    "maf": lambda **kw: maf([2], num_layers=2, hidden_units=[16], **kw),
+    "iaf": lambda **kw: iaf([2], num_layers=2, hidden_units=[16], **kw),
 }
 
 
@@ -151,8 +153,8 @@ def _labelled(n, seed):
 @pytest.fixture(scope="module")
 def trained():
   tf_keras.utils.set_random_seed(0)
-  dist = flows.coupling_flow([2], 4, [32], context_shape=[3],
-                                   actnorm=True)
+  dist = flows.coupling_flow([2], num_layers=4, hidden_units=[32],
+                             context_shape=[3], actnorm=True)
   # num_levels=256 makes FlowModel assert x in [0, 1]: labels must not be
   # mistaken for data.
   model = tfp_flows.FlowModel(dist, num_levels=256, num_classes=3)
@@ -201,7 +203,7 @@ def test_conditional_flow_model_bad_inputs(trained):
 
 def test_context_vectors_train_without_num_classes():
   tf_keras.utils.set_random_seed(1)
-  dist = maf([2], 2, [16], context_shape=[1])
+  dist = maf([2], num_layers=2, hidden_units=[16], context_shape=[1])
   model = tfp_flows.FlowModel(dist)
   model.compile(tf_keras.optimizers.Adam(1e-2))
   rng = np.random.default_rng(0)

@@ -117,8 +117,8 @@ def test_cli_trains_evaluates_samples_and_exports_on_prepared_mnist(
   assert cli.main(["data", "prepare", "mnist", "--from", str(folder),
                    "--data-dir", data_dir]) == 0
   assert cli.main(["train", "--flow", "glow", "--dataset", "mnist",
-                   "--data-dir", data_dir, "--batch-size", "3", "--depth",
-                   "1", "--hidden-channels", "4", "--epochs", "1",
+                   "--data-dir", data_dir, "--batch-size", "3", "--num-layers",
+                   "1", "--hidden-units", "4", "--epochs", "1",
                    "--num-samples", "4", "--out", out]) == 0
   with open(os.path.join(out, "metrics.json")) as f:
     metrics = json.load(f)

@@ -267,7 +267,7 @@ def test_each_coupling_network_runs_once_per_sample():
 def test_fit_on_digits_bin_centres(tfds_dir, variational):
   del tfds_dir
   tf_keras.utils.set_random_seed(0)
-  dist = flows.glow([8, 8, 1], num_scales=1, depth=1, hidden_channels=4)
+  dist = flows.glow([8, 8, 1], num_scales=1, num_layers=1, hidden_units=4)
   deq = UniformDequantizer([8, 8, 1])
   if variational:
     deq = VariationalDequantizer([8, 8, 1], num_steps=1, filters=4,
@@ -304,14 +304,12 @@ def test_bad_arguments():
 
 def test_conditional_flow_with_a_conditional_variational_dequantizer():
   tf_keras.utils.set_random_seed(0)
-  dist, deq = flows.flowpp([4, 4, 1], checkerboard_steps=1, channel_steps=0,
-                           final_steps=0, filters=4, num_heads=1,
-                           num_components=2, context_shape=[3],
-                           dequantization="variational",
-                           dequantizer_options=dict(num_steps=1, filters=4,
-                                                    num_heads=1,
-                                                    num_components=2,
-                                                    feature_filters=4))
+  dist = flows.flowpp([4, 4, 1], hidden_units=4, checkerboard_steps=1,
+                      channel_steps=0, final_steps=0, num_heads=1,
+                      num_components=2, context_shape=[3])
+  deq = VariationalDequantizer([4, 4, 1], num_steps=1, filters=4, num_heads=1,
+                               num_components=2, feature_filters=4,
+                               context_shape=[3])
   assert deq.context_shape == [3]
   model = FlowModel(dist, dequantizer=deq, num_levels=K, num_classes=3)
   model.compile(tf_keras.optimizers.Adam(1e-2))
@@ -343,7 +341,7 @@ def test_importance_samples_per_pass_default_scales_with_the_event():
   # draw with the same seed.
   for shape, per_pass in (([8, 8, 1], 16), ([28, 28, 1], 1)):
     model = tfp_flows.FlowModel(
-        tfp_flows.flows.nice(shape, num_coupling_layers=2, hidden_units=[4]),
+        tfp_flows.flows.nice(shape, num_layers=2, hidden_units=[4]),
         num_levels=256,
         dequantizer=tfp_flows.dequantization.VariationalDequantizer(
             shape, num_steps=1, filters=4))

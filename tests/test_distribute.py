@@ -22,8 +22,8 @@ from tfp_flows import cli
 from tfp_flows import distribute
 
 # Glow small enough that a step takes milliseconds; every run uses it.
-_GLOW = ["--flow", "glow", "--num-scales", "1", "--depth", "1",
-         "--hidden-channels", "4", "--num-samples", "4"]
+_GLOW = ["--flow", "glow", "--num-scales", "1", "--num-layers", "1",
+         "--hidden-units", "4", "--num-samples", "4"]
 # 3 epochs of 4 steps, a backup every 3 steps (multi-worker: in OUT/backup).
 _STEPS = ["--steps-per-epoch", "4", "--epochs", "3", "--seed", "3",
           "--backup-every-steps", "3"]

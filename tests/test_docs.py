@@ -55,3 +55,46 @@ def test_readme_links_to_pages_that_exist():
   assert len(links) >= 10, links
   for link in links:
     assert os.path.exists(os.path.join(ROOT, link)), link
+
+
+def test_readme_stays_a_front_door_that_names_the_public_api():
+  with open(os.path.join(ROOT, "README.md")) as f:
+    readme = f.read()
+  assert len(readme.splitlines()) <= 200
+  api = readme[readme.index("## API"):]
+  with open(os.path.join(DOCS, "api", "index.md")) as f:
+    overview = f.read()
+  for name in tfp_flows.__all__:
+    assert f"`{name}`" in api, name
+    assert re.search(rf"tfp_flows\.{name}\b|`{name}`", overview), name
+
+
+# Public pieces that implement no paper's idea: composition and plumbing.
+_NO_PAPER = {"Unflatten", "MLP", "chain"}
+
+
+def _cited_objects():
+  # pylint: disable=g-import-not-at-top
+  import inspect
+  from tfp_flows import bijectors, dequantization, nets, neutra, vi
+  from tfp_flows.flows import registry
+  objects = dict(registry.BUILDERS)
+  for module in (bijectors, nets):
+    objects.update({name: getattr(module, name) for name in module.__all__
+                    if inspect.isclass(getattr(module, name))})
+  objects.update(UniformDequantizer=dequantization.UniformDequantizer,
+                 VariationalDequantizer=dequantization.VariationalDequantizer,
+                 VariationalFlowModel=vi.VariationalFlowModel,
+                 neutra_sample=neutra.sample)
+  return {name: obj for name, obj in objects.items() if name not in _NO_PAPER}
+
+
+def test_every_flow_piece_cites_its_paper():
+  # A "References:" section (rendered by the API reference) whose entries
+  # carry a year and an arXiv id or a journal.
+  for name, obj in _cited_objects().items():
+    doc = obj.__doc__ or ""
+    assert re.search(r"^\s*References:\s*$", doc, re.M), name
+    references = doc.split("References:")[1]
+    assert re.search(r"\(\d{4}\)\.", references), name
+    assert re.search(r"arXiv:\d{4}\.\d{4,5}|\d+\(\d\)", references), name

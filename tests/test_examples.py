@@ -23,13 +23,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """(SavedModel path, saved-flow path) of a small glow over digits."""
-  options = dict(num_scales=2, depth=1, hidden_channels=4)
+  options = dict(num_layers=1, num_scales=2, hidden_units=4)
   dist = tfp_flows.flows.registry.build("glow", [8, 8, 1], **options)
   dist.log_prob(tf.random.uniform([16, 8, 8, 1]))  # ActNorm init
   root = tmp_path_factory.mktemp("examples")
   served = tfp_flows.export_saved_model(dist, str(root / "saved_model"))
-  flow = tfp_flows.save_flow(dist, str(root / "flow"), "glow", [8, 8, 1],
-                             options, dataset="digits", num_levels=17)
+  flow = tfp_flows.save_flow(dist, str(root / "flow"), dataset="digits",
+                             num_levels=17)
   return served, flow
 
 
@@ -76,7 +76,7 @@ def test_auroc_counts_pairs_and_ties():
 
 def test_anomaly_scores_rank_digits_above_corrupted_ones(tmp_path, tfds_dir):
   tf_keras.utils.set_random_seed(0)
-  dist = tfp_flows.flows.nice([8, 8, 1], num_coupling_layers=4,
+  dist = tfp_flows.flows.nice([8, 8, 1], num_layers=4,
                               hidden_units=[32, 32])
   model = tfp_flows.FlowModel(dist, num_levels=17)
   model.compile(tf_keras.optimizers.Adam(1e-2))
@@ -132,7 +132,7 @@ def test_ood_scores_on_prepared_fashion_mnist_and_mnist(sources, tmp_path,
   # Glow's default two.
   assert cli.main(["train", "--flow", "glow", "--dataset", "fashion_mnist",
                    "--data-dir", data_dir, "--batch-size", "3",
-                   "--num-scales", "1", "--depth", "1", "--hidden-channels",
+                   "--num-scales", "1", "--num-layers", "1", "--hidden-units",
                    "4", "--epochs", "1", "--num-samples", "1", "--out",
                    out]) == 0
   capsys.readouterr()

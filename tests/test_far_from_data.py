@@ -29,8 +29,8 @@ SHAPES = {"ffjord": [2, 2, 1]}
 # unbounded layers: more layers (and, for NICE, a Gaussian base, which
 # overflows long before its logistic prior would).
 OVERRIDES = {
-    "glow": dict(depth=3),
-    "nice": dict(num_coupling_layers=8, hidden_units=[8, 8],
+    "glow": dict(num_layers=3),
+    "nice": dict(num_layers=8, hidden_units=[8, 8],
                  prior="gaussian"),
 }
 # Standard deviation of the weight perturbation. FFJORD's dynamics are

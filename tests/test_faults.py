@@ -21,8 +21,8 @@ from tfp_flows.flows import registry
 @pytest.fixture(scope="module")
 def trained_glow(tfds_dir):
   tf_keras.utils.set_random_seed(0)
-  dist = registry.build("glow", [8, 8, 1], num_scales=2, depth=2,
-                        hidden_channels=16)
+  dist = registry.build("glow", [8, 8, 1], num_scales=2, num_layers=2,
+                        hidden_units=16)
   model = tfp_flows.FlowModel(dist, num_levels=17)
   model.compile(tf_keras.optimizers.Adam(2e-3))
   model.fit(tfp_flows.data.load("digits", "train", 64, seed=0), epochs=5,
@@ -83,8 +83,7 @@ import tfp_flows
 from tfp_flows.flows import registry
 dist = registry.build("nice", [4], hidden_units=[256, 256])
 write = {
-    "save": lambda: tfp_flows.save_flow(dist, sys.argv[1], "nice", [4],
-                                        dict(hidden_units=[256, 256])),
+    "save": lambda: tfp_flows.save_flow(dist, sys.argv[1]),
     "export": lambda: tfp_flows.export_saved_model(dist, sys.argv[1]),
 }[sys.argv[2]]
 flag = 0.
@@ -161,8 +160,8 @@ tf.config.experimental.enable_op_determinism()
 out = []
 for seed in (7, 7, 8):
   tf_keras.utils.set_random_seed(seed)
-  dist = registry.build("glow", [8, 8, 1], num_scales=1, depth=1,
-                        hidden_channels=8)
+  dist = registry.build("glow", [8, 8, 1], num_scales=1, num_layers=1,
+                        hidden_units=8)
   model = tfp_flows.FlowModel(dist, num_levels=17)
   model.compile(tf_keras.optimizers.Adam(1e-3))
   model.fit(tfp_flows.data.load("digits", "train", 64, seed=3).take(4),

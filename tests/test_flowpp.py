@@ -18,8 +18,8 @@ from tfp_flows.training import FlowModel
 import helpers
 
 SHAPE = [4, 4, 1]
-TINY = dict(checkerboard_steps=1, channel_steps=1, final_steps=1, filters=4,
-            num_heads=2, num_components=3)
+TINY = dict(hidden_units=4, checkerboard_steps=1, channel_steps=1,
+            final_steps=1, num_heads=2, num_components=3)
 
 
 def _couplings(dist):
@@ -51,9 +51,9 @@ def test_structure_and_variables_exist_at_construction():
   assert sum(int(np.prod(v.shape)) for v in dist.trainable_variables) == 27946
   two_levels = flowpp([8, 8, 2], num_scales=2, **TINY)
   assert len(_couplings(two_levels)) == 2 * 2 + 1
-  pair = flowpp(SHAPE, dequantization="variational", **TINY)
-  assert isinstance(pair[1], VariationalDequantizer)
-  assert pair[0].event_shape == SHAPE
+  with pytest.raises(TypeError, match="unknown keyword argument "
+                     "'dequantization'; it takes num_scales, hidden_units"):
+    flowpp(SHAPE, dequantization="variational", **TINY)
 
 
 # A small perturbation: larger ones push the logit preprocessing into float32
@@ -112,7 +112,8 @@ def test_sample_with_tensor_n_in_tf_function():
 def test_export_round_trip_in_a_fresh_process(tmp_path,
                                                serve_in_fresh_process):
   tf_keras.utils.set_random_seed(0)
-  dist, deq = flowpp(SHAPE, dequantization="variational", **TINY)
+  dist = flowpp(SHAPE, **TINY)
+  deq = VariationalDequantizer(SHAPE)
   model = FlowModel(_initialised(dist), dequantizer=deq, num_levels=17)
   path = tfp_flows.export_saved_model(model, str(tmp_path / "flowpp"))
   x = _images(3, seed=2).numpy()
@@ -183,8 +184,6 @@ def test_default_flow_is_finite_far_from_the_data(floored):
 
 
 def test_bad_arguments():
-  with pytest.raises(ValueError, match="`dequantization` must be one of"):
-    flowpp(SHAPE, dequantization="none")
   with pytest.raises(ValueError, match="single pixel"):
     flowpp([4, 4, 2], num_scales=2)
   with pytest.raises(ValueError, match=r"divisible by 2\*\*1 = 2"):
@@ -195,13 +194,14 @@ def test_bad_arguments():
 
 @pytest.mark.slow
 def test_paper_cifar10_settings_build():
-  dist, deq = flowpp(
-      [32, 32, 3], checkerboard_steps=4, channel_steps=2, final_steps=3,
-      filters=96, num_blocks=10, num_heads=4, num_components=32, dropout=0.2,
-      dequantization="variational",
-      dequantizer_options=dict(num_steps=4, filters=96, num_blocks=2,
-                               num_components=32, feature_filters=32,
-                               feature_blocks=3))
+  dist = flowpp(
+      [32, 32, 3], hidden_units=96, checkerboard_steps=4, channel_steps=2,
+      final_steps=3, num_blocks=10, num_heads=4, num_components=32,
+      dropout=0.2)
+  deq = VariationalDequantizer([32, 32, 3], num_steps=4, filters=96,
+                               num_blocks=2, num_components=32,
+                               feature_filters=32, feature_blocks=3,
+                               dropout=0.2)
   assert len(_couplings(dist)) == 9
   variables = list(dist.trainable_variables) + deq.trainable_variables
   count = sum(int(np.prod(v.shape)) for v in variables)

@@ -17,7 +17,7 @@ SHAPE = [4, 4, 2]
 
 
 def _glow(**kw):
-  args = dict(num_scales=2, depth=1, hidden_channels=8)
+  args = dict(num_scales=2, num_layers=1, hidden_units=8)
   args.update(kw)
   return flows.glow(SHAPE, **args)
 
@@ -32,7 +32,7 @@ def test_harness_on_the_whole_flow(coupling, lu):
 
 
 def test_structure_and_variables():
-  dist = _glow(depth=2)
+  dist = _glow(num_layers=2)
   assert dist.event_shape == SHAPE
   assert dist.distribution.event_shape == [32]
   # Every variable exists before any data: 2 levels x 2 steps x (actnorm 2,
@@ -202,8 +202,8 @@ def test_trains_without_a_spike_on_a_saturated_background():
 def test_class_conditional_priors_use_the_context():
   # The couplings alone would make log p(x | c) depend on c; each prior is
   # checked on its own by zeroing the other context paths.
-  dist = testing.perturb(flows.glow([4, 4, 1], num_scales=2, depth=1,
-                                    hidden_channels=4, context_shape=[3]),
+  dist = testing.perturb(flows.glow([4, 4, 1], num_scales=2, num_layers=1,
+                                    hidden_units=4, context_shape=[3]),
                          0.3)
   x = tf.random.stateless_uniform([5, 4, 4, 1], [0, 7])
   one, other = (tf.one_hot([k] * 5, 3) for k in (0, 1))

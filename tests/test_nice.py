@@ -11,7 +11,7 @@ tfd = tfp.distributions
 
 
 def test_builds_a_transformed_distribution_over_images():
-  dist = flows.nice([8, 8, 1], num_coupling_layers=4, hidden_units=[16])
+  dist = flows.nice([8, 8, 1], num_layers=4, hidden_units=[16])
   # tfd.TransformedDistribution(...) returns TFP's non-composite-tensor base
   # class when a bijector holds Keras layers, so check the parts instead.
   assert isinstance(dist, tfd.Distribution)
@@ -42,7 +42,7 @@ def test_priors(prior, base):
 
 
 def test_alternating_partition_transforms_every_entry():
-  dist = flows.nice([6], num_coupling_layers=2, hidden_units=[8])
+  dist = flows.nice([6], num_layers=2, hidden_units=[8])
   for v in dist.trainable_variables:
     v.assign(tf.random.normal(v.shape, stddev=0.3))
   z = tf.random.normal([3, 6])
@@ -52,7 +52,7 @@ def test_alternating_partition_transforms_every_entry():
 
 
 def test_paper_mnist_setting_is_expressible():
-  dist = flows.nice([28, 28, 1], num_coupling_layers=4,
+  dist = flows.nice([28, 28, 1], num_layers=4,
                     hidden_units=[1000] * 5, prior="logistic")
   dist.log_prob(tf.random.uniform([1, 28, 28, 1]))
   params = sum(v.shape.num_elements() for v in dist.trainable_variables)
@@ -70,8 +70,8 @@ def test_wrong_shape_names_expected_and_got():
 def test_bad_arguments():
   with pytest.raises(ValueError, match="`prior` must be one of"):
     flows.nice([4], prior="cauchy")
-  with pytest.raises(ValueError, match="`num_coupling_layers` must be >= 1"):
-    flows.nice([4], num_coupling_layers=0)
+  with pytest.raises(ValueError, match="`num_layers` must be >= 1"):
+    flows.nice([4], num_layers=0)
   with pytest.raises(ValueError, match="at least 2 entries"):
     flows.nice([1])
 

@@ -78,3 +78,21 @@ def test_model_layers_never_import_training_or_the_cli():
     for f in files:
       above = _imported_submodules(f) - _BELOW_TRAINING
       assert not above, f"{os.path.relpath(f, root)} imports {sorted(above)}"
+
+
+# The model layers, bottom first: each imports only the ones before it (and
+# itself), so no import runs upward and none forms a cycle.
+_LAYER_ORDER = ("tfp_internal", "bijectors", "nets", "context", "flows",
+                "dequantization")
+
+
+def test_model_layers_import_only_the_layers_below_them():
+  root = os.path.dirname(tfp_flows.__file__)
+  for rank, layer in enumerate(_LAYER_ORDER):
+    path = os.path.join(root, layer)
+    files = ([os.path.join(path, f) for f in os.listdir(path)
+              if f.endswith(".py")] if os.path.isdir(path) else [path + ".py"])
+    for f in files:
+      upward = _imported_submodules(f) - set(_LAYER_ORDER[:rank + 1])
+      assert not upward, (
+          f"{os.path.relpath(f, root)} ({layer}) imports {sorted(upward)}")

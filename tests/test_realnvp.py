@@ -13,7 +13,7 @@ SHAPE = [4, 4, 2]
 
 
 def _realnvp(**kw):
-  args = dict(num_scales=2, hidden_channels=8, num_blocks=1)
+  args = dict(num_scales=2, hidden_units=8, num_blocks=1)
   args.update(kw)
   return flows.realnvp(SHAPE, **args)
 

@@ -30,15 +30,71 @@ def test_options_are_the_builders_keyword_arguments(name):
   assert set(valid) <= set(list(signature.parameters)[1:])
 
 
+@pytest.mark.parametrize("name", sorted(registry.BUILDERS))
+def test_every_builder_keeps_the_contract(name):
+  """builder(event_shape, *, ...): the shared options first and last, in the
+  registry's orders, each meaning what CONCEPTS says."""
+  builder = registry.BUILDERS[name]
+  parameters = list(inspect.signature(builder).parameters.values())
+  assert parameters[0].name == "event_shape"
+  assert parameters[0].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
+  keywords = [p.name for p in parameters[1:]]
+  assert all(p.kind == inspect.Parameter.KEYWORD_ONLY for p in parameters[1:])
+  leading = [k for k in keywords if k in registry.LEADING]
+  trailing = [k for k in keywords if k in registry.TRAILING]
+  assert keywords[:len(leading)] == leading
+  assert leading == [k for k in registry.LEADING if k in leading]
+  assert keywords[len(keywords) - len(trailing):] == trailing
+  assert trailing == [k for k in registry.TRAILING if k in trailing]
+  # Every builder takes a context, a base, validation, a dtype and a name.
+  assert {"context_shape", "prior", "validate_args", "dtype",
+          "name"} <= set(trailing)
+  shape = [4, 4, 1]
+  with pytest.raises(TypeError, match="positional argument"):
+    builder(shape, helpers.TINY[name].popitem()[1])
+  with pytest.raises(TypeError, match=(
+      rf"{name}\(\) got unknown keyword argument 'depht'; it takes "
+      rf"{', '.join(keywords)}\.$")):
+    builder(shape, depht=3)
+
+
+def test_options_shared_by_builders_have_one_meaning():
+  taken = {}
+  for name, builder in registry.BUILDERS.items():
+    for option in list(inspect.signature(builder).parameters)[1:]:
+      taken.setdefault(option, []).append(name)
+  shared = {option for option, names in taken.items() if len(names) > 1}
+  assert shared <= set(registry.CONCEPTS), sorted(shared - set(registry.CONCEPTS))
+  assert set(registry.CONCEPTS) <= set(taken)
+
+
+def test_the_cli_reads_every_option_and_default_from_the_builders():
+  # The CLI reads the builders' source (to answer --help without
+  # TensorFlow): what it reads equals what the imported builders say.
+  read = cli._architecture_options()  # pylint: disable=protected-access
+  expected = {}
+  for name, builder in registry.BUILDERS.items():
+    for option, p in list(inspect.signature(builder).parameters.items())[1:]:
+      if option in cli._NOT_FLAGS:  # pylint: disable=protected-access
+        continue
+      default = registry.ARCHITECTURE_DEFAULTS[name].get(option, p.default)
+      expected.setdefault(option, {})[name] = default
+  assert {option: defaults for option, (defaults, _) in read.items()} == \
+      expected
+  assert all(help_text for _, help_text in read.values())
+  assert cli.TRAIN_DEFAULTS == registry.TRAIN_DEFAULTS
+  assert cli.FLOWS == tuple(registry.BUILDERS)
+
+
 def test_unknown_option_names_the_valid_ones():
   with pytest.raises(ValueError) as info:
-    registry.build("maf", [4], depth=3)
+    registry.build("maf", [4], num_scales=3)
   message = str(info.value)
-  assert "Options ['depth'] do not apply to flow 'maf'" in message
+  assert "Options ['num_scales'] do not apply to flow 'maf'" in message
   assert "'num_layers'" in message and "'hidden_units'" in message
   with pytest.raises(ValueError, match="Unknown flow 'made_up'"):
     registry.options("made_up")
-  # Flow++'s variational dequantization returns a pair: not an option here.
+  # Flow++'s variational dequantizer is built beside the flow.
   with pytest.raises(ValueError, match="do not apply"):
     registry.build("flowpp", [4, 4, 1], dequantization="variational")
 

@@ -12,8 +12,8 @@ from tfp_flows.flows import registry
 
 
 def test_round_trip_restores_weights_and_actnorm_state(tmp_path):
-  dist = registry.build("glow", [4, 4, 1], num_scales=1, depth=1,
-                        hidden_channels=4)
+  dist = registry.build("glow", [4, 4, 1], num_scales=1, num_layers=1,
+                        hidden_units=4)
   x = tf.random.stateless_uniform([6, 4, 4, 1], [0, 1])
   dist.log_prob(x)  # ActNorm init
   for v in dist.trainable_variables:
@@ -28,7 +28,7 @@ def test_round_trip_restores_weights_and_actnorm_state(tmp_path):
   np.testing.assert_array_equal(loaded.log_prob(y), dist.log_prob(y))
   with open(os.path.join(path, "config.json")) as f:
     saved = json.load(f)
-  assert saved["build"]["arguments"]["depth"] == 1
+  assert saved["build"]["arguments"]["num_layers"] == 1
   assert saved["image_shape"] == [4, 4, 1]
 
 
@@ -98,8 +98,8 @@ def test_missing_config_and_unknown_names(tmp_path):
     tfp_flows.load_flow(str(tmp_path))
   with pytest.raises(ValueError, match="Unknown flow 'maf2'"):
     registry.build("maf2", [2, 2, 1])
-  with pytest.raises(ValueError, match=r"Options \['depth'\] do not apply"):
-    registry.build("nice", [2, 2, 1], depth=3)
+  with pytest.raises(ValueError, match=r"Options \['num_scales'\] do not apply"):
+    registry.build("nice", [2, 2, 1], num_scales=3)
 
 
 _RELEASE_0_1_0 = os.path.join(os.path.dirname(__file__), "fixtures",
@@ -138,10 +138,39 @@ def test_saves_of_release_0_1_0_load_as_they_were(name):
   assert np.max(np.abs(other.log_prob(x) - np.array(recorded[name]))) > 0.1
 
 
+_CONFIG_V1 = os.path.join(os.path.dirname(__file__), "fixtures", "config-v1")
+with open(os.path.join(_CONFIG_V1, "log_prob.json")) as _f:
+  _V1_LOG_PROB = json.load(_f)
+
+
+@pytest.mark.parametrize("name", sorted(set(_V1_LOG_PROB) - {"x", "context"}))
+def test_saves_of_config_version_1_load_as_they_were(name):
+  # Saved before the builders' contract: image_shape, depth,
+  # hidden_channels, filters, num_coupling_layers, Flow++'s
+  # dequantization="variational" (the flow of its pair).
+  x = tf.constant(_V1_LOG_PROB["x"], tf.float32)
+  loaded, config = tfp_flows.load_flow(os.path.join(_CONFIG_V1, name))
+  assert config["build"]["version"] == 1
+  kwargs = {}
+  if name.endswith("_context"):
+    kwargs = tfp_flows.context.bijector_kwargs(
+        loaded, tf.constant(_V1_LOG_PROB["context"], tf.float32))
+  np.testing.assert_allclose(loaded.log_prob(x, bijector_kwargs=kwargs),
+                             _V1_LOG_PROB[name], rtol=1e-5, atol=1e-5)
+  upgraded = tfp_flows.flows.build_config.upgrade(config["build"])
+  assert upgraded["version"] == tfp_flows.flows.build_config.VERSION
+  assert upgraded["arguments"]["event_shape"] == [4, 4, 1]
+  # What the config records, the rebuilt flow's config repeats (options
+  # added since take their defaults).
+  rebuilt = tfp_flows.flows.build_config.build_config(loaded)["arguments"]
+  assert {k: rebuilt[k] for k in upgraded["arguments"]} == \
+      upgraded["arguments"]
+
+
 def test_configs_record_their_version_and_glow_its_scale():
   config = tfp_flows.flows.build_config.build_config(
-      registry.build("glow", [4, 4, 1], num_scales=1, depth=1,
-                     hidden_channels=4))
+      registry.build("glow", [4, 4, 1], num_scales=1, num_layers=1,
+                     hidden_units=4))
   assert config["version"] == tfp_flows.flows.build_config.VERSION
   assert config["arguments"]["scale_fn"] == "inverse_sigmoid"
   with pytest.raises(ValueError, match="newer than this release"):

@@ -17,8 +17,8 @@ _DATA = np.random.default_rng(0).uniform(size=[64, 8, 8, 1]).astype(np.float32)
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
-  dist = registry.build("glow", [8, 8, 1], num_scales=2, depth=1,
-                        hidden_channels=8)
+  dist = registry.build("glow", [8, 8, 1], num_scales=2, num_layers=1,
+                        hidden_units=8)
   model = tfp_flows.FlowModel(dist)
   model.compile(tf_keras.optimizers.Adam(1e-3))
   model.fit(tf.data.Dataset.from_tensor_slices(_DATA).batch(16), epochs=1,

@@ -48,7 +48,7 @@ def test_chain_and_invert_members_with_keras_layers():
   coupling = bijectors.AffineCoupling(net, num_masked=1, channels=1)
   # Keras layers inside make TFP build its private classes.
   chain = tfb.Chain([coupling, tfb.Shift(1.)])
-  assert not type(chain) is tfb.Chain  # pylint: disable=unidiomatic-typecheck
+  assert type(chain) is not tfb.Chain  # pylint: disable=unidiomatic-typecheck
   assert tfp_internal.chain_members(chain) == list(chain.bijectors)
   inverted = tfb.Invert(coupling)
   assert tfp_internal.inverted_bijector(inverted) is coupling

@@ -32,7 +32,7 @@ from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.toy_entropy import TOY_ENTROPY as ENTROPY
 
 BUILDERS = {
-    "nice": lambda: tfp_flows.flows.nice([2], num_coupling_layers=6,
+    "nice": lambda: tfp_flows.flows.nice([2], num_layers=6,
                                          hidden_units=[64, 64],
                                          prior="gaussian"),
     "affine": lambda: coupling_flow([2], num_layers=6,

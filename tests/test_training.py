@@ -184,7 +184,7 @@ def test_ema_weights_are_used_after_fit():
 
 
 def test_jit_compile_and_clipnorm_fit():
-  dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
+  dist = flows.glow([4, 4, 1], num_scales=1, num_layers=1, hidden_units=4)
   model = tfp_flows.FlowModel(dist, num_levels=256)
   model.compile(tf_keras.optimizers.Adam(1e-3, global_clipnorm=1.),
                 jit_compile=True)
@@ -198,7 +198,7 @@ def test_jit_compile_and_clipnorm_fit():
 def test_mixed_precision_keeps_log_dets_and_loss_float32(policy):
   tf_keras.mixed_precision.set_global_policy(policy)
   try:
-    dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
+    dist = flows.glow([4, 4, 1], num_scales=1, num_layers=1, hidden_units=4)
     convs = [m for m in dist.submodules
              if isinstance(m, tf_keras.layers.Conv2D)]
     # The networks compute in half precision on float32 weights.
@@ -219,7 +219,7 @@ def test_mixed_precision_keeps_log_dets_and_loss_float32(policy):
 def test_fit_initialises_actnorm_on_init_examples(as_dict):
   # Batches of 8; init_examples=20 takes the first three (24 examples),
   # labels riding along in TFDS's dict form.
-  dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
+  dist = flows.glow([4, 4, 1], num_scales=1, num_layers=1, hidden_units=4)
   model = tfp_flows.FlowModel(dist, init_examples=20)
   x = np.random.default_rng(1).uniform(size=[80, 4, 4, 1]).astype(np.float32)
   data = tf.data.Dataset.from_tensor_slices(
@@ -263,7 +263,7 @@ def test_conditional_model_reads_tfds_dict_batches():
 
 
 def test_fit_initialises_actnorm_on_the_first_batch():
-  dist = flows.glow([4, 4, 1], num_scales=1, depth=1, hidden_channels=4)
+  dist = flows.glow([4, 4, 1], num_scales=1, num_layers=1, hidden_units=4)
   model = tfp_flows.FlowModel(dist)
   assert len(model.uninitialized()) == 1
   x = np.random.default_rng(0).uniform(size=[8, 4, 4, 1]).astype(np.float32)
@@ -309,8 +309,8 @@ for name, strategy in [("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
                            ["/cpu:0", "/cpu:1"]))]:
   tf_keras.utils.set_random_seed(0)
   with strategy.scope():
-    dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, depth=1,
-                                hidden_channels=4)
+    dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, num_layers=1,
+                                hidden_units=4)
     model = tfp_flows.FlowModel(dist)
     model.compile(tf_keras.optimizers.SGD(0.01))
   model.initialize(x)
@@ -379,8 +379,8 @@ class Epochs(tf_keras.callbacks.Callback):
 
 def run(backup, crash=False):
   tf_keras.utils.set_random_seed(0)
-  dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, depth=1,
-                              hidden_channels=4)
+  dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, num_layers=1,
+                              hidden_units=4)
   model = tfp_flows.FlowModel(dist)
   model.compile(tf_keras.optimizers.Adam(1e-2, use_ema=True,
                                          ema_momentum=0.9))
@@ -434,8 +434,8 @@ def test_resume_from_backup_matches_an_uninterrupted_run(tmp_path):
 def test_fit_and_train_on_batch_trace_the_training_step_once():
   # The optimizer's slots exist before the first step: a step function that
   # created them would be traced twice (Glow: seconds per trace).
-  dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, depth=1,
-                              hidden_channels=4)
+  dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, num_layers=1,
+                              hidden_units=4)
   model = tfp_flows.FlowModel(dist)
   model.compile(tf_keras.optimizers.Adam(1e-3))
   data = tf.data.Dataset.from_tensor_slices(
@@ -446,7 +446,7 @@ def test_fit_and_train_on_batch_trace_the_training_step_once():
   # So does `train_on_batch` (and any direct caller of
   # `make_train_function`) on a fresh model.
   fresh = tfp_flows.FlowModel(tfp_flows.flows.glow(
-      [4, 4, 1], num_scales=1, depth=1, hidden_channels=4))
+      [4, 4, 1], num_scales=1, num_layers=1, hidden_units=4))
   fresh.initialize(tf.random.uniform([4, 4, 4, 1]))
   fresh.compile(tf_keras.optimizers.Adam(1e-3))
   fresh.train_on_batch(tf.random.uniform([4, 4, 4, 1]))
@@ -458,8 +458,8 @@ def test_fit_and_train_on_batch_trace_the_training_step_once():
 # step 8 begins (epoch 2, step 4), the run resumes from the backup after step
 # 6 at epoch 2, step 3: mid-epoch, and step 7 is redone.
 _KILL_FLAGS = [
-    "train", "--flow", "glow", "--num-scales", "1", "--depth", "1",
-    "--hidden-channels", "4", "--num-samples", "4", "--batch-size", "16",
+    "train", "--flow", "glow", "--num-scales", "1", "--num-layers", "1",
+    "--hidden-units", "4", "--num-samples", "4", "--batch-size", "16",
     "--steps-per-epoch", "4", "--epochs", "3", "--seed", "5"]
 
 
@@ -491,12 +491,12 @@ def test_cli_killed_mid_epoch_resumes_on_the_same_batches(tmp_path, tfds_dir):
       str(tmp_path / "backup"), 4, 3) == (1, 2)
 
   # Another model on the same backup: refused, naming what differs.
-  other = [*resumable, "--hidden-channels", "8"]
+  other = [*resumable, "--hidden-units", "8"]
   refused = subprocess.run(
       [sys.executable, "-m", "tfp_flows.cli", *other],
       capture_output=True, text=True, timeout=300, env=env)
   assert refused.returncode == 2, refused.stderr[-3000:]
-  assert ("holds the backup of another run (glow.hidden_channels 4 there, 8 "
+  assert ("holds the backup of another run (glow.hidden_units 4 there, 8 "
           "now)") in refused.stderr, refused.stderr[-3000:]
 
   resumed = subprocess.run(

@@ -21,6 +21,8 @@ Public API:
   `bits_per_dim`, `evaluate_nll`, `evaluate_bits_per_dim`: training and
   evaluation (`training.importance_weighted_bits_per_dim`: the bound of a
   dequantized flow).
+* `experiment`: one training run as a library call (`TrainConfig` ->
+  metrics and files), what `tfp-flows train` runs.
 * `distribute`: strategies by name (multi-worker from TF_CONFIG), chief-only
   writing, sharding by data.
 * `sample`, `log_prob`, `temperature_grid`, `encode`, `decode`,
@@ -76,7 +78,8 @@ _ATTRIBUTES = {
 # eagerly.
 _SUBMODULES = frozenset({
     "applications", "baselines", "bijectors", "cli", "context",
-    "data", "dequantization", "diagnostics", "distribute", "export", "files",
+    "data", "dequantization", "diagnostics", "distribute", "experiment",
+    "export", "files",
     "flows", "images", "nets", "neutra", "saving", "targets", "testing",
     "tfp_internal", "toy_entropy", "training", "vi",
 })
@@ -85,7 +88,7 @@ __all__ = [
     "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
     "VariationalFlowModel", "attribute_direction", "baselines", "bijectors",
     "bits_per_dim", "context", "data", "decode",
-    "dequantization", "diagnostics", "distribute", "encode",
+    "dequantization", "diagnostics", "distribute", "encode", "experiment",
     "evaluate_bits_per_dim", "evaluate_nll", "export_saved_model", "flows",
     "images", "inpaint", "interpolate", "load_flow", "log_prob", "manipulate",
     "nets", "neutra", "sample", "save_flow", "targets", "temperature_grid",
@@ -111,8 +114,9 @@ def __dir__():
 
 if typing.TYPE_CHECKING:  # For type checkers and IDEs: the same names, eagerly.
   # pylint: disable=g-import-not-at-top,unused-import
-  from tfp_flows import baselines, bijectors, conditional, context, data
-  from tfp_flows import dequantization, diagnostics, distribute, flows, images
+  from tfp_flows import baselines, bijectors, context, data
+  from tfp_flows import dequantization, diagnostics, distribute, experiment
+  from tfp_flows import flows, images
   from tfp_flows import nets, neutra, targets, testing, vi
   from tfp_flows.applications import (attribute_direction, decode, encode,
                                       inpaint, interpolate, log_prob,

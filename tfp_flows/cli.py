@@ -16,8 +16,9 @@ traceback. TensorFlow's own start-up log lines are hidden unless --verbose.
 """
 
 import argparse
-import contextlib
-import json
+import ast
+import dataclasses
+import functools
 import os
 import re
 import sys
@@ -28,58 +29,132 @@ import time
 # wait for TensorFlow.
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
-__all__ = ["main", "FLOWS", "TRAIN_DEFAULTS", "default_epochs"]
+__all__ = ["build_parser", "main"]
 
 # The command's start, for the time to its first training step (importing
 # TensorFlow included).
 _STARTED = time.time()
 
-# Training settings per flow, tuned on the offline digits data; the README's
-# table comes from them. Architecture defaults live in flows/registry.py.
-TRAIN_DEFAULTS = {
-    "nice": dict(epochs=250, learning_rate=1e-3, temperature=1.0),
-    "realnvp": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
-    # Glow's samples are shown at T = 0.7 in the paper.
-    "glow": dict(epochs=150, learning_rate=2e-3, temperature=0.7),
-    "flowpp": dict(epochs=150, learning_rate=2e-3, temperature=1.0),
-    "maf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
-    # IAF's density, hence its training step, takes D = 64 passes per layer;
-    # FFJORD's an ODE solve: fewer epochs.
-    "iaf": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
-    "ffjord": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
-    "coupling_flow": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
-    "nsf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
-}
-# digits' training images, which TRAIN_DEFAULTS' epochs pass over.
-_DEFAULTS_TRAIN_IMAGES = 1500
-# The names of tfp_flows.flows.registry.BUILDERS (tested); importing it would
-# make `--help` wait for TensorFlow.
-FLOWS = tuple(TRAIN_DEFAULTS)
-# Architecture flags: builder option name -> argparse keyword arguments.
-_ARCHITECTURE_FLAGS = {
-    "num_coupling_layers": dict(type="int", help="NICE: additive couplings"),
-    "hidden_units": dict(type="ints", help="NICE, MAF, IAF, FFJORD, NSF, "
-                         "coupling_flow: MLP hidden sizes, comma-separated"),
-    "num_layers": dict(type="int", help="MAF, IAF, NSF, coupling_flow: "
-                       "layers"),
-    "num_bins": dict(type="int", help="NSF: spline bins"),
-    "autoregressive": dict(action="store_true", help="NSF: autoregressive "
-                           "spline layers (MADE) instead of couplings"),
-    "prior": dict(choices=("logistic", "gaussian"), help="NICE: base"),
-    "num_scales": dict(type="int", help="RealNVP, Glow, Flow++: scales L "
-                       "(squeeze levels)"),
-    "num_blocks": dict(type="int", help="RealNVP, Flow++: blocks per net"),
-    "hidden_channels": dict(type="int", help="RealNVP, Glow: conditioner "
-                            "width"),
-    "depth": dict(type="int", help="Glow: steps K per level"),
-    "coupling": dict(choices=("affine", "additive", "spline"),
-                     help="Glow (affine, additive, spline), coupling_flow "
-                     "(affine, additive): coupling"),
-    "lu_decomposed": dict(action="store_true", help="Glow: LU 1x1 convs"),
-    "filters": dict(type="int", help="Flow++: conditioner width"),
-    "num_components": dict(type="int", help="Flow++: logistic mixture "
-                           "components per coupling"),
-}
+# Builder arguments that are not architecture flags: --conditional sets the
+# context; --seed seeds the run; the rest are the Python API's.
+_NOT_FLAGS = ("context_shape", "seed", "validate_args", "dtype", "name")
+
+
+def _source(module):
+  """The syntax tree of `module` (tfp_flows.x.y), read without importing it."""
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      *module.split(".")[1:]) + ".py"
+  with open(path) as f:
+    return ast.parse(f.read())
+
+
+def _imports(tree):
+  """{local name: module or 'module.attr'} of a module's `from ... import`s."""
+  return {alias.asname or alias.name: f"{node.module}.{alias.name}"
+          for node in tree.body if isinstance(node, ast.ImportFrom)
+          for alias in node.names}
+
+
+def _value(node, tree):
+  """A default's value: a literal, or the module constant it names."""
+  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+    module = _imports(tree)[node.value.id]
+    for stmt in _source(module).body:
+      if (isinstance(stmt, ast.Assign) and
+          any(getattr(t, "id", None) == node.attr for t in stmt.targets)):
+        return ast.literal_eval(stmt.value)
+  return ast.literal_eval(node)
+
+
+def _first_sentence(docstring, argument):
+  """The start of `argument`'s entry in a Google-style Args section."""
+  lines = docstring.splitlines()
+  for i, line in enumerate(lines):
+    if line.strip().startswith(f"{argument}:"):
+      text = line.strip()[len(argument) + 1:]
+      for more in lines[i + 1:]:
+        if not more.startswith(line[:len(line) - len(line.lstrip())] + "  "):
+          break
+        text += " " + more.strip()
+      return " ".join(text.replace("`", "").split()).split(". ")[0].rstrip(".")
+  return ""
+
+
+def _registry_tables():
+  """{name: syntax tree of its value} of flows/registry.py's assignments."""
+  return {stmt.targets[0].id: stmt.value
+          for stmt in _source("tfp_flows.flows.registry").body
+          if isinstance(stmt, ast.Assign) and
+          isinstance(stmt.targets[0], ast.Name)}
+
+
+def _literal_dicts(table):
+  """A registry table {name: dict(k=literal, ...)} as data."""
+  return {key.value: {k.arg: ast.literal_eval(k.value)
+                      for k in value.keywords}
+          for key, value in zip(table.keys, table.values)}
+
+
+# The registry's flows and training settings (`registry.BUILDERS`,
+# `registry.TRAIN_DEFAULTS`), read from its source: importing it would make
+# `--help` wait for TensorFlow (tests/test_registry.py checks they agree).
+TRAIN_DEFAULTS = _literal_dicts(_registry_tables()["TRAIN_DEFAULTS"])
+FLOWS = tuple(key.value for key in _registry_tables()["BUILDERS"].keys)
+
+
+@functools.lru_cache(maxsize=None)
+def _architecture_options():
+  """{option: ({flow: its default}, help)} of the registry's builders.
+
+  Read from the source of `tfp_flows/flows/registry.py` (its `BUILDERS`
+  and `ARCHITECTURE_DEFAULTS`) and of the builders' signatures and
+  docstrings: importing them would make `--help` wait for TensorFlow.
+  """
+  tables = _registry_tables()
+  imported = _imports(_source("tfp_flows.flows.registry"))
+  preset = _literal_dicts(tables["ARCHITECTURE_DEFAULTS"])
+  options = {}
+  for key, value in zip(tables["BUILDERS"].keys, tables["BUILDERS"].values):
+    flow, module = key.value, imported[value.id].rsplit(".", 1)[0]
+    tree = _source(module)
+    builder = next(node for node in tree.body
+                   if isinstance(node, ast.FunctionDef) and
+                   node.name == value.id)
+    for arg, default in zip(builder.args.kwonlyargs,
+                            builder.args.kw_defaults):
+      if arg.arg in _NOT_FLAGS:
+        continue
+      default = preset[flow].get(arg.arg, _value(default, tree))
+      defaults, helps = options.setdefault(arg.arg, ({}, {}))
+      defaults[flow] = default
+      helps[flow] = _first_sentence(ast.get_docstring(builder), arg.arg)
+  # One builder's option: its own docstring; shared ones: their meaning.
+  concepts = ast.literal_eval(tables["CONCEPTS"])
+  return {option: (defaults, (concepts[option] if len(defaults) > 1 else
+                              f"{next(iter(helps))}: "
+                              f"{next(iter(helps.values()))}"))
+          for option, (defaults, helps) in options.items()}
+
+
+def _flag_kind(defaults):
+  """argparse keyword arguments for an option with these defaults."""
+  kinds = {type(v) for v in defaults.values() if v is not None}
+  if kinds <= {bool}:
+    return dict(action=argparse.BooleanOptionalAction)
+  if kinds & {list, tuple}:  # Lists for MLPs, one int for conv nets.
+    return dict(type=_int_list)
+  if kinds <= {int}:
+    return dict(type=_positive_int)
+  if kinds <= {int, float}:
+    return dict(type=_non_negative_float)
+  return dict(type=str)
+
+
+def _show(value):
+  return (",".join(map(str, value)) if isinstance(value, (list, tuple))
+          else str(value))
+
+
 _INPAINT_MASKS = ("bottom", "top", "left", "right", "random")
 
 
@@ -127,9 +202,6 @@ def _non_negative_float(text):
     raise argparse.ArgumentTypeError(
         f"expected a finite number >= 0, got {text}")
   return value
-
-
-_TYPES = {"int": _positive_int, "ints": _int_list}
 
 
 def _one_line(text):
@@ -226,13 +298,14 @@ def build_parser():
                                      "about as many steps, at least 1: "
                                      "on MNIST 4 for 150)",
                        }.get(key, ""))
-  for option, spec in _ARCHITECTURE_FLAGS.items():
-    kw = dict(spec)
-    if "type" in kw:
-      kw["type"] = _TYPES[kw["type"]]
-    kw["help"] += " (default: see tfp_flows.flows.registry)"
-    train.add_argument("--" + option.replace("_", "-"),
-                       default=None, **kw)
+  # Every option of the registry's builders, with its defaults per flow.
+  for option, (defaults, description) in sorted(
+      _architecture_options().items()):
+    shown = ", ".join(f"{flow}={_show(value)}"
+                      for flow, value in defaults.items())
+    train.add_argument("--" + option.replace("_", "-"), default=None,
+                       help=f"{description} (default per flow: {shown})",
+                       **_flag_kind(defaults))
   train.add_argument("--steps-per-epoch", type=_positive_int, default=None,
                      help="epochs of this many steps over the repeated "
                      "training data (default: one pass per epoch)")
@@ -372,320 +445,34 @@ def build_parser():
 
 
 def _architecture(args):
-  return {k: getattr(args, k) for k in _ARCHITECTURE_FLAGS
-          if getattr(args, k) not in (None, False)}
-
-
-def _zoom(shape):
-  return max(1, 64 // shape[0])
-
-
-def default_epochs(flow, steps_per_epoch, batch_size):
-  """`--epochs` when not given: the flow's digits budget, in training steps.
-
-  TRAIN_DEFAULTS count epochs over digits' 1,500 training images, E epochs
-  of ceil(1500 / batch_size) steps. Another dataset gets the epochs that
-  take about as many steps, round(E * ceil(1500 / batch_size) /
-  steps_per_epoch), at least 1 and at most E: on MNIST (938 steps of 64)
-  Glow's 150 become 4, so the defaults stay a CPU-sized budget.
-  """
-  epochs = TRAIN_DEFAULTS[flow]["epochs"]
-  digits_steps = -(-_DEFAULTS_TRAIN_IMAGES // batch_size)
-  return max(1, min(epochs, round(epochs * digits_steps / steps_per_epoch)))
-
-
-def _save_freq(args):
-  return args.backup_every_steps or "epoch"
-
-
-# A backup (`--checkpoint-dir`) records the run it belongs to in this file:
-# resumed under other settings, BackupAndRestore would restore the weights
-# into another model (or none of them, without an error) or the data stream
-# would replay other batches. The settings that change the model, the data
-# or the optimisation; --epochs may grow, the outputs may move.
-_RESUME_FILE = "run.json"
-_RESUME_SETTINGS = ("dataset", "n_bits", "image_size", "flip", "conditional",
-                    "dequantization", "learning_rate", "warmup_steps",
-                    "clip_norm", "ema", "mixed_precision", "seed",
-                    "backup_every_steps")
-
-
-def _run_record(args, build, global_batch, steps_per_epoch):
-  """The settings of this run that a backup must share to be resumed."""
-  record = {key: getattr(args, key) for key in _RESUME_SETTINGS}
-  record.update(global_batch_size=global_batch, steps_per_epoch=steps_per_epoch,
-                flow=build["flow"])
-  record.update({f"{build['flow']}.{key}": value
-                 for key, value in build["arguments"].items()})
-  return json.loads(json.dumps(record))
-
-
-def _forget_run(checkpoint_dir):
-  path = os.path.join(checkpoint_dir, _RESUME_FILE)
-  if os.path.exists(path):
-    os.remove(path)
-
-
-def _check_or_record_run(checkpoint_dir, record, resuming, chief):
-  """Refuses to resume another run's backup; records a new run's settings.
+  """The builder options given on the command line, as `args.flow` takes them.
 
   Raises:
-    ValueError: the backup in `checkpoint_dir` was made by a run with other
-      settings (named, with both values).
+    ValueError: a width list where the flow takes one integer.
   """
-  path = os.path.join(checkpoint_dir, _RESUME_FILE)
-  if resuming:
-    if not os.path.exists(path):  # A backup written before runs were recorded.
-      return
-    with open(path) as f:
-      saved = json.load(f)
-    differences = [f"{key} {saved.get(key)!r} there, {record.get(key)!r} now"
-                   for key in sorted(set(saved) | set(record))
-                   if saved.get(key) != record.get(key)]
-    if differences:
-      raise ValueError(
-          f"--checkpoint-dir {checkpoint_dir} holds the backup of another "
-          f"run ({'; '.join(differences)}): run the same command to resume "
-          "it, or give another --checkpoint-dir (or empty this one) to "
-          "start afresh.")
-  elif chief:
-    os.makedirs(checkpoint_dir, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=checkpoint_dir, suffix=".tmp",
-                                     delete=False) as f:
-      json.dump(record, f, indent=2)
-    os.replace(f.name, path)
-
-
-def _callbacks(args, out, tensorboard_dir, global_batch, tfp_flows, tf_keras):
-  """(NaNGuard, Throughput, the rest): Keras's own callbacks keep only the
-  chief's files themselves; ours write into this worker's `out`."""
-  callbacks = [tfp_flows.NaNGuard(), tfp_flows.Throughput(global_batch)]
-  if args.checkpoint_dir:
-    callbacks.append(tf_keras.callbacks.BackupAndRestore(
-        args.checkpoint_dir, save_freq=_save_freq(args)))
-  if args.tensorboard_dir:
-    callbacks.append(tf_keras.callbacks.TensorBoard(args.tensorboard_dir))
-  if args.sample_every or args.tensorboard_dir:
-    callbacks.append(tfp_flows.SampleGrid(
-        os.path.join(out, "samples") if args.sample_every else None,
-        num_samples=args.num_samples, temperature=args.temperature,
-        every=args.sample_every or 1, log_dir=tensorboard_dir))
-  return callbacks
+  options = {}
+  for option, (defaults, _) in _architecture_options().items():
+    value = getattr(args, option)
+    if value is None:
+      continue
+    if isinstance(value, list) and type(defaults.get(args.flow)) is int:
+      if len(value) != 1:
+        raise ValueError(
+            f"--{option.replace('_', '-')} of flow {args.flow!r} is one "
+            f"integer (its conv nets' channels); got {_show(value)}.")
+      value = value[0]
+    options[option] = value
+  return options
 
 
 def train(args):
-  """Runs `tfp-flows train`; returns the metrics dict it writes.
-
-  Under ``--strategy multi-worker`` every worker runs all of it (saving
-  takes part in collective ops); only the chief's files are kept.
-  """
-  # Imported here so that `--help` and argument errors answer at once.
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  import tf_keras  # pylint: disable=import-outside-toplevel
-  import tfp_flows  # pylint: disable=import-outside-toplevel
-  distribute = tfp_flows.distribute
-
-  # Before any other TensorFlow call: multi-worker collectives are set up at
-  # startup.
-  strategy = distribute.strategy(args.strategy)
-  default_backup = None
-  if args.strategy == "multi-worker" and not args.checkpoint_dir:
-    # A lost worker stops them all; the restarted run resumes from here.
-    args.checkpoint_dir = default_backup = os.path.join(args.out, "backup")
-  with contextlib.ExitStack() as stack:
-    out = stack.enter_context(distribute.write_dir(args.out, strategy))
-    tensorboard_dir = args.tensorboard_dir and stack.enter_context(
-        distribute.write_dir(args.tensorboard_dir, strategy))
-    try:
-      metrics = _train(args, strategy, out, tensorboard_dir, tf_keras,
-                       tfp_flows)
-    except tf.errors.UnavailableError as e:
-      if args.strategy != "multi-worker":
-        raise
-      raise RuntimeError(
-          f"lost contact with another worker ({type(e).__name__}; "
-          "TensorFlow's log shows details with --verbose); start every "
-          "worker again "
-          "with the same command to resume from the last backup in "
-          f"{args.checkpoint_dir}") from None
-  # BackupAndRestore empties its folder when training completes.
-  if (default_backup and distribute.is_chief(strategy) and
-      os.path.isdir(default_backup) and not os.listdir(default_backup)):
-    os.rmdir(default_backup)
-  return metrics
-
-
-def _train(args, strategy, out, tensorboard_dir, tf_keras, tfp_flows):
-  distribute = tfp_flows.distribute
-  for key, value in TRAIN_DEFAULTS[args.flow].items():
-    # epochs depend on the dataset's size: set once it is loaded.
-    if key != "epochs" and getattr(args, key) is None:
-      setattr(args, key, value)
-  options = _architecture(args)
-  tf_keras.utils.set_random_seed(args.seed)
-  tf_keras.mixed_precision.set_global_policy(args.mixed_precision)
-  shape = tfp_flows.data.image_shape(args.dataset, args.image_size)
-  levels = tfp_flows.data.levels(args.dataset, args.n_bits)
-  num_classes = None
-  if args.conditional:
-    num_classes = tfp_flows.data.spec(args.dataset).num_classes
-    if num_classes is None:
-      raise ValueError(f"--conditional needs class labels; dataset "
-                       f"{args.dataset!r} has none.")
-    options["context_shape"] = [num_classes]
-  global_batch = distribute.global_batch_size(args.batch_size, strategy)
-  load = dict(batch_size=global_batch, data_dir=args.data_dir,
-              download=args.download, n_bits=args.n_bits,
-              image_size=args.image_size, with_labels=args.conditional)
-  train_ds = tfp_flows.data.load(args.dataset, "train", seed=args.seed,
-                                 flip=args.flip, **load)
-  test_ds = tfp_flows.data.load(args.dataset, "test", seed=args.seed + 1,
-                                **load)
-  # Training reads a stream of passes over the data, each a function of
-  # (seed, pass) only, so that a resumed run starts it where the backup
-  # left off: it sees exactly the batches of an uninterrupted run.
-  steps_per_epoch = args.steps_per_epoch or int(train_ds.cardinality())
-  if args.epochs is None:
-    args.epochs = default_epochs(args.flow, steps_per_epoch, global_batch)
-  start_step = 0
-  if args.checkpoint_dir:
-    epoch, step = tfp_flows.training.resume_position(
-        args.checkpoint_dir, steps_per_epoch, _save_freq(args))
-    start_step = epoch * steps_per_epoch + step
-    if start_step and epoch < args.epochs:
-      print(f"resuming from the backup in {args.checkpoint_dir}: epoch "
-            f"{epoch + 1}/{args.epochs}, step {step + 1}/{steps_per_epoch} "
-            f"(global step {start_step + 1})", flush=True)
-  # A variational dequantizer draws its own noise: it trains on bin centres.
-  variational = args.dequantization == "variational"
-  fit_ds = tfp_flows.data.load(
-      args.dataset, "train", seed=args.seed, flip=args.flip,
-      dequantize=not variational, repeat=True, start_step=start_step, **load)
-
-  with strategy.scope():
-    dist = tfp_flows.flows.registry.build(args.flow, shape, **options)
-    dequantizer = None
-    if variational:
-      dequantizer = tfp_flows.dequantization.VariationalDequantizer(
-          shape, context_shape=options.get("context_shape"))
-    model = tfp_flows.FlowModel(dist, num_levels=levels,
-                                dequantizer=dequantizer,
-                                num_classes=num_classes)
-    rate = args.learning_rate
-    if args.warmup_steps:
-      rate = tfp_flows.LinearWarmup(rate, args.warmup_steps)
-    optimizer = tf_keras.optimizers.Adam(
-        rate, global_clipnorm=args.clip_norm, use_ema=args.ema is not None,
-        ema_momentum=args.ema if args.ema is not None else 0.99)
-    model.compile(optimizer=optimizer, jit_compile=args.jit_compile)
-  if args.checkpoint_dir:
-    _check_or_record_run(
-        args.checkpoint_dir,
-        _run_record(args, tfp_flows.flows.build_config.build_config(dist),
-                    global_batch, steps_per_epoch),
-        resuming=bool(start_step), chief=distribute.is_chief(strategy))
-  start = time.time()
-  callbacks = _callbacks(args, out, tensorboard_dir, global_batch, tfp_flows,
-                         tf_keras)
-  history = model.fit(
-      distribute.shard_by_data(fit_ds), epochs=args.epochs,
-      steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-      verbose=1 if sys.stdout.isatty() else 2)
-  train_seconds = time.time() - start
-  if args.checkpoint_dir and distribute.is_chief(strategy):
-    # BackupAndRestore deleted its backup as `fit` ended; so goes its record.
-    _forget_run(args.checkpoint_dir)
-
-  if variational:
-    test_bpd = tfp_flows.training.importance_weighted_bits_per_dim(
-        model, tfp_flows.data.load(args.dataset, "test", dequantize=False,
-                                   **load),
-        num_samples=16, seed=args.seed)
-  else:
-    test_bpd = tfp_flows.evaluate_bits_per_dim(dist, test_ds, levels,
-                                               num_classes)
-  baseline = tfp_flows.baselines.factorized_gaussian(train_ds)
-  baseline_bpd = tfp_flows.evaluate_bits_per_dim(baseline, test_ds, levels)
-
-  served = tfp_flows.export_saved_model(model, os.path.join(out, "saved_model"))
-  tfp_flows.save_flow(dist, os.path.join(out, "flow"), dataset=args.dataset,
-                      num_levels=levels,
-                      num_classes=num_classes, n_bits=args.n_bits,
-                      image_size=args.image_size)
-  # The last step every worker takes part in: what is left is this worker's.
-  distribute.stop_peer_checks(strategy)
-  png = _write_samples(tfp_flows, dist, num_classes, args.num_samples,
-                       args.temperature, None, os.path.join(out, "samples.png"),
-                       shape)
-  guard, throughput = callbacks[:2]
-  rate = throughput.examples_per_second
-  metrics = {
-      "flow": args.flow,
-      "dataset": args.dataset,
-      "epochs": args.epochs,
-      "stopped_early_at": guard.stopped_at,
-      # The dequantizer's included: it takes part in the bound.
-      "num_parameters": int(sum(v.shape.num_elements()
-                                for v in model.trainable_variables)),
-      "num_workers": distribute.num_workers(strategy),
-      "global_batch_size": global_batch,
-      "train_seconds": round(train_seconds, 1),
-      "train_examples_per_second": rate and round(rate, 1),
-      # From the command's start (TensorFlow's import, data, building,
-      # tracing and compiling) and from `fit`'s, to the first step's end.
-      "seconds_to_first_step": _since_start(throughput.first_step_end),
-      "first_step_seconds": throughput.first_step_seconds and round(
-          throughput.first_step_seconds, 2),
-      # Epochs run by this command (after any resumed from a backup).
-      "train_loss_per_epoch": [float(v) for v in
-                               history.history.get("loss", [])],
-      "test_bits_per_dim": round(test_bpd, 4),
-      "gaussian_baseline_test_bits_per_dim": round(baseline_bpd, 4),
-      "options": {k: v for k, v in vars(args).items() if k != "command"},
-  }
-  with open(os.path.join(out, "metrics.json"), "w") as f:
-    json.dump(metrics, f, indent=2)
-  print(f"test bits/dim: {test_bpd:.4f}  ({args.flow} on {args.dataset}, "
-        f"{metrics['num_parameters']} parameters, {train_seconds:.0f} s)")
-  print(f"factorised Gaussian baseline test bits/dim: {baseline_bpd:.4f}")
-  if throughput.first_step_end is not None:
-    print(f"first training step done {metrics['seconds_to_first_step']:.1f} "
-          f"s after the command started ("
-          f"{metrics['first_step_seconds']:.1f} s of it in `fit`: tracing, "
-          "compiling and running the step)")
-  if distribute.is_chief(strategy):
-    print(f"SavedModel: {served}")
-    print(f"samples: {png}")
-  else:
-    print("not the chief: its files were written to a temporary folder, "
-          "now removed")
-  return metrics
-
-
-def _since_start(wall_time):
-  return None if wall_time is None else round(wall_time - _STARTED, 2)
-
-
-def _write_samples(tfp_flows, dist, num_classes, n, temperature, seed, path,
-                   shape, label=None):
-  """A PNG grid of n samples; a class-conditional flow's one row per class.
-
-  With `label`, n samples of that class; without, ceil(n / C) samples of
-  each class, one row each.
-  """
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  cols, context = None, None
-  if num_classes:
-    if label is not None:
-      labels = [label] * n
-    else:
-      cols = max(1, -(-n // num_classes))
-      labels = [c for c in range(num_classes) for _ in range(cols)]
-      n = len(labels)
-    context = tf.one_hot(labels, num_classes, dtype=dist.dtype)
-  samples = tfp_flows.sample(dist, n, temperature, seed=seed, context=context)
-  return tfp_flows.images.save_image_grid(samples.numpy(), path,
-                                          num_cols=cols, zoom=_zoom(shape))
+  """Runs `tfp-flows train`: `experiment.train` with the flags as its config."""
+  import tfp_flows.experiment as experiment  # pylint: disable=import-outside-toplevel
+  fields = {f.name for f in dataclasses.fields(experiment.TrainConfig)}
+  settings = {k: v for k, v in vars(args).items()
+              if k in fields and k not in ("options", "started")}
+  return experiment.train(experiment.TrainConfig(
+      options=_architecture(args), started=_STARTED, **settings))
 
 
 def _load(args):
@@ -755,11 +542,11 @@ def sample(args):
                                       seed=seed, context=context).numpy()
     path = tfp_flows.images.save_image_grid(
         grid.reshape((-1,) + grid.shape[2:]), args.out,
-        num_cols=len(args.temperatures), zoom=_zoom(config["image_shape"]))
+        num_cols=len(args.temperatures), zoom=tfp_flows.images.zoom_for(config["image_shape"]))
   else:
-    path = _write_samples(tfp_flows, dist, num_classes, args.n,
-                          args.temperature, seed, args.out,
-                          config["image_shape"], args.label)
+    path = tfp_flows.experiment.write_samples(
+        dist, num_classes, args.n, args.temperature, seed, args.out,
+        config["image_shape"], args.label)
   print(f"samples: {path}")
 
 
@@ -781,7 +568,7 @@ def interpolate(args):
           for i in range(args.pairs)]
   path = tfp_flows.images.save_image_grid(
       np.concatenate([r.numpy() for r in rows]), args.out,
-      num_cols=args.steps, zoom=_zoom(config["image_shape"]))
+      num_cols=args.steps, zoom=tfp_flows.images.zoom_for(config["image_shape"]))
   print(f"interpolations: {path}")
 
 
@@ -815,7 +602,7 @@ def inpaint(args):
   masked = x * observed + 0.5 * (1. - observed)
   path = tfp_flows.images.save_image_grid(
       np.concatenate([masked, filled, x]), args.out, num_cols=args.count,
-      zoom=_zoom(config["image_shape"]))
+      zoom=tfp_flows.images.zoom_for(config["image_shape"]))
   print(f"rows masked / inpainted / original: {path}")
 
 
@@ -842,7 +629,7 @@ def manipulate(args):
   grid = tfp_flows.manipulate(dist, x, direction, args.scales).numpy()
   path = tfp_flows.images.save_image_grid(
       grid.reshape((-1,) + grid.shape[2:]), args.out,
-      num_cols=len(args.scales), zoom=_zoom(config["image_shape"]))
+      num_cols=len(args.scales), zoom=tfp_flows.images.zoom_for(config["image_shape"]))
   print(f"class {args.from_class} -> {args.to_class}, scales {args.scales}: "
         f"{path}")
 
@@ -895,7 +682,7 @@ def _import_tensorflow_quietly():
   with tempfile.TemporaryFile() as captured:
     try:
       os.dup2(captured.fileno(), 2)
-      import tensorflow  # pylint: disable=import-outside-toplevel,unused-import,redefined-outer-name
+      import tensorflow  # noqa: F401  # pylint: disable=import-outside-toplevel,unused-import,redefined-outer-name
       failed = False
     finally:
       sys.stderr.flush()

@@ -59,7 +59,12 @@ def _event_axes(event_shape):
 
 
 class UniformDequantizer(tf.Module):
-  """q(u | k) = 1 on [0, 1)^D: u ~ U[0, 1)^D, log q = 0."""
+  """q(u | k) = 1 on [0, 1)^D: u ~ U[0, 1)^D, log q = 0.
+
+  References:
+    Theis, L., van den Oord, A. & Bethge, M. (2016). A note on the evaluation of
+      generative models. ICLR. arXiv:1511.01844.
+  """
 
   def __init__(self, event_shape, dtype=tf.float32, name="uniform_dequantizer"):
     super().__init__(name=name)
@@ -102,6 +107,11 @@ class VariationalDequantizer(tf_keras.layers.Layer):
   context network of 3 gated blocks with 32 channels. Its steps also hold an
   ActNorm, left out here: on N(0, I) noise its data-dependent init is about
   the identity, and each coupling's a and b already scale and shift.
+
+  References:
+    Ho, J., Chen, X., Srinivas, A., Duan, Y. & Abbeel, P. (2019). Flow++:
+      Improving Flow-Based Generative Models with Variational Dequantization and
+      Architecture Design. ICML. arXiv:1902.00275.
   """
 
   def __init__(self,

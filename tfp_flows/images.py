@@ -6,7 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["image_grid", "save_image_grid"]
+__all__ = ["image_grid", "save_image_grid", "zoom_for"]
 
 
 def image_grid(images, num_cols=None, zoom=1, pad=1, pad_value=0.5):
@@ -39,6 +39,11 @@ def image_grid(images, num_cols=None, zoom=1, pad=1, pad_value=0.5):
     top, left = pad + r * (h + pad), pad + col * (w + pad)
     grid[top:top + h, left:left + w] = images[i]
   return (grid * 255. + 0.5).astype(np.uint8)
+
+
+def zoom_for(shape):
+  """The pixel repetition that shows [H, ...] images at least 64 pixels tall."""
+  return max(1, 64 // shape[0])
 
 
 def save_image_grid(images, path, num_cols=None, zoom=1, pad=1, pad_value=0.5):

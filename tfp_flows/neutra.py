@@ -106,6 +106,14 @@ def sample(flow,
   Raises:
     ValueError: an unknown `kernel` or `adaptation`, or too few results or
       chains.
+
+  References:
+    Hoffman, M., Sountsov, P., Dillon, J. V., Langmore, I., Tran, D. &
+      Vasudevan, S. (2019). NeuTra-lizing Bad Geometry in Hamiltonian Monte
+      Carlo Using Neural Transport. arXiv:1903.03704.
+    Hoffman, M. D. & Gelman, A. (2014). The No-U-Turn Sampler: Adaptively
+      Setting Path Lengths in Hamiltonian Monte Carlo. JMLR 15, 1593-1623.
+      arXiv:1111.4246.
   """
   if kernel not in KERNELS:
     raise ValueError(f"`kernel` must be one of {KERNELS}; got {kernel!r}.")

@@ -26,8 +26,7 @@ _CONFIG = "config.json"
 _WEIGHTS = "weights"
 
 
-def save_flow(distribution, directory, flow=None, image_shape=None,
-              options=None, **extra):
+def save_flow(distribution, directory, **extra):
   """Writes config and weights of `distribution` to `directory`, atomically.
 
   The folder is written beside `directory` and renamed into place, so a run
@@ -37,24 +36,16 @@ def save_flow(distribution, directory, flow=None, image_shape=None,
     distribution: a flow built by a `tfp_flows.flows` builder (directly, by
       `registry.build`, or a `chain` of such flows).
     directory: output folder.
-    flow, image_shape, options: deprecated, ignored when the flow carries
-      its build config (every builder's flow does): the registry name, event
-      shape and options it was built with.
     **extra: JSON-serialisable facts to record (dataset, num_levels, ...).
 
   Returns:
     `directory`.
 
   Raises:
-    ValueError: the flow was not built by a builder and no `flow` is given.
+    ValueError: the flow was not built by a builder (or holds a part that
+      was not).
   """
-  try:
-    build = build_config_lib.build_config(distribution)
-  except ValueError:
-    if flow is None:
-      raise
-    build = registry.build(flow, image_shape, **(options or {}))
-    build = build_config_lib.build_config(build)
+  build = build_config_lib.build_config(distribution)
   config = dict(extra, build=build, flow=build["flow"],
                 image_shape=distribution.event_shape.as_list())
   with files.atomic_directory(directory) as staging:

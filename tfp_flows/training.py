@@ -163,8 +163,9 @@ class FlowModel(tf_keras.Model):
   model.fit(tfp_flows.data.load("digits"), epochs=5)
 
   # Class-conditional, variationally dequantized Flow++:
-  dist, deq = tfp_flows.flows.flowpp([8, 8, 1], context_shape=[10],
-                                     dequantization="variational")
+  dist = tfp_flows.flows.flowpp([8, 8, 1], context_shape=[10])
+  deq = tfp_flows.dequantization.VariationalDequantizer([8, 8, 1],
+                                                        context_shape=[10])
   model = tfp_flows.FlowModel(dist, num_levels=17, dequantizer=deq,
                               num_classes=10)
   model.fit(tfp_flows.data.load("digits", dequantize=False,

@@ -159,6 +159,15 @@ class VariationalFlowModel(tf_keras.Model):
   says so (`check_target=False` drops that check). XLA
   (`compile(jit_compile=True)`) drops the check silently: the loss then
   turns NaN, no weight changes, and `NaNGuard` stops there.
+
+  References:
+    Rezende, D. J. & Mohamed, S. (2015). Variational Inference with Normalizing
+      Flows. ICML. arXiv:1505.05770.
+    Kingma, D. P., Salimans, T., Jozefowicz, R., Chen, X., Sutskever, I. &
+      Welling, M. (2016). Improved Variational Inference with Inverse
+      Autoregressive Flow. NeurIPS. arXiv:1606.04934.
+    Burda, Y., Grosse, R. & Salakhutdinov, R. (2016). Importance Weighted
+      Autoencoders. ICLR. arXiv:1509.00519.
   """
 
   def __init__(self, flow, target_log_prob_fn, sample_size=256,

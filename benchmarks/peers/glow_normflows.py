@@ -147,8 +147,8 @@ def _ours(s, args):
 
   tf_keras.utils.set_random_seed(args.seed)
   dist = tfp_flows.flows.glow(
-      s["image_shape"], num_scales=s["levels"], depth=s["depth"],
-      hidden_channels=s["channels"], coupling="affine",
+      s["image_shape"], num_layers=s["depth"], num_scales=s["levels"],
+      hidden_units=s["channels"], coupling="affine",
       lu_decomposed=args.lu)
   model = tfp_flows.FlowModel(dist)
   x = tf.constant(_batch(s, args.seed))

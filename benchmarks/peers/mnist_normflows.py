@@ -192,13 +192,13 @@ def _ours(args, train, test):
 
   tf_keras.utils.set_random_seed(args.seed)
   if args.family == "glow":
-    dist = tfp_flows.flows.glow(list(IMAGE_SHAPE), num_scales=args.levels,
-                                depth=args.depth,
-                                hidden_channels=args.channels)
+    dist = tfp_flows.flows.glow(list(IMAGE_SHAPE), num_layers=args.depth,
+                                num_scales=args.levels,
+                                hidden_units=args.channels)
   else:
     dist = tfp_flows.flows.realnvp(
         list(IMAGE_SHAPE), num_scales=args.realnvp_scales,
-        hidden_channels=args.realnvp_channels,
+        hidden_units=args.realnvp_channels,
         num_blocks=args.realnvp_blocks, alpha=args.realnvp_alpha)
   model = tfp_flows.FlowModel(dist, num_levels=256)
   model.compile(tf_keras.optimizers.Adam(_learning_rate(args, args.family)))

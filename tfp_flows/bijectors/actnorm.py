@@ -61,6 +61,10 @@ class ActNorm(base.FlowBijector):
   actnorm = tfp_flows.bijectors.ActNorm(channels=3)  # for [H, W, 3] images
   latent = actnorm.inverse(first_batch)  # initialises: latent ~ N(0, 1)
   ```
+
+  References:
+    Kingma, D. P. & Dhariwal, P. (2018). Glow: Generative Flow with Invertible
+      1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
 
   def __init__(self,

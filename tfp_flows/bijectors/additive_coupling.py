@@ -46,6 +46,10 @@ class AdditiveCoupling(coupling.Coupling):
   ]
   flow = tfp.bijectors.Chain(couplings + [tfb.Rescaling([64])])
   ```
+
+  References:
+    Dinh, L., Krueger, D. & Bengio, Y. (2015). NICE: Non-linear Independent
+      Components Estimation. ICLR workshop. arXiv:1410.8516.
   """
 
   def __init__(self,

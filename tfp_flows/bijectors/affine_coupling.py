@@ -150,6 +150,12 @@ class AffineCoupling(coupling.Coupling):
   image_layer = tfb.AffineCoupling(
       conditioner, mask=tfb.masks.checkerboard(8, 8, 3), scale_fn="inverse_sigmoid")
   ```
+
+  References:
+    Dinh, L., Sohl-Dickstein, J. & Bengio, S. (2017). Density estimation using
+      Real NVP. ICLR. arXiv:1605.08803.
+    Kingma, D. P. & Dhariwal, P. (2018). Glow: Generative Flow with Invertible
+      1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
 
   # `_shift_and_scales` zeroes theta on a mask's conditioning entries,

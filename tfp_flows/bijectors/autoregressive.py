@@ -42,6 +42,13 @@ class Autoregressive(base.AugmentedBijector):
   (plus `conditional_input=c` when conditional, routed here as a bijector
   kwarg) to [..., D, P], P = `_num_params`. Log-dets have shape
   `batch_shape`.
+
+  References:
+    Papamakarios, G., Pavlakou, T. & Murray, I. (2017). Masked Autoregressive
+      Flow for Density Estimation. NeurIPS. arXiv:1705.07057.
+    Kingma, D. P., Salimans, T., Jozefowicz, R., Chen, X., Sutskever, I. &
+      Welling, M. (2016). Improved Variational Inference with Inverse
+      Autoregressive Flow. NeurIPS. arXiv:1606.04934.
   """
 
   _num_params = None

@@ -3,7 +3,7 @@
 import tensorflow as tf
 import tf_keras
 
-from tfp_flows import context as context_lib
+from tfp_flows.bijectors import _context as context_lib
 from tfp_flows.bijectors import base
 
 __all__ = ["ContextAffine"]
@@ -33,6 +33,10 @@ class ContextAffine(base.AugmentedBijector):
   prior = tfp_flows.bijectors.ContextAffine(64, context_shape=[10])
   z = prior.inverse(latents, conditional_input=tf.one_hot(labels, 10))
   ```
+
+  References:
+    Kingma, D. P. & Dhariwal, P. (2018). Glow: Generative Flow with Invertible
+      1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
 
   def __init__(self,

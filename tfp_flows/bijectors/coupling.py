@@ -36,6 +36,12 @@ class Coupling(base.AugmentedBijector):
   (`self._partition.zero_conditioning`) and whose transform is finite at
   theta = 0 sets `_conditioning_zeroed = True`: the merge and the log-det
   sum then multiply by the mask instead of selecting, which costs less.
+
+  References:
+    Dinh, L., Krueger, D. & Bengio, Y. (2015). NICE: Non-linear Independent
+      Components Estimation. ICLR workshop. arXiv:1410.8516.
+    Dinh, L., Sohl-Dickstein, J. & Bengio, S. (2017). Density estimation using
+      Real NVP. ICLR. arXiv:1605.08803.
   """
 
   # See the class docstring: True when theta is zeroed on a mask's

@@ -45,6 +45,12 @@ class FactorOut(base.VectorToEventShapes, base.AugmentedBijector):
   the input times the network's gain. Whatever the weights, |eps| <=
   (|z| + S) exp(5). In-distribution |mu| is a few units (the latents are
   standardised), so the clip changes nothing there.
+
+  References:
+    Dinh, L., Sohl-Dickstein, J. & Bengio, S. (2017). Density estimation using
+      Real NVP. ICLR. arXiv:1605.08803.
+    Kingma, D. P. & Dhariwal, P. (2018). Glow: Generative Flow with Invertible
+      1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
 
   def __init__(self,

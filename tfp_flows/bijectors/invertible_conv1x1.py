@@ -143,6 +143,10 @@ class InvertibleConv1x1(base.AugmentedBijector):
                                                lu_decomposed=True, seed=0)
   y = conv.forward(tf.random.normal([8, 16, 16, 12]))
   ```
+
+  References:
+    Kingma, D. P. & Dhariwal, P. (2018). Glow: Generative Flow with Invertible
+      1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
 
   def __init__(self,

@@ -159,6 +159,14 @@ class LogisticMixtureCoupling(coupling.Coupling):
   layer = LogisticMixtureCoupling(net, num_components=4,
                                   mask=masks.checkerboard(8, 8, 1))
   ```
+
+  References:
+    Ho, J., Chen, X., Srinivas, A., Duan, Y. & Abbeel, P. (2019). Flow++:
+      Improving Flow-Based Generative Models with Variational Dequantization and
+      Architecture Design. ICML. arXiv:1902.00275.
+    Chandrupatla, T. R. (1997). A new hybrid quadratic/bisection algorithm for
+      finding the zero of a nonlinear function without using derivatives.
+      Advances in Engineering Software 28(3), 145-149.
   """
 
   # `_mixture` zeroes theta on a mask's conditioning entries, where the

@@ -65,6 +65,13 @@ class Logit(base.FlowBijector):
   model = tfd.TransformedDistribution(base, tfp_flows.bijectors.Logit(0.05))
   model.log_prob(pixels / 256.)  # pixels, dequantised, in [0, 256)
   ```
+
+  References:
+    Dinh, L., Sohl-Dickstein, J. & Bengio, S. (2017). Density estimation using
+      Real NVP. ICLR. arXiv:1605.08803.
+    Ho, J., Chen, X., Srinivas, A., Duan, Y. & Abbeel, P. (2019). Flow++:
+      Improving Flow-Based Generative Models with Variational Dequantization and
+      Architecture Design. ICML. arXiv:1902.00275.
   """
 
   def __init__(self,

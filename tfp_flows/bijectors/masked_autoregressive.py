@@ -116,6 +116,15 @@ class MaskedAutoregressive(autoregressive.Autoregressive):
   # Conditional: MADE(4, [64, 64], context_shape=[10]); the context goes in
   # as the bijector kwarg `conditional_input` (see tfp_flows.context).
   ```
+
+  References:
+    Papamakarios, G., Pavlakou, T. & Murray, I. (2017). Masked Autoregressive
+      Flow for Density Estimation. NeurIPS. arXiv:1705.07057.
+    Kingma, D. P., Salimans, T., Jozefowicz, R., Chen, X., Sutskever, I. &
+      Welling, M. (2016). Improved Variational Inference with Inverse
+      Autoregressive Flow. NeurIPS. arXiv:1606.04934.
+    Germain, M., Gregor, K., Murray, I. & Larochelle, H. (2015). MADE: Masked
+      Autoencoder for Distribution Estimation. ICML. arXiv:1502.03509.
   """
 
   _num_params = 2

@@ -53,6 +53,12 @@ class MaskedAutoregressiveSpline(rqs.SplineLayer,
   layer = tfp_flows.bijectors.MaskedAutoregressiveSpline(made, num_bins=8,
                                                          bound=5.)
   ```
+
+  References:
+    Durkan, C., Bekasov, A., Murray, I. & Papamakarios, G. (2019). Neural Spline
+      Flows. NeurIPS. arXiv:1906.04032.
+    Germain, M., Gregor, K., Murray, I. & Larochelle, H. (2015). MADE: Masked
+      Autoencoder for Distribution Estimation. ICML. arXiv:1502.03509.
   """
 
   _params_description = ("K raw widths, K raw heights and K - 1 raw "

@@ -54,6 +54,10 @@ class Permute(tfb.Permute):
   reverse = tfp_flows.bijectors.Permute(np.arange(4)[::-1])
   reverse.forward([1., 2., 3., 4.])  # [4., 3., 2., 1.]
   ```
+
+  References:
+    Papamakarios, G., Pavlakou, T. & Murray, I. (2017). Masked Autoregressive
+      Flow for Density Estimation. NeurIPS. arXiv:1705.07057.
   """
 
   def __init__(self, permutation, axis=-1, validate_args=False, name=None):

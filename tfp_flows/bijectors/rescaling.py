@@ -28,6 +28,10 @@ class Rescaling(base.FlowBijector):
   scale = tfp_flows.bijectors.Rescaling(event_shape=[64])  # s = 0: identity
   scale.log_scale  # a trainable tf.Variable of shape [64]
   ```
+
+  References:
+    Dinh, L., Krueger, D. & Bengio, Y. (2015). NICE: Non-linear Independent
+      Components Estimation. ICLR workshop. arXiv:1410.8516.
   """
 
   def __init__(self,

@@ -82,6 +82,10 @@ class SplineCoupling(rqs.SplineLayer, coupling.Coupling):
   net.build([None, 3])
   layer = tfb.SplineCoupling(net, num_bins=8, bound=5., num_masked=3)
   ```
+
+  References:
+    Durkan, C., Bekasov, A., Murray, I. & Papamakarios, G. (2019). Neural Spline
+      Flows. NeurIPS. arXiv:1906.04032.
   """
 
   def __init__(self,

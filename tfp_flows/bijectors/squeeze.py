@@ -37,6 +37,10 @@ class Squeeze(base.FlowBijector):
   squeeze.forward(tf.zeros([8, 32, 32, 3])).shape  # [8, 16, 16, 12]
   squeeze.inverse_event_shape([16, 16, 12])        # [32, 32, 3]
   ```
+
+  References:
+    Dinh, L., Sohl-Dickstein, J. & Bengio, S. (2017). Density estimation using
+      Real NVP. ICLR. arXiv:1605.08803.
   """
 
   def __init__(self, factor=2, event_shape=None, validate_args=False,

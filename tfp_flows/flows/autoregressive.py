@@ -43,6 +43,10 @@ class MaskedAutoregressiveFlow(tfb.MaskedAutoregressiveFlow):
   `bijectors.MaskedAutoregressive`. Our couplings expose their networks the
   same way; `tfp_flows.context` finds a flow's conditional layers
   through it.
+
+  References:
+    Papamakarios, G., Pavlakou, T. & Murray, I. (2017). Masked Autoregressive
+      Flow for Density Estimation. NeurIPS. arXiv:1705.07057.
   """
 
   @property
@@ -72,18 +76,19 @@ def _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
 
 @build_config.records
 def maf(event_shape,
+        *,
         num_layers=5,
         hidden_units=(64, 64),
-        context_shape=None,
         actnorm=False,
         permutation="reverse",
         activation="relu",
+        log_scale_bound=masked_autoregressive.DEFAULT_LOG_SCALE_BOUND,
+        context_shape=None,
         prior="gaussian",
         seed=0,
         validate_args=False,
         dtype=tf.float32,
-        name="maf",
-        log_scale_bound=masked_autoregressive.DEFAULT_LOG_SCALE_BOUND):
+        name="maf"):
   """Builds a masked autoregressive flow: fast density, sequential sampling.
 
   Data to latent: flatten, then per layer i an optional ActNorm and
@@ -104,24 +109,30 @@ def maf(event_shape,
     event_shape: data event shape, e.g. [2] or [8, 8, 1]; D >= 2 entries.
     num_layers: number of MAF layers (the paper: 5 on MNIST).
     hidden_units: hidden layer sizes of each MADE.
-    context_shape: [C] for a conditional flow p(x | c) (see
-      `tfp_flows.context`), else None.
     actnorm: an `ActNorm` (event_ndims=1) before each layer.
     permutation: "reverse" (the paper's) or "random" orders between layers.
     activation: MADE activation.
+    log_scale_bound: B, each layer's |alpha| < B (scales within exp(+-B),
+      the stack's within exp(+-num_layers * B); see
+      `bijectors.MaskedAutoregressive` for the default 3), or None for
+      TFP's unbounded log-scale.
+    context_shape: [C] for a conditional flow p(x | c) (see
+      `tfp_flows.context`), else None.
     prior: "gaussian" or "logistic" base.
     seed: seed of the "random" permutations.
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
     name: name of the distribution; layers are `{name}_layer{i}`.
-    log_scale_bound: B, each layer's |alpha| < B (scales within exp(+-B),
-      the stack's within exp(+-num_layers * B); see
-      `bijectors.MaskedAutoregressive` for the default 3), or None for
-      TFP's unbounded log-scale.
 
   Returns:
     `tfd.TransformedDistribution` over `event_shape` with every variable
     created.
+
+  References:
+    Papamakarios, G., Pavlakou, T. & Murray, I. (2017). Masked Autoregressive
+      Flow for Density Estimation. NeurIPS. arXiv:1705.07057.
+    Germain, M., Gregor, K., Murray, I. & Larochelle, H. (2015). MADE: Masked
+      Autoencoder for Distribution Estimation. ICML. arXiv:1502.03509.
   """
   event_shape, dim = vector_stack.check_stack_args(
       event_shape, num_layers, permutation)
@@ -134,18 +145,19 @@ def maf(event_shape,
 
 @build_config.records
 def iaf(event_shape,
+        *,
         num_layers=5,
         hidden_units=(64, 64),
-        context_shape=None,
         actnorm=False,
         permutation="reverse",
         activation="relu",
+        log_scale_bound=masked_autoregressive.DEFAULT_LOG_SCALE_BOUND,
+        context_shape=None,
         prior="gaussian",
         seed=0,
         validate_args=False,
         dtype=tf.float32,
-        name="iaf",
-        log_scale_bound=masked_autoregressive.DEFAULT_LOG_SCALE_BOUND):
+        name="iaf"):
   """Builds an inverse autoregressive flow: fast sampling, sequential density.
 
   The `maf` stack inverted (`tfb.Invert`): latent to data is
@@ -162,6 +174,13 @@ def iaf(event_shape,
   Returns:
     `tfd.TransformedDistribution` over `event_shape` with every variable
     created.
+
+  References:
+    Kingma, D. P., Salimans, T., Jozefowicz, R., Chen, X., Sutskever, I. &
+      Welling, M. (2016). Improved Variational Inference with Inverse
+      Autoregressive Flow. NeurIPS. arXiv:1606.04934.
+    Germain, M., Gregor, K., Murray, I. & Larochelle, H. (2015). MADE: Masked
+      Autoencoder for Distribution Estimation. ICML. arXiv:1502.03509.
   """
   event_shape, dim = vector_stack.check_stack_args(
       event_shape, num_layers, permutation)

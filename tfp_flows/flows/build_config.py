@@ -25,8 +25,22 @@ _ATTRIBUTE = "_tfp_flows_build_config"
 
 # Version of the configs `records` writes. Version 0 (no "version" key):
 # tfp-flows 0.1.0, whose Glow had no `scale_fn` and divided by
-# sigmoid(h + 2) from data to latent ("sigmoid").
-VERSION = 1
+# sigmoid(h + 2) from data to latent ("sigmoid"). Version 1: before every
+# builder took one contract (`event_shape`, `num_layers`, `hidden_units`;
+# `_RENAMED_IN_2`), when Flow++ built its variational dequantizer itself.
+VERSION = 2
+
+# Version 1 -> 2: builder -> {old argument: new argument}; None drops it.
+_RENAMED_IN_2 = {
+    "nice": {"image_shape": "event_shape", "num_coupling_layers": "num_layers"},
+    "realnvp": {"image_shape": "event_shape", "hidden_channels": "hidden_units"},
+    "glow": {"image_shape": "event_shape", "depth": "num_layers",
+             "hidden_channels": "hidden_units"},
+    # The flow of ("variational") is the flow of ("uniform"): the dequantizer
+    # is saved apart (`saving.save_flow` never held it).
+    "flowpp": {"image_shape": "event_shape", "filters": "hidden_units",
+               "dequantization": None, "dequantizer_options": None},
+}
 
 
 class _NotRecordable(ValueError):
@@ -69,12 +83,32 @@ def _restore(value):
   return value
 
 
+def _check_keywords(builder, signature, kwargs):
+  """A TypeError naming the valid keywords for a keyword `builder` lacks."""
+  if any(p.kind == inspect.Parameter.VAR_KEYWORD
+         for p in signature.parameters.values()):
+    return
+  valid = [name for name, p in signature.parameters.items()
+           if p.kind == inspect.Parameter.KEYWORD_ONLY]
+  unknown = sorted(set(kwargs) - set(signature.parameters))
+  if unknown:
+    raise TypeError(
+        f"{builder.__name__}() got unknown keyword argument"
+        f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+        f"it takes {', '.join(valid)}.")
+
+
 def records(builder):
-  """Decorates a builder so that its flows carry their build config."""
+  """Decorates a builder so that its flows carry their build config.
+
+  The decorated builder also refuses an unknown keyword in one line that
+  lists the ones it takes.
+  """
   signature = inspect.signature(builder)
 
   @functools.wraps(builder)
   def wrapper(*args, **kwargs):
+    _check_keywords(builder, signature, kwargs)
     result = builder(*args, **kwargs)
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
@@ -86,9 +120,8 @@ def records(builder):
                                        f"{builder.__name__}")}
     except _NotRecordable as e:
       config = {"error": str(e)}
-    flow = result[0] if isinstance(result, tuple) else result
     # A JSON string: a dict attribute would be wrapped by tf.Module tracking.
-    setattr(flow, _ATTRIBUTE, json.dumps(config))
+    setattr(result, _ATTRIBUTE, json.dumps(config))
     return result
 
   return wrapper
@@ -113,16 +146,22 @@ def build_config(flow):
   return config
 
 
-def _upgrade_arguments(flow, arguments):
-  """A version-0 builder's `arguments` as the current builder reads them."""
+def _upgrade_arguments(flow, arguments, version):
+  """A version-`version` builder's `arguments` as the current one reads them."""
   arguments = dict(arguments)
-  if (flow == "glow" and "scale_fn" not in arguments and
+  if (version < 1 and flow == "glow" and "scale_fn" not in arguments and
       arguments.get("coupling", "affine") == "affine"):
     arguments["scale_fn"] = "sigmoid"
+  if version < 2:
+    for old, new in _RENAMED_IN_2.get(flow, {}).items():
+      if old in arguments:
+        value = arguments.pop(old)
+        if new is not None:
+          arguments[new] = value
   for key, value in arguments.items():
     if isinstance(value, list):  # `chain`'s parts: nested configs.
       arguments[key] = [
-          {"flow_config": upgrade(v["flow_config"], version=0)}
+          {"flow_config": upgrade(v["flow_config"], version=version)}
           if isinstance(v, dict) and set(v) == {"flow_config"} else v
           for v in value]
   return arguments
@@ -148,7 +187,7 @@ def upgrade(config, version=None):
     return config
   return dict(config, version=VERSION,
               arguments=_upgrade_arguments(config["flow"],
-                                           config["arguments"]))
+                                           config["arguments"], version))
 
 
 def rebuild(config):
@@ -170,5 +209,4 @@ def rebuild(config):
   positional = [p.name for p in inspect.signature(builder).parameters.values()
                 if p.kind == inspect.Parameter.VAR_POSITIONAL]
   args = arguments.pop(positional[0]) if positional else []
-  result = builder(*args, **arguments)
-  return result[0] if isinstance(result, tuple) else result
+  return builder(*args, **arguments)

@@ -14,13 +14,14 @@ COUPLINGS = ("affine", "additive")
 
 @build_config.records
 def coupling_flow(event_shape,
+                  *,
                   num_layers=4,
                   hidden_units=(64, 64),
                   coupling="affine",
                   actnorm=False,
-                  prior="gaussian",
                   activation="relu",
                   context_shape=None,
+                  prior="gaussian",
                   validate_args=False,
                   dtype=tf.float32,
                   name="coupling_flow"):
@@ -47,9 +48,9 @@ def coupling_flow(event_shape,
     hidden_units: hidden sizes of each coupling's MLP.
     coupling: "affine" or "additive".
     actnorm: an `ActNorm` (event_ndims=1) before each coupling.
-    prior: "gaussian" or "logistic" base.
     activation: the MLPs' activation.
     context_shape: [C] for a conditional flow p(x | c), else None.
+    prior: "gaussian" or "logistic" base.
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
     name: name of the distribution; layers are `{name}_coupling{i}`.
@@ -57,6 +58,12 @@ def coupling_flow(event_shape,
   Returns:
     `tfd.TransformedDistribution` over `event_shape` with every variable
     created.
+
+  References:
+    Dinh, L., Krueger, D. & Bengio, Y. (2015). NICE: Non-linear Independent
+      Components Estimation. ICLR workshop. arXiv:1410.8516.
+    Dinh, L., Sohl-Dickstein, J. & Bengio, S. (2017). Density estimation using
+      Real NVP. ICLR. arXiv:1605.08803.
   """
   event_shape, dim = vector_stack.check_stack_args(event_shape, num_layers)
   if coupling not in COUPLINGS:

@@ -56,6 +56,11 @@ class StateTimeNet(tf_keras.layers.Layer):
   `tfb.FFJORD` calls it as `net(time, state)`, and with a context
   (`context_shape=[C]`) as `net(time, state, conditional_input=c)`: TFP
   hands the bijector kwargs to the ODE solver as constants of the dynamics.
+
+  References:
+    Grathwohl, W., Chen, R. T. Q., Bettencourt, J., Sutskever, I. & Duvenaud, D.
+      (2019). FFJORD: Free-form Continuous Dynamics for Scalable Reversible
+      Generative Models. ICLR. arXiv:1810.01367.
   """
 
   def __init__(self, event_size, hidden_units, activation="tanh",
@@ -105,6 +110,11 @@ class FFJORD(tfb.FFJORD):
   exposed as `conditioner` so that the context of a conditional flow is
   routed to them, like to any layer whose conditioner has a `context_shape`
   (`tfp_flows.context`).
+
+  References:
+    Grathwohl, W., Chen, R. T. Q., Bettencourt, J., Sutskever, I. & Duvenaud, D.
+      (2019). FFJORD: Free-form Continuous Dynamics for Scalable Reversible
+      Generative Models. ICLR. arXiv:1810.01367.
   """
 
   @property
@@ -126,14 +136,15 @@ class FFJORD(tfb.FFJORD):
 
 @build_config.records
 def ffjord(event_shape,
+           *,
            hidden_units=(64, 64, 64),
            activation="tanh",
            trace="exact",
            num_trace_samples=1,
            atol=1e-5,
            rtol=1e-5,
-           prior="gaussian",
            context_shape=None,
+           prior="gaussian",
            validate_args=False,
            dtype=tf.float32,
            name="ffjord"):
@@ -154,9 +165,9 @@ def ffjord(event_shape,
     num_trace_samples: noise samples per Hutchinson estimate.
     atol: absolute tolerance of the Dormand-Prince solver.
     rtol: relative tolerance of the Dormand-Prince solver.
-    prior: "gaussian" or "logistic" base.
     context_shape: [C] for a conditional flow p(x | c) (dynamics
       f(t, z; c)), else None.
+    prior: "gaussian" or "logistic" base.
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
     name: name of the distribution; the ODE bijector is `{name}_ode`.
@@ -164,6 +175,13 @@ def ffjord(event_shape,
   Returns:
     `tfd.TransformedDistribution` over `event_shape` with every variable
     created.
+
+  References:
+    Grathwohl, W., Chen, R. T. Q., Bettencourt, J., Sutskever, I. & Duvenaud, D.
+      (2019). FFJORD: Free-form Continuous Dynamics for Scalable Reversible
+      Generative Models. ICLR. arXiv:1810.01367.
+    Chen, R. T. Q., Rubanova, Y., Bettencourt, J. & Duvenaud, D. (2018). Neural
+      Ordinary Differential Equations. NeurIPS. arXiv:1806.07366.
   """
   event_shape = [int(d) for d in event_shape]
   dim = int(np.prod(event_shape))

@@ -4,7 +4,6 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
-from tfp_flows import dequantization as dequantization_lib
 from tfp_flows import nets
 from tfp_flows.bijectors import masks
 from tfp_flows.bijectors.logistic_mixture_coupling import \
@@ -16,9 +15,7 @@ from tfp_flows.nets.gated_attention import GatedAttentionNet
 
 tfb = tfp.bijectors
 
-__all__ = ["flowpp", "DEQUANTIZATIONS"]
-
-DEQUANTIZATIONS = ("uniform", "variational")
+__all__ = ["flowpp"]
 
 
 def _step(shape, net_args, num_components, common, name, **partition):
@@ -55,20 +52,20 @@ def _checkerboard_steps(shape, count, net_args, num_components, common,
 
 
 @build_config.records
-def flowpp(image_shape,
+def flowpp(event_shape,
+           *,
            num_scales=1,
+           hidden_units=8,
            checkerboard_steps=2,
            channel_steps=2,
            final_steps=2,
-           filters=8,
            num_blocks=1,
            num_heads=4,
            num_components=4,
            dropout=0.,
            alpha=0.05,
-           dequantization="uniform",
-           dequantizer_options=None,
            context_shape=None,
+           prior="gaussian",
            validate_args=False,
            dtype=tf.float32,
            name="flowpp"):
@@ -94,14 +91,16 @@ def flowpp(image_shape,
   The default miniature has 27,946 parameters on [8, 8, 1] digits, Glow's
   budget there (29,980). The paper's CIFAR-10 model (3.08 bits/dim;
   31,443,440 parameters there, 31,703,704 here with the dequantizer) is one
-  level with 4 / 2 / 3 steps:
+  level with 4 / 2 / 3 steps, trained with a variational dequantizer:
 
-    flowpp([32, 32, 3], num_scales=1, checkerboard_steps=4, channel_steps=2,
-           final_steps=3, filters=96, num_blocks=10, num_heads=4,
-           num_components=32, dropout=0.2, dequantization="variational",
-           dequantizer_options=dict(num_steps=4, filters=96, num_blocks=2,
-                                    num_components=32, feature_filters=32,
-                                    feature_blocks=3, dropout=0.2))
+    dist = flowpp([32, 32, 3], num_scales=1, hidden_units=96,
+                  checkerboard_steps=4, channel_steps=2, final_steps=3,
+                  num_blocks=10, num_heads=4, num_components=32, dropout=0.2)
+    dequantizer = dequantization.VariationalDequantizer(
+        [32, 32, 3], num_steps=4, filters=96, num_blocks=2,
+        num_components=32, feature_filters=32, feature_blocks=3,
+        dropout=0.2)
+    model = FlowModel(dist, num_levels=256, dequantizer=dequantizer)
 
   Sampling and `decode` invert each coupling by root finding (see
   `LogisticMixtureCoupling`); `log_prob` and `encode` are analytic.
@@ -129,49 +128,52 @@ def flowpp(image_shape,
   sit at the floor (tested).
 
   Args:
-    image_shape: [H, W, C], H and W divisible by 2**num_scales, with at
+    event_shape: [H, W, C], H and W divisible by 2**num_scales, with at
       least 2 pixels left after the last squeeze.
     num_scales: L, squeezes (levels of the multi-scale structure).
+    hidden_units: the channels of every `GatedAttentionNet` (its
+      `filters`; the paper: 96).
     checkerboard_steps: checkerboard steps of each level, before its squeeze.
     channel_steps: channel-split steps of each level, after its squeeze.
     final_steps: checkerboard steps after the last level.
-    filters, num_blocks, num_heads, dropout: of every `GatedAttentionNet`.
+    num_blocks: gated residual blocks of every `GatedAttentionNet`.
+    num_heads: attention heads of every `GatedAttentionNet`.
+    dropout: dropout rate of every `GatedAttentionNet`.
     num_components: K of every mixture coupling.
     alpha: logit preprocessing margin.
-    dequantization: "uniform" returns the distribution, to train with
-      `FlowModel` on uniformly dequantized data (`data.load(...,
-      dequantize=True)`). "variational" returns `(distribution, dequantizer)`
-      with a `dequantization.VariationalDequantizer`, to train with
-      `FlowModel(distribution, dequantizer=dequantizer, num_levels=K)` on
-      bin centres (`dequantize=False`).
-    dequantizer_options: keyword arguments of `VariationalDequantizer`
-      (default: its own, with this `dropout`).
     context_shape: [C] for a conditional flow p(x | c): every conditioner
-      (and the variational dequantizer's feature network) sees c and the
-      prior on the latent is N(mu(c), sigma(c)^2) (`bijectors.ContextAffine`);
-      else None.
+      sees c and the prior on the latent is N(mu(c), sigma(c)^2)
+      (`bijectors.ContextAffine`); else None.
+    prior: the base on the latent vector, "gaussian" (the paper's) or
+      "logistic" (`priors.standard_prior`).
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
     name: name of the distribution.
 
   Returns:
-    `tfd.TransformedDistribution` over `image_shape`, or the pair
-    `(distribution, dequantizer)` for "variational".
+    `tfd.TransformedDistribution` over `event_shape`. Train it with
+    `FlowModel` on uniformly dequantized data (`data.load(...,
+    dequantize=True)`), or, as the paper, with
+    `FlowModel(dist, num_levels=K, dequantizer=VariationalDequantizer(...))`
+    on bin centres (`dequantize=False`; `tfp_flows.dequantization`).
+
+  References:
+    Ho, J., Chen, X., Srinivas, A., Duan, Y. & Abbeel, P. (2019). Flow++:
+      Improving Flow-Based Generative Models with Variational Dequantization and
+      Architecture Design. ICML. arXiv:1902.00275.
   """
   if num_scales < 1:
     raise ValueError(f"`num_scales` must be >= 1; got {num_scales}.")
-  if dequantization not in DEQUANTIZATIONS:
-    raise ValueError(f"`dequantization` must be one of {DEQUANTIZATIONS}; got "
-                     f"{dequantization!r}.")
-  height, width, channels = shapes_lib.check_image_shape(image_shape,
+  height, width, channels = shapes_lib.check_image_shape(event_shape,
                                                          num_scales)
   if height * width < 4**num_scales * 2:
     raise ValueError(
-        f"`image_shape` {list(image_shape)}: {num_scales} squeezes leave a "
+        f"`event_shape` {list(event_shape)}: {num_scales} squeezes leave a "
         "single pixel, which a checkerboard cannot split.")
   common = dict(validate_args=validate_args, dtype=dtype)
-  net_args = dict(filters=filters, num_blocks=num_blocks, num_heads=num_heads,
-                  dropout=dropout, context_shape=context_shape)
+  net_args = dict(filters=hidden_units, num_blocks=num_blocks,
+                  num_heads=num_heads, dropout=dropout,
+                  context_shape=context_shape)
   # Shapes entering each level, outermost first.
   shapes = [(height, width, channels)]
   for _ in range(num_scales - 1):
@@ -199,14 +201,6 @@ def flowpp(image_shape,
       parts.append(flow_bijectors.FactorOut(inner, list(squeezed),
                                             name=f"{prefix}_split", **common))
     inner = tfb.Chain(parts, validate_args=validate_args, name=prefix)
-  distribution = priors.flow_over_latents(
-      [flow_bijectors.Logit(alpha, **common), inner], image_shape,
-      context_shape, validate_args, dtype, name)
-  if dequantization == "uniform":
-    return distribution
-  options = dict(dropout=dropout, context_shape=context_shape)
-  options.update(dequantizer_options or {})
-  dequantizer = dequantization_lib.VariationalDequantizer(
-      [height, width, channels], dtype=dtype, name=f"{name}_dequantizer",
-      **options)
-  return distribution, dequantizer
+  return priors.flow_over_latents(
+      [flow_bijectors.Logit(alpha, **common), inner], event_shape,
+      context_shape, validate_args, dtype, name, prior)

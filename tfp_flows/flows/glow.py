@@ -25,7 +25,7 @@ COUPLINGS = VECTOR_COUPLINGS + ("spline",)
 SPLINE_COUPLING = dict(num_bins=4, bound=5.)
 
 
-def _step(channels, hidden_channels, coupling, scale_fn, lu_decomposed,
+def _step(channels, hidden_units, coupling, scale_fn, lu_decomposed,
           context_shape, validate_args, dtype, name):
   """One flow step in Chain order: [ActNorm, InvertibleConv1x1, coupling].
 
@@ -37,7 +37,7 @@ def _step(channels, hidden_channels, coupling, scale_fn, lu_decomposed,
   width = {"affine": 2 * changed, "additive": changed,
            "spline": changed * rqs.num_params(SPLINE_COUPLING["num_bins"])
            }[coupling]
-  net = nets.GlowNet(hidden_channels, width, context_shape=context_shape,
+  net = nets.GlowNet(hidden_units, width, context_shape=context_shape,
                      dtype=nets.layer_dtype(dtype), name=f"{name}_net")
   net.build([None, None, None, kept])
   common = dict(num_masked=kept, event_ndims=3, validate_args=validate_args,
@@ -63,15 +63,17 @@ def _step(channels, hidden_channels, coupling, scale_fn, lu_decomposed,
 
 
 @build_config.records
-def glow(image_shape,
+def glow(event_shape,
+         *,
+         num_layers=4,
          num_scales=2,
-         depth=4,
-         hidden_channels=64,
+         hidden_units=64,
          coupling="affine",
          scale_fn="inverse_sigmoid",
          lu_decomposed=False,
          learn_split_prior=True,
          context_shape=None,
+         prior="gaussian",
          validate_args=False,
          dtype=tf.float32,
          name="glow"):
@@ -87,8 +89,8 @@ def glow(image_shape,
   a standard normal base, so temperature sampling (`tfp_flows.sample`) scales
   every level's prior std, as in the paper.
 
-  The paper's CIFAR-10 model: `glow([32, 32, 3], num_scales=3, depth=32,
-  hidden_channels=512)`.
+  The paper's CIFAR-10 model: `glow([32, 32, 3], num_layers=32, num_scales=3,
+  hidden_units=512)`.
 
   Class-conditional (the paper's section 5 model, `context_shape=[C]` for
   one-hot classes or any context vector c): every coupling network sees c
@@ -98,10 +100,11 @@ def glow(image_shape,
   Pass the context as `context=` to `tfp_flows.sample`, `log_prob`, ...
 
   Args:
-    image_shape: [H, W, C], H and W divisible by 2**num_scales.
+    event_shape: [H, W, C], H and W divisible by 2**num_scales.
+    num_layers: K, flow steps per level (the paper's depth).
     num_scales: L, the number of squeezes.
-    depth: K, flow steps per level.
-    hidden_channels: width of each coupling network (`nets.GlowNet`).
+    hidden_units: channels of each coupling network's hidden layers
+      (`nets.GlowNet`).
     coupling: "affine" (`bijectors.AffineCoupling` with `scale_fn`),
       "additive" or "spline" (`bijectors.SplineCoupling` with
       `SPLINE_COUPLING`'s settings: a neural spline flow's coupling).
@@ -115,16 +118,22 @@ def glow(image_shape,
     learn_split_prior: learned N(mu, sigma) priors at the splits; False for
       standard normal ones.
     context_shape: [C] for a conditional flow p(x | c), else None.
+    prior: the base on the latent vector, "gaussian" (the paper's) or
+      "logistic" (`priors.standard_prior`).
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
     name: name of the distribution.
 
   Returns:
-    `tfd.TransformedDistribution` over `image_shape`.
+    `tfd.TransformedDistribution` over `event_shape`.
+
+  References:
+    Kingma, D. P. & Dhariwal, P. (2018). Glow: Generative Flow with Invertible
+      1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
   if num_scales < 1:
     raise ValueError(f"`num_scales` must be >= 1; got {num_scales}.")
-  height, width, channels = shapes_lib.check_image_shape(image_shape,
+  height, width, channels = shapes_lib.check_image_shape(event_shape,
                                                          num_scales)
   if coupling not in COUPLINGS:
     raise ValueError(f"`coupling` must be one of {COUPLINGS}; got {coupling!r}.")
@@ -132,8 +141,8 @@ def glow(image_shape,
     raise ValueError(
         f"`scale_fn` must be one of "
         f"{affine_coupling.SCALE_FNS}; got {scale_fn!r}.")
-  if depth < 1:
-    raise ValueError(f"`depth` must be >= 1; got {depth}.")
+  if num_layers < 1:
+    raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
   # Built from the innermost level out: each level's FactorOut wraps the next.
   shapes = []
   for _ in range(num_scales):
@@ -147,19 +156,19 @@ def glow(image_shape,
     if inner is None:
       tail = flow_bijectors.Unflatten([h, w, c], validate_args=validate_args)
     else:
-      prior = None
+      split_prior = None
       if learn_split_prior:
-        prior = nets.SplitPriorNet(2 * (c - c // 2),
+        split_prior = nets.SplitPriorNet(2 * (c - c // 2),
                                    context_shape=context_shape,
                                    dtype=nets.layer_dtype(dtype),
                                    name=f"{prefix}_prior")
-        prior.build([None, h, w, c // 2])
-      tail = flow_bijectors.FactorOut(inner, [h, w, c], prior_net=prior,
+        split_prior.build([None, h, w, c // 2])
+      tail = flow_bijectors.FactorOut(inner, [h, w, c], prior_net=split_prior,
                                       validate_args=validate_args, dtype=dtype,
                                       name=f"{prefix}_split")
     steps = []
-    for k in range(depth):
-      steps += _step(c, hidden_channels, coupling, scale_fn, lu_decomposed,
+    for k in range(num_layers):
+      steps += _step(c, hidden_units, coupling, scale_fn, lu_decomposed,
                      context_shape, validate_args, dtype, f"{prefix}_step{k}")
     squeeze = flow_bijectors.Squeeze(event_shape=[2 * h, 2 * w, c // 4],
                                      validate_args=validate_args)
@@ -167,5 +176,5 @@ def glow(image_shape,
         [tfb.Invert(squeeze)] +
         steps + [tail], validate_args=validate_args, name=prefix)
   return priors.flow_over_latents(
-      [tfb.Shift(tf.constant(0.5, dtype)), inner], image_shape, context_shape,
-      validate_args, dtype, name)
+      [tfb.Shift(tf.constant(0.5, dtype)), inner], event_shape, context_shape,
+      validate_args, dtype, name, prior)

@@ -12,11 +12,12 @@ __all__ = ["nice"]
 
 @build_config.records
 def nice(event_shape,
-         num_coupling_layers=4,
+         *,
+         num_layers=4,
          hidden_units=(256, 256),
-         prior="logistic",
          activation="relu",
          context_shape=None,
+         prior="logistic",
          validate_args=False,
          dtype=tf.float32,
          name="nice"):
@@ -30,31 +31,35 @@ def nice(event_shape,
   (the couplings have unit Jacobian). In TFP's direction the bijector maps
   latent to data: Unflatten o g_1^-1 o ... o g_L^-1 o Rescaling(s).
 
-  The paper's MNIST model is `nice([28, 28, 1], 4, [1000] * 5)` with the
+  The paper's MNIST model is `nice([28, 28, 1], num_layers=4,
+  hidden_units=[1000] * 5)` with the
   logistic prior.
 
   Args:
     event_shape: data event shape, e.g. `[8, 8, 1]` or `[2]`.
-    num_coupling_layers: number of additive couplings (the paper: 4).
+    num_layers: number of additive couplings (the paper: 4).
     hidden_units: hidden layer sizes of each coupling's ReLU MLP.
-    prior: "logistic" (the paper's) or "gaussian".
     activation: the MLPs' activation.
     context_shape: [C] for a conditional flow p(x | c) (every coupling's MLP
       sees c, `nets.MLP`), else None.
+    prior: "logistic" (the paper's) or "gaussian".
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype of the flow.
     name: name of the distribution.
 
   Returns:
     `tfd.TransformedDistribution` over `event_shape` with trainable variables.
+
+  References:
+    Dinh, L., Krueger, D. & Bengio, Y. (2015). NICE: Non-linear Independent
+      Components Estimation. ICLR workshop. arXiv:1410.8516.
   """
   event_shape, dim = vector_stack.event_size(event_shape)
-  if num_coupling_layers < 1:
-    raise ValueError("`num_coupling_layers` must be >= 1; got "
-                     f"{num_coupling_layers}.")
+  if num_layers < 1:
+    raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
   half = dim // 2
   couplings = []
-  for i in range(num_coupling_layers):
+  for i in range(num_layers):
     reverse = i % 2 == 1
     net = nets.MLP(hidden_units, output_units=dim - half, activation=activation,
                    context_shape=context_shape, dtype=nets.layer_dtype(dtype),

@@ -31,20 +31,21 @@ __all__ = ["nsf"]
 
 @build_config.records
 def nsf(event_shape,
+        *,
         num_layers=5,
+        hidden_units=(64, 64),
         num_bins=8,
         bound=rqs.DEFAULT_BOUND,
-        hidden_units=(64, 64),
-        autoregressive=False,
-        inverse=False,
-        context_shape=None,
-        actnorm=False,
-        permutation="reverse",
-        activation="relu",
-        prior="gaussian",
         min_bin_width=rqs.DEFAULT_MIN_BIN_WIDTH,
         min_bin_height=rqs.DEFAULT_MIN_BIN_HEIGHT,
         min_derivative=rqs.DEFAULT_MIN_DERIVATIVE,
+        autoregressive=False,
+        inverse=False,
+        actnorm=False,
+        permutation="reverse",
+        activation="relu",
+        context_shape=None,
+        prior="gaussian",
         seed=0,
         validate_args=False,
         dtype=tf.float32,
@@ -67,22 +68,22 @@ def nsf(event_shape,
   Args:
     event_shape: data event shape, e.g. [2] or [8, 8, 1]; D >= 2 entries.
     num_layers: number of spline layers.
+    hidden_units: hidden sizes of each MLP or MADE.
     num_bins: K, bins per spline.
     bound: B: splines act on [-B, B] (data and latents should lie mostly
       inside; the default 5 suits standardised data and images in [0, 1]).
-    hidden_units: hidden sizes of each MLP or MADE.
-    autoregressive: NSF-AR layers (MADE) instead of couplings.
-    inverse: with `autoregressive`, the stack inverted (IAF's arrangement:
-      one MADE pass per layer to sample, D for `log_prob`).
-    context_shape: [C] for a conditional flow p(x | c) (see
-      `tfp_flows.context`), else None.
-    actnorm: an `ActNorm` (event_ndims=1) before each layer.
-    permutation: "reverse" or "random" orders between layers.
-    activation: the networks' activation.
-    prior: "gaussian" or "logistic" base.
     min_bin_width: smallest bin width, a fraction of 2B in [0, 1 / K).
     min_bin_height: smallest bin height, a fraction of 2B in [0, 1 / K).
     min_derivative: smallest interior derivative, in [0, 1).
+    autoregressive: NSF-AR layers (MADE) instead of couplings.
+    inverse: with `autoregressive`, the stack inverted (IAF's arrangement:
+      one MADE pass per layer to sample, D for `log_prob`).
+    actnorm: an `ActNorm` (event_ndims=1) before each layer.
+    permutation: "reverse" or "random" orders between layers.
+    activation: the networks' activation.
+    context_shape: [C] for a conditional flow p(x | c) (see
+      `tfp_flows.context`), else None.
+    prior: "gaussian" or "logistic" base.
     seed: seed of the "random" permutations.
     validate_args: check inputs of every bijector at run time.
     dtype: float dtype.
@@ -95,6 +96,10 @@ def nsf(event_shape,
   Raises:
     ValueError: bad shapes, counts or spline settings, or `inverse` without
       `autoregressive`.
+
+  References:
+    Durkan, C., Bekasov, A., Murray, I. & Papamakarios, G. (2019). Neural Spline
+      Flows. NeurIPS. arXiv:1906.04032.
   """
   event_shape, dim = vector_stack.check_stack_args(
       event_shape, num_layers, permutation)

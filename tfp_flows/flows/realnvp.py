@@ -27,12 +27,14 @@ def _coupling(shape_in, conditioning, net_args, common, name, **partition):
 
 
 @build_config.records
-def realnvp(image_shape,
+def realnvp(event_shape,
+            *,
             num_scales=2,
-            hidden_channels=32,
+            hidden_units=32,
             num_blocks=2,
             alpha=0.05,
             context_shape=None,
+            prior="gaussian",
             validate_args=False,
             dtype=tf.float32,
             name="realnvp"):
@@ -49,27 +51,34 @@ def realnvp(image_shape,
   conditioners (`nets.ResNet`); factored-out halves are standard normal.
 
   Args:
-    image_shape: [H, W, C], H and W divisible by 2**(num_scales - 1).
-    num_scales: number of scales (the paper: 4 on CIFAR-10).
-    hidden_channels: ResNet width (the paper: 64).
+    event_shape: [H, W, C], H and W divisible by 2**(num_scales - 1).
+    num_scales: number of scales (the paper: 4 on CIFAR-10). The number of
+      couplings per scale is the paper's (3 + 3, 4 on the last).
+    hidden_units: ResNet width, its channels (the paper: 64).
     num_blocks: residual blocks per ResNet (the paper: 8).
     alpha: logit preprocessing constant (the paper: 0.05).
     context_shape: [C] for a conditional flow p(x | c): every ResNet sees c
       and the prior on the latent is N(mu(c), sigma(c)^2)
       (`bijectors.ContextAffine`); else None.
+    prior: the base on the latent vector, "gaussian" (the paper's) or
+      "logistic" (`priors.standard_prior`).
     validate_args: check inputs of every bijector at run time (includes
       data in [0, 1] for the logit).
     dtype: float dtype.
     name: name of the distribution.
 
   Returns:
-    `tfd.TransformedDistribution` over `image_shape`.
+    `tfd.TransformedDistribution` over `event_shape`.
+
+  References:
+    Dinh, L., Sohl-Dickstein, J. & Bengio, S. (2017). Density estimation using
+      Real NVP. ICLR. arXiv:1605.08803.
   """
   if num_scales < 1:
     raise ValueError(f"`num_scales` must be >= 1; got {num_scales}.")
-  h, w, c = shapes_lib.check_image_shape(image_shape, num_scales - 1)
+  h, w, c = shapes_lib.check_image_shape(event_shape, num_scales - 1)
   common = dict(validate_args=validate_args, dtype=dtype)
-  net_args = dict(hidden_channels=hidden_channels, num_blocks=num_blocks,
+  net_args = dict(hidden_channels=hidden_units, num_blocks=num_blocks,
                   context_shape=context_shape, dtype=nets.layer_dtype(dtype))
   # Shapes entering each scale, outermost first.
   shapes = [(h, w, c)]
@@ -102,5 +111,5 @@ def realnvp(image_shape,
                                             name=f"{prefix}_split", **common))
     inner = tfb.Chain(parts, validate_args=validate_args, name=prefix)
   return priors.flow_over_latents(
-      [flow_bijectors.Logit(alpha, **common), inner], image_shape,
-      context_shape, validate_args, dtype, name)
+      [flow_bijectors.Logit(alpha, **common), inner], event_shape,
+      context_shape, validate_args, dtype, name, prior)

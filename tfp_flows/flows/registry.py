@@ -12,24 +12,71 @@ from tfp_flows.flows.nice import nice
 from tfp_flows.flows.nsf import nsf
 from tfp_flows.flows.realnvp import realnvp
 
-__all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "build", "options"]
+__all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "CONCEPTS", "LEADING",
+           "TRAILING", "TRAIN_DEFAULTS", "build", "options"]
 
 BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp,
             "maf": maf, "iaf": iaf, "ffjord": ffjord, "nsf": nsf,
             "coupling_flow": coupling_flow}
 
+# Training settings per flow, tuned on the offline digits data (epochs over
+# its 1,500 training images; `experiment.default_epochs` scales them to
+# other datasets); the README's table comes from them.
+TRAIN_DEFAULTS = {
+    "nice": dict(epochs=250, learning_rate=1e-3, temperature=1.0),
+    "realnvp": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
+    # Glow's samples are shown at T = 0.7 in the paper.
+    "glow": dict(epochs=150, learning_rate=2e-3, temperature=0.7),
+    "flowpp": dict(epochs=150, learning_rate=2e-3, temperature=1.0),
+    "maf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
+    # IAF's density, hence its training step, takes D = 64 passes per layer;
+    # FFJORD's an ODE solve: fewer epochs.
+    "iaf": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
+    "ffjord": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
+    "coupling_flow": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
+    "nsf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
+}
+
+# The builders' contract: `builder(event_shape, *, ...)`, keyword-only after
+# the shape; an option that several builders take means the same in each
+# (the CLI's --help shows these meanings); a builder's keywords start with
+# the LEADING ones it takes and end with the TRAILING ones, in these orders
+# (tested), its own options between.
+CONCEPTS = {
+    "num_layers": "flow layers: couplings or autoregressive layers (steps "
+                  "per level in a multi-scale flow)",
+    "num_scales": "levels L of a multi-scale image flow (its squeezes)",
+    "hidden_units": "conditioner width: hidden sizes of each MLP or MADE "
+                    "(comma-separated), or the channels of each conv net "
+                    "(one integer)",
+    "num_blocks": "residual blocks of each conv net",
+    "coupling": "the coupling transform: affine, additive (or spline: glow)",
+    "actnorm": "an ActNorm before each layer",
+    "permutation": "the order between layers: reverse or random",
+    "activation": "the networks' activation",
+    "alpha": "the logit preprocessing margin",
+    "log_scale_bound": "B: each autoregressive layer's |log-scale| < B",
+    "context_shape": "[C] for a conditional flow p(x | c), else None",
+    "prior": "the base of the latent: gaussian or logistic",
+    "seed": "seed of the flow's random structure (permutations)",
+    "validate_args": "check inputs of every bijector at run time",
+    "dtype": "float dtype of the flow",
+    "name": "name of the distribution",
+}
+LEADING = ("num_layers", "num_scales", "hidden_units")
+TRAILING = ("context_shape", "prior", "seed", "validate_args", "dtype", "name")
+
 # The offline digits data (1500 8x8 images) overfit larger networks; these
 # sizes give the README's figures.
 ARCHITECTURE_DEFAULTS = {
-    "nice": dict(num_coupling_layers=4, hidden_units=[64, 64],
-                 prior="logistic"),
-    "realnvp": dict(num_scales=2, hidden_channels=10, num_blocks=1),
-    "glow": dict(num_scales=2, depth=4, hidden_channels=32, coupling="affine",
-                 lu_decomposed=False),
-    # 27,946 parameters, Glow's budget. The registry builds the flow alone
-    # (dequantization="uniform"); the CLI adds a variational dequantizer.
-    "flowpp": dict(num_scales=1, checkerboard_steps=2, channel_steps=2,
-                   final_steps=2, filters=8, num_blocks=1, num_heads=4,
+    "nice": dict(num_layers=4, hidden_units=[64, 64], prior="logistic"),
+    "realnvp": dict(num_scales=2, hidden_units=10, num_blocks=1),
+    "glow": dict(num_layers=4, num_scales=2, hidden_units=32,
+                 coupling="affine", lu_decomposed=False),
+    # 27,946 parameters, Glow's budget. The CLI's --dequantization
+    # variational adds a variational dequantizer beside the flow.
+    "flowpp": dict(num_scales=1, hidden_units=8, checkerboard_steps=2,
+                   channel_steps=2, final_steps=2, num_blocks=1, num_heads=4,
                    num_components=4),
     # Flattened 64-pixel images; about 36,000 parameters, as NICE and Glow.
     "maf": dict(num_layers=5, hidden_units=[32, 32]),
@@ -48,28 +95,22 @@ ARCHITECTURE_DEFAULTS = {
     "coupling_flow": dict(num_layers=6, hidden_units=[48, 48]),
 }
 
-# Builder arguments that change what a builder returns (Flow++'s variational
-# dequantizer makes it return a pair): the registry builds the flow alone.
-_NOT_OPTIONS = frozenset({"dequantization", "dequantizer_options"})
-
-
 def options(name):
   """The options flow `name` takes: its builder's keyword arguments."""
   if name not in BUILDERS:
     raise ValueError(f"Unknown flow {name!r}; known: {sorted(BUILDERS)}.")
-  # The first parameter is the event (image) shape, passed positionally.
-  parameters = list(inspect.signature(BUILDERS[name]).parameters)[1:]
-  return sorted(set(parameters) - _NOT_OPTIONS)
+  # The first parameter is the event shape, the only positional one.
+  return sorted(list(inspect.signature(BUILDERS[name]).parameters)[1:])
 
 
-def build(name, image_shape, **kwargs):
-  """Builds flow `name` over `image_shape`; `kwargs` override the defaults.
+def build(name, event_shape, **kwargs):
+  """Builds flow `name` over `event_shape`; `kwargs` override the defaults.
 
   Args:
     name: one of `BUILDERS`.
-    image_shape: the data's event shape, [H, W, C] for images.
+    event_shape: the data's event shape, [H, W, C] for images.
     **kwargs: builder arguments (`options(name)` lists them), e.g.
-      `depth=8`, `validate_args=True`.
+      `num_layers=8`, `validate_args=True`.
 
   Returns:
     The builder's `tfd.TransformedDistribution`.
@@ -83,5 +124,5 @@ def build(name, image_shape, **kwargs):
     raise ValueError(
         f"Options {sorted(unknown)} do not apply to flow {name!r}; it takes "
         f"{valid}.")
-  return BUILDERS[name](list(image_shape),
+  return BUILDERS[name](list(event_shape),
                         **dict(ARCHITECTURE_DEFAULTS[name], **kwargs))

@@ -3,7 +3,7 @@
 import tensorflow as tf
 import tf_keras
 
-from tfp_flows import context as context_lib
+from tfp_flows.bijectors import _context as context_lib
 
 __all__ = ["ContextBias", "for_context"]
 
@@ -18,6 +18,11 @@ class ContextBias(tf_keras.layers.Layer):
   per-channel bias that depends on c), which is how every conditional net of
   tfp_flows takes its context. Zero-initialised on an output layer, a new
   conditional layer stays the identity for every context.
+
+  References:
+    van den Oord, A., Kalchbrenner, N., Vinyals, O., Espeholt, L., Graves, A. &
+      Kavukcuoglu, K. (2016). Conditional Image Generation with PixelCNN
+      Decoders. NeurIPS. arXiv:1606.05328.
   """
 
   def __init__(self, units, kernel_initializer="glorot_uniform", **kwargs):

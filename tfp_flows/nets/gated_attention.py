@@ -5,7 +5,7 @@ import math
 import tensorflow as tf
 import tf_keras
 
-from tfp_flows import context as context_lib
+from tfp_flows.bijectors import _context as context_lib
 from tfp_flows.nets import context_bias
 
 __all__ = ["GatedAttentionNet", "concat_elu"]
@@ -54,6 +54,16 @@ class GatedAttentionNet(tf_keras.layers.Layer):
   h [B, H, W, output_channels]. H and W must be static when attention is on
   (they size P). The paper's CIFAR-10 setting is filters=96, num_blocks=10,
   num_heads=4, dropout=0.2.
+
+  References:
+    Ho, J., Chen, X., Srinivas, A., Duan, Y. & Abbeel, P. (2019). Flow++:
+      Improving Flow-Based Generative Models with Variational Dequantization and
+      Architecture Design. ICML. arXiv:1902.00275.
+    Salimans, T., Karpathy, A., Chen, X. & Kingma, D. P. (2017). PixelCNN++:
+      Improving the PixelCNN with Discretized Logistic Mixture Likelihood and
+      Other Modifications. ICLR. arXiv:1701.05517.
+    Vaswani, A. et al. (2017). Attention Is All You Need. NeurIPS.
+      arXiv:1706.03762.
   """
 
   def __init__(self,

@@ -3,7 +3,7 @@
 import tensorflow as tf
 import tf_keras
 
-from tfp_flows import context as context_lib
+from tfp_flows.bijectors import _context as context_lib
 from tfp_flows.nets import context_bias
 
 __all__ = ["GlowNet"]
@@ -20,6 +20,10 @@ class GlowNet(tf_keras.layers.Layer):
   Conditional (`context_shape=[C]`, called `net(x, conditional_input=c)`,
   c [B, C] or [C]): a linear map of c is added to the first convolution's
   output before its ReLU (`ContextBias`).
+
+  References:
+    Kingma, D. P. & Dhariwal, P. (2018). Glow: Generative Flow with Invertible
+      1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
 
   def __init__(self, hidden_channels, output_channels, context_shape=None,

@@ -4,7 +4,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from tfp_flows import context as context_lib
+from tfp_flows.bijectors import _context as context_lib
 from tfp_flows import tfp_internal
 
 tfb = tfp.bijectors
@@ -36,6 +36,10 @@ class MADE(tfb.AutoregressiveNetwork):
   made.build([None, 4])  # every variable now
   layer = tfp_flows.bijectors.MaskedAutoregressive(made)
   ```
+
+  References:
+    Germain, M., Gregor, K., Murray, I. & Larochelle, H. (2015). MADE: Masked
+      Autoencoder for Distribution Estimation. ICML. arXiv:1502.03509.
   """
 
   def __init__(self, event_size, hidden_units, context_shape=None,

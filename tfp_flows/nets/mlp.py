@@ -3,7 +3,7 @@
 import tensorflow as tf
 import tf_keras
 
-from tfp_flows import context as context_lib
+from tfp_flows.bijectors import _context as context_lib
 
 __all__ = ["MLP"]
 

@@ -5,7 +5,7 @@ import functools
 import tensorflow as tf
 import tf_keras
 
-from tfp_flows import context as context_lib
+from tfp_flows.bijectors import _context as context_lib
 from tfp_flows.nets import context_bias
 
 __all__ = ["ResNet"]
@@ -23,6 +23,12 @@ class ResNet(tf_keras.layers.Layer):
   Conditional (`context_shape=[C]`, called `net(x, conditional_input=c)`,
   c [B, C] or [C]): a linear map of c is added to the residual stream after
   the first convolution (`ContextBias`).
+
+  References:
+    Dinh, L., Sohl-Dickstein, J. & Bengio, S. (2017). Density estimation using
+      Real NVP. ICLR. arXiv:1605.08803.
+    He, K., Zhang, X., Ren, S. & Sun, J. (2016). Deep Residual Learning for
+      Image Recognition. CVPR. arXiv:1512.03385.
   """
 
   def __init__(self, hidden_channels, output_channels, num_blocks=2,

@@ -3,7 +3,7 @@
 import tensorflow as tf
 import tf_keras
 
-from tfp_flows import context as context_lib
+from tfp_flows.bijectors import _context as context_lib
 from tfp_flows.nets import context_bias
 
 __all__ = ["SplitPriorNet"]
@@ -18,6 +18,10 @@ class SplitPriorNet(tf_keras.layers.Layer):
   Conditional (`context_shape=[C]`, called `net(h, conditional_input=c)`):
   a zero-initialised linear map of c is added (`ContextBias`), the Glow
   paper's class-conditional split prior.
+
+  References:
+    Kingma, D. P. & Dhariwal, P. (2018). Glow: Generative Flow with Invertible
+      1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
 
   def __init__(self, output_channels, context_shape=None, **kwargs):
