@@ -26,7 +26,7 @@ def test_a_run_from_python_writes_what_the_cli_writes(tmp_path, tfds_dir):
     assert (tmp_path / "run" / name).exists(), name
 
 
-def test_unknown_flows_and_options_are_refused_before_any_work(tmp_path):
+def test_an_unknown_flow_is_refused_before_any_work(tmp_path):
   with pytest.raises(ValueError, match="Unknown flow 'glwo'"):
     experiment.train(experiment.TrainConfig(out=str(tmp_path), flow="glwo"))
   assert not list(tmp_path.iterdir())

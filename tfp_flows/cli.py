@@ -80,6 +80,7 @@ def _first_sentence(docstring, argument):
   return ""
 
 
+@functools.lru_cache(maxsize=None)
 def _registry_tables():
   """{name: syntax tree of its value} of flows/registry.py's assignments."""
   return {stmt.targets[0].id: stmt.value
@@ -469,8 +470,7 @@ def train(args):
   """Runs `tfp-flows train`: `experiment.train` with the flags as its config."""
   import tfp_flows.experiment as experiment  # pylint: disable=import-outside-toplevel
   fields = {f.name for f in dataclasses.fields(experiment.TrainConfig)}
-  settings = {k: v for k, v in vars(args).items()
-              if k in fields and k not in ("options", "started")}
+  settings = {k: v for k, v in vars(args).items() if k in fields}
   return experiment.train(experiment.TrainConfig(
       options=_architecture(args), started=_STARTED, **settings))
 
