@@ -1,12 +1,17 @@
 """Flows as surrogate posteriors and as NeuTra preconditioners: Markdown tables.
 
 Table 1: importance diagnostics (`tfp_flows.vi.importance_diagnostics`, 20000
-draws) of three surrogates fitted by reverse KL with the same budget (steps,
-draws per step, Adam and its learning rate), on the banana, Neal's 10-D
-funnel and the 31-D Bayesian logistic regression (`tfp_flows.targets`):
+draws) of surrogates fitted by reverse KL with the same budget (steps, draws
+per step, Adam and its learning rate), on the banana, Neal's 10-D funnel,
+the 31-D Bayesian logistic regression and Rezende & Mohamed's 2-D energies
+U1-U4 (`tfp_flows.targets`):
 
-* ours: `flows.iaf(event_shape)` at its defaults (5 layers, MADE [64, 64])
-  trained by `vi.VariationalFlowModel` at its defaults;
+* ours (iaf): `flows.iaf(event_shape)` at its defaults (5 layers, MADE
+  [64, 64]) trained by `vi.VariationalFlowModel` at its defaults;
+* ours (planar), ours (radial), ours (sylvester): the classic surrogates,
+  `flows.planar` (8 layers), `flows.radial` (8 layers) and
+  `flows.sylvester` (4 Householder Sylvester layers, 2 reflections each) at
+  their defaults, trained the same way;
 * TFP affine: `tfp.experimental.vi.build_affine_surrogate_posterior`
   (full-rank Gaussian, operators="tril"), trained by
   `tfp.vi.fit_surrogate_posterior`;
@@ -21,9 +26,11 @@ against plain NUTS, the same chains, steps and adaptation: effective samples
 (the worst coordinate) per gradient evaluation.
 
 Usage: python benchmarks/vi.py [--steps 5000] [--seeds 0,1,2]
+  [--targets banana,U1] [--surrogates iaf,planar,radial,sylvester,tfp_affine,tfp_iaf]
 """
 
 import argparse
+import functools
 import os
 import time
 
@@ -45,7 +52,14 @@ tf.get_logger().setLevel("ERROR")
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
-SURROGATES = ("ours (iaf)", "TFP affine", "TFP IAF")
+# Command-line name -> table name.
+SURROGATES = {"iaf": "ours (iaf)", "planar": "ours (planar)",
+              "radial": "ours (radial)", "sylvester": "ours (sylvester)",
+              "tfp_affine": "TFP affine", "tfp_iaf": "TFP IAF"}
+TARGETS = {"banana": targets.banana, "funnel10": lambda: targets.funnel(10),
+           "logistic_regression": targets.logistic_regression,
+           **{name: functools.partial(targets.energy, name)
+              for name in targets.ENERGIES}}
 
 
 def tfp_affine(dim, seed):
@@ -66,11 +80,13 @@ def tfp_iaf(dim, seed):
       tfd.Sample(tfd.Normal(0., 1.), [dim]), tfb.Chain(layers))
 
 
-def fit_ours(target, steps, sample_size, learning_rate, seed):
-  # The builder's seed picks permutations only; the networks' initial
-  # weights come from the global stream, seeded here so a seed is one fit.
+def fit_ours(target, steps, sample_size, learning_rate, seed, flow="iaf"):
+  # The builder's seed picks permutations (IAF) or initial draws (planar,
+  # radial, Sylvester); networks' initial weights come from the global
+  # stream, seeded here so a seed is one fit.
   tf_keras.utils.set_random_seed(seed)
-  flow = tfp_flows.flows.iaf(target.event_shape, seed=seed)
+  flow = tfp_flows.flows.registry.BUILDERS[flow](target.event_shape,
+                                                  seed=seed)
   model = vi.VariationalFlowModel(flow, target.log_prob,
                                   sample_size=sample_size, seed=seed)
   model.compile(tf_keras.optimizers.Adam(learning_rate))
@@ -101,17 +117,18 @@ def fit_tfp(surrogate, target, steps, sample_size, learning_rate, seed):
 
 def run_vi(args):
   rows = {}
-  for target in (targets.banana(), targets.funnel(10),
-                 targets.logistic_regression()):
-    for name in SURROGATES:
+  for target in (TARGETS[name]() for name in args.targets):
+    for key in args.surrogates:
+      name = SURROGATES[key]
       results = []
       for seed in args.seeds:
         began = time.perf_counter()
-        if name == "ours (iaf)":
-          dist = fit_ours(target, args.steps, args.sample_size, args.lr, seed)
-        else:
-          dist = fit_tfp(tfp_affine if name == "TFP affine" else tfp_iaf,
+        if key.startswith("tfp_"):
+          dist = fit_tfp(tfp_affine if key == "tfp_affine" else tfp_iaf,
                          target, args.steps, args.sample_size, args.lr, seed)
+        else:
+          dist = fit_ours(target, args.steps, args.sample_size, args.lr, seed,
+                          flow=key)
         seconds = time.perf_counter() - began
         found = vi.importance_diagnostics(dist, target.log_prob,
                                           num_samples=args.draws, seed=seed)
@@ -177,6 +194,12 @@ def main():
                       help="Adam's learning rate (default 1e-3)")
   parser.add_argument("--seeds", default="0",
                       type=lambda s: [int(v) for v in s.split(",")])
+  parser.add_argument("--targets", default=",".join(TARGETS),
+                      type=lambda s: s.split(","),
+                      help=f"comma-separated, of {', '.join(TARGETS)}")
+  parser.add_argument("--surrogates", default=",".join(SURROGATES),
+                      type=lambda s: s.split(","),
+                      help=f"comma-separated, of {', '.join(SURROGATES)}")
   parser.add_argument("--draws", type=int, default=20000,
                       help="draws for the diagnostics (default 20000)")
   parser.add_argument("--mcmc-steps", type=int, default=1000,
@@ -184,6 +207,11 @@ def main():
   parser.add_argument("--skip-vi", action="store_true")
   parser.add_argument("--skip-neutra", action="store_true")
   args = parser.parse_args()
+  for value, known, what in ((args.targets, TARGETS, "target"),
+                             (args.surrogates, SURROGATES, "surrogate")):
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+      parser.error(f"unknown {what}(s) {unknown}; known: {sorted(known)}")
   tf.config.set_visible_devices([], "GPU")
   print(f"steps {args.steps}, {args.sample_size} draws per step, Adam "
         f"{args.lr}, seeds {args.seeds}, diagnostics from {args.draws} draws")

@@ -34,7 +34,8 @@ _FILE_SECONDS = {
     "test_spline_coupling.py": 18, "test_nsf.py": 17,
     "test_gated_attention.py": 15, "test_context.py": 14,
     "test_invertible_conv1x1.py": 14, "test_chain.py": 12,
-    "test_export.py": 12, "test_bad_input.py": 12,
+    "test_export.py": 12, "test_bad_input.py": 12, "test_sylvester.py": 25,
+    "test_planar.py": 20, "test_radial.py": 10,
     # Files whose tests run in `make test-claims` and `make test-slow` only
     # (tests/claims/, test_toys.py): their seconds in `make test-slow`
     # (README budgets; estimated from the README's train times), so the

@@ -143,7 +143,33 @@ TINY = {
     "ffjord": dict(hidden_units=[8]),
     "coupling_flow": dict(num_layers=2, hidden_units=[8]),
     "nsf": dict(num_layers=2, num_bins=3, hidden_units=[8]),
+    "planar": dict(num_layers=2),
+    "radial": dict(num_layers=2),
+    "sylvester": dict(num_layers=2, num_reflections=1),
 }
+
+
+def assert_implicit_gradient(layer, y, rtol, atol, h=1e-6):
+  """d sum(sin(inverse(y))) / d theta equals central differences (float64).
+
+  For layers whose inverse is a root finder that is not differentiated:
+  their gradient must be the implicit function's. `layer` has one trainable
+  variable theta (its free parameters).
+  """
+  [theta] = layer.trainable_variables
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(tf.sin(layer.inverse(y)))
+  grad = tape.gradient(loss, theta).numpy()
+  start = theta.numpy()
+  numeric = []
+  for i in range(start.size):
+    values = []
+    for sign in (1., -1.):
+      theta.assign(start + sign * h * np.eye(start.size)[i])
+      values.append(float(tf.reduce_sum(tf.sin(layer.inverse(y)))))
+    numeric.append((values[0] - values[1]) / (2 * h))
+  theta.assign(start)
+  np.testing.assert_allclose(grad, numeric, rtol=rtol, atol=atol)
 
 
 def made(dim=3, hidden=(8,), dtype=tf.float32, scale=0., seed=0, **kwargs):

@@ -137,8 +137,10 @@ def test_vi_benchmark_prints_both_tables():
   proc = _run("vi.py", ["--steps", "3", "--draws", "100", "--mcmc-steps",
                         "5", "--seeds", "0"])
   assert proc.returncode == 0, proc.stderr[-3000:]
-  for surrogate in ("ours (iaf)", "TFP affine", "TFP IAF"):
-    for target in ("banana", "funnel10", "logistic_regression"):
+  for surrogate in ("ours (iaf)", "ours (planar)", "ours (radial)",
+                    "ours (sylvester)", "TFP affine", "TFP IAF"):
+    for target in ("banana", "funnel10", "logistic_regression", "U1", "U2",
+                   "U3", "U4"):
       assert f"| {target} | {surrogate} |" in proc.stdout
   assert "| NeuTra NUTS (ours) |" in proc.stdout
   assert "NeuTra / NUTS, ESS per gradient:" in proc.stdout

@@ -5,7 +5,8 @@ it needs an entry in `test_registry.TINY`), without and with a context:
 the harness checks on its bijector, one `FlowModel.fit` step on labelled
 batches, `save_flow` -> `load_flow` (from the flow alone, no re-description)
 with equal log-probs, and an export served in a fresh process (one process
-for every export) with equal log-probs.
+for every export) with equal log-probs. The unconditional flows' harness and
+exports run in the slow suite (`make test-slow`, run by CI).
 """
 
 import json
@@ -98,33 +99,36 @@ def test_conditional_ffjord_jacobian():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  """Each case after one fit step; saved, reloaded and exported."""
+  """case -> the flow after one fit step, saved and reloaded; built on demand."""
   root = tmp_path_factory.mktemp("every_builder")
   out = {}
-  for name, conditional in CASES:
-    tf_keras.utils.set_random_seed(0)
-    dist = build(name, conditional)
-    model = tfp_flows.FlowModel(
-        dist, num_levels=17,
-        num_classes=NUM_CLASSES if conditional else None)
-    model.compile(tf_keras.optimizers.Adam(1e-2))
-    x, y = batch(name)
-    before = [v.numpy() for v in dist.trainable_variables]
-    history = model.fit(tf.data.Dataset.from_tensors((x, y)), epochs=1,
-                        verbose=0)
-    path = str(root / f"{name}-{conditional}")
-    tfp_flows.save_flow(dist, path + "-flow")
-    loaded, config = tfp_flows.load_flow(path + "-flow")
-    exported = tfp_flows.export_saved_model(dist, path + "-model")
-    out[name, conditional] = dict(dist=dist, before=before, history=history,
-                                  loaded=loaded, config=config,
-                                  exported=exported)
-  return out
+
+  def get(name, conditional):
+    if (name, conditional) not in out:
+      tf_keras.utils.set_random_seed(0)
+      dist = build(name, conditional)
+      model = tfp_flows.FlowModel(
+          dist, num_levels=17,
+          num_classes=NUM_CLASSES if conditional else None)
+      model.compile(tf_keras.optimizers.Adam(1e-2))
+      x, y = batch(name)
+      before = [v.numpy() for v in dist.trainable_variables]
+      history = model.fit(tf.data.Dataset.from_tensors((x, y)), epochs=1,
+                          verbose=0)
+      path = str(root / f"{name}-{conditional}")
+      tfp_flows.save_flow(dist, path + "-flow")
+      loaded, config = tfp_flows.load_flow(path + "-flow")
+      out[name, conditional] = dict(dist=dist, before=before,
+                                    history=history, loaded=loaded,
+                                    config=config, path=path)
+    return out[name, conditional]
+
+  return get
 
 
 @pytest.mark.parametrize("name,conditional", CASES, ids=map(case_id, CASES))
 def test_one_fit_step_and_save_load(trained, name, conditional):
-  case = trained[name, conditional]
+  case = trained(name, conditional)
   dist = case["dist"]
   assert np.isfinite(case["history"].history["loss"][0])
   moved = [not np.array_equal(b, v.numpy())
@@ -168,19 +172,27 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def test_every_export_serves_in_a_fresh_process(trained, tmp_path):
+# The conditional flows' exports here, the unconditional ones' in the slow
+# suite: serving takes the same path for both, the context aside.
+@pytest.mark.parametrize("conditional", [
+    True, pytest.param(False, marks=pytest.mark.slow)])
+def test_every_export_serves_in_a_fresh_process(trained, tmp_path,
+                                                conditional):
   items, want = [], {}
-  for (name, conditional), case in trained.items():
+  for name in sorted(registry.BUILDERS):
+    case = trained(name, conditional)
+    exported = tfp_flows.export_saved_model(case["dist"],
+                                            case["path"] + "-model")
     x, y = batch(name, seed=2)
     c = context_of(conditional, y)
-    item = {"path": case["exported"], "context": None,
-            "x": str(tmp_path / f"{name}{conditional}x.npy")}
+    item = {"path": exported, "context": None,
+            "x": str(tmp_path / f"{name}x.npy")}
     np.save(item["x"], x)
     if conditional:
       item["context"] = str(tmp_path / f"{name}c.npy")
       np.save(item["context"], c.numpy())
     items.append(item)
-    want[case["exported"]] = tfp_flows.log_prob(case["dist"], x, c).numpy()
+    want[exported] = tfp_flows.log_prob(case["dist"], x, c).numpy()
   proc = subprocess.run(
       [sys.executable, "-c", _SERVE_ALL, json.dumps(items)],
       capture_output=True, text=True, timeout=600,

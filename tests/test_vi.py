@@ -279,3 +279,31 @@ def test_bad_arguments():
     model.fit(epochs=1, steps_per_epoch=1)
   with pytest.raises(ValueError, match="`context` must be None"):
     vi.sample_and_log_prob(flow, 3, context=tf.zeros([1, 3]))
+
+
+@pytest.mark.parametrize("name", ["planar", "radial", "sylvester"])
+def test_a_surrogate_named_is_its_builder_at_its_defaults(name):
+  target = tfp_flows.targets.banana()
+  model = vi.VariationalFlowModel(name, target.log_prob,
+                                  event_shape=target.event_shape,
+                                  sample_size=8)
+  want = tfp_flows.flows.registry.BUILDERS[name](target.event_shape)
+  assert model.flow.name == name
+  assert model.flow.event_shape == [2]
+  assert [v.shape for v in model.flow.trainable_variables] == [
+      v.shape for v in want.trainable_variables]
+  model.compile(tf_keras.optimizers.Adam(1e-3))
+  history = model.fit(epochs=1, steps_per_epoch=2, verbose=0).history
+  assert np.isfinite(history["elbo"][0])
+
+
+def test_a_surrogate_by_name_needs_a_known_name_and_the_event_shape():
+  log_prob = tfp_flows.targets.banana().log_prob
+  with pytest.raises(ValueError, match="Unknown flow 'planer'; known:"):
+    vi.VariationalFlowModel("planer", log_prob, event_shape=[2])
+  with pytest.raises(ValueError, match="needs `event_shape`"):
+    vi.VariationalFlowModel("planar", log_prob)
+  flow = tfp_flows.flows.planar([2])
+  with pytest.raises(ValueError, match="`event_shape` is for a `flow` given "
+                     "by name"):
+    vi.VariationalFlowModel(flow, log_prob, event_shape=[2])

@@ -6,12 +6,13 @@ Public API:
   LogisticMixtureCoupling, Coupling (base class), MaskedAutoregressive,
   MaskedAutoregressiveSpline, Autoregressive (base class), ActNorm,
   InvertibleConv1x1, Permute, Squeeze, FactorOut, Logit, Rescaling,
-  Unflatten, ContextAffine, masks, rational_quadratic_spline.
+  Unflatten, ContextAffine, Planar, Radial, Sylvester, masks,
+  rational_quadratic_spline.
 * `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet,
   GatedAttentionNet, MADE, SplitPriorNet).
 * `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
-  (nice, realnvp, glow, flowpp, maf, iaf, nsf, ffjord, coupling_flow; their
-  `registry`), and `chain`, which composes flows and bijectors into one.
+  (nice, realnvp, glow, flowpp, maf, iaf, nsf, ffjord, coupling_flow,
+  planar, radial, sylvester; their `registry`), and `chain`, which composes flows and bijectors into one.
 * `tfp_flows.context`: the context convention of conditional flows p(x | c)
   and its routing (`context_shape`, `bijector_kwargs`); every builder takes
   `context_shape=[C]` and every application `context=`.

@@ -35,6 +35,16 @@ model.compile(tf_keras.optimizers.Adam(1e-3))
 model.fit(epochs=10, steps_per_epoch=200, callbacks=[tfp_flows.NaNGuard()])
 tfp_flows.vi.importance_diagnostics(flow, target.log_prob)  # ESS, log Z, k-hat
 ```
+
+A surrogate may be named instead, built at its builder's defaults: the
+classic ones (`"planar"`, `"radial"`, `"sylvester"`) or any other flow of
+`flows.registry.BUILDERS`:
+
+```python
+model = tfp_flows.vi.VariationalFlowModel(
+    "sylvester", target.log_prob, event_shape=target.event_shape)
+flow = model.flow
+```
 """
 
 import tensorflow as tf
@@ -43,6 +53,7 @@ import tf_keras
 from tfp_flows import context as context_lib
 from tfp_flows import diagnostics
 from tfp_flows import training
+from tfp_flows.flows import registry
 
 __all__ = ["VariationalFlowModel", "importance_diagnostics",
            "sample_and_log_prob"]
@@ -115,6 +126,23 @@ def _target_log_prob(target_log_prob_fn, x, context, expected, check):
     return tf.identity(log_p)
 
 
+def _surrogate(flow, event_shape):
+  """`flow`, or for a builder's name that builder over `event_shape`."""
+  if not isinstance(flow, str):
+    if event_shape is not None:
+      raise ValueError("`event_shape` is for a `flow` given by name; got a "
+                       f"distribution ({flow.name}) and event_shape "
+                       f"{event_shape!r}.")
+    return flow
+  if flow not in registry.BUILDERS:
+    raise ValueError(f"Unknown flow {flow!r}; known: "
+                     f"{sorted(registry.BUILDERS)}.")
+  if event_shape is None:
+    raise ValueError(f"A flow given by name ({flow!r}) needs `event_shape`, "
+                     "the target's (e.g. `target.event_shape`).")
+  return registry.BUILDERS[flow](list(tf.TensorShape(event_shape)))
+
+
 class VariationalFlowModel(tf_keras.Model):
   """A tf_keras model that fits a flow to an unnormalised target by reverse KL.
 
@@ -172,12 +200,15 @@ class VariationalFlowModel(tf_keras.Model):
 
   def __init__(self, flow, target_log_prob_fn, sample_size=256,
                importance_samples=None, annealing=None, check_target=True,
-               seed=0, **kwargs):
+               seed=0, event_shape=None, **kwargs):
     """Wraps `flow` and the target.
 
     Args:
       flow: a `tfd.Distribution` with trainable variables and a fully
-        defined event shape (`flows.iaf(...)`, any TFP surrogate).
+        defined event shape (`flows.iaf(...)`, any TFP surrogate), or the
+        name of a builder of `flows.registry.BUILDERS` ("iaf", "planar",
+        "radial", "sylvester", ...), built at its own defaults over
+        `event_shape` (the model's `flow` attribute then holds it).
       target_log_prob_fn: log p~(x): x [S, *event] -> [S]; for a conditional
         flow log p~(x | c): (x [S, B, *event], c [B, C]) -> [S, B].
       sample_size: S, the bound's terms per step (global batch).
@@ -187,8 +218,11 @@ class VariationalFlowModel(tf_keras.Model):
         2000)`), or None for beta = 1.
       check_target: assert at run time that the target returns no NaN / +inf.
       seed: seed of the model's random stream (`tf.random.Generator`).
+      event_shape: the target's event shape, when `flow` is a builder's
+        name (e.g. `target.event_shape`); else None.
       **kwargs: tf_keras.Model arguments (`name`).
     """
+    flow = _surrogate(flow, event_shape)
     kwargs.setdefault("dtype", flow.dtype)
     super().__init__(**kwargs)
     if not flow.event_shape.is_fully_defined():

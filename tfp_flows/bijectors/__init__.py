@@ -17,15 +17,19 @@ from tfp_flows.bijectors.masked_autoregressive import MaskedAutoregressive
 from tfp_flows.bijectors.masked_autoregressive_spline import \
     MaskedAutoregressiveSpline
 from tfp_flows.bijectors.permute import Permute
+from tfp_flows.bijectors.planar import Planar
+from tfp_flows.bijectors.radial import Radial
 from tfp_flows.bijectors.rescaling import Rescaling
 from tfp_flows.bijectors.spline_coupling import SplineCoupling
 from tfp_flows.bijectors.squeeze import Squeeze
+from tfp_flows.bijectors.sylvester import Sylvester
 from tfp_flows.bijectors.unflatten import Unflatten
 
 __all__ = [
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "Autoregressive",
     "ContextAffine", "Coupling", "FactorOut", "InvertibleConv1x1", "Logit",
     "LogisticMixtureCoupling", "MaskedAutoregressive",
-    "MaskedAutoregressiveSpline", "Permute", "Rescaling", "SplineCoupling", "Squeeze",
-    "Unflatten", "masks", "rational_quadratic_spline"
+    "MaskedAutoregressiveSpline", "Permute", "Planar", "Radial", "Rescaling",
+    "SplineCoupling", "Squeeze", "Sylvester", "Unflatten", "masks",
+    "rational_quadratic_spline"
 ]

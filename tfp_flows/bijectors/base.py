@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -11,14 +13,20 @@ tfb = tfp.bijectors
 
 __all__ = [
     "AugmentedBijector", "VectorToEventShapes", "FlowBijector", "call_with_one_batch_dim",
-    "DEFAULT_SHIFT_BOUND", "check_bound", "check_event_shape", "clip",
-    "clip_range", "linear_tails", "unstack_last"
+    "DEFAULT_ROOT_TOLERANCES", "DEFAULT_SHIFT_BOUND", "check_bound",
+    "check_event_shape", "clip", "clip_range", "implicit_root",
+    "linear_tails", "search_root", "unstack_last"
 ]
 
 # The clip of every layer's shift (couplings, MAF/IAF, FactorOut's mean):
 # far beyond what a trained layer predicts on standardised data, near enough
 # that an input far from the data cannot drive the next layers ever further.
 DEFAULT_SHIFT_BOUND = 1e3
+
+# Default stopping tolerance |g(x) - target| of `search_root`, by dtype:
+# a few ulps of values of order 1 (the search also stops when its bracket is
+# a few ulps of its ends wide).
+DEFAULT_ROOT_TOLERANCES = {"float32": 1e-6, "float64": 1e-12}
 
 
 def check_bound(value, arg_name):
@@ -131,6 +139,55 @@ def _split_at(x, bound):
     return (inside, x - inside, mask), gradient
 
   return split(x)
+
+
+def search_root(fn, low, high, tolerance=None, max_iterations=60):
+  """The x in [low, high] with fn(x) = 0 for an increasing fn, no gradient.
+
+  Chandrupatla's bracketed method (`tfp.math.find_root_chandrupatla`),
+  elementwise: it stops where |fn(x)| <= `tolerance` or the bracket is a few
+  ulps of its ends wide, after at most `max_iterations` steps (60 halve a
+  bracket of width 1e3 to float64 ulps even by pure bisection). `fn`'s
+  tensors should be `tf.stop_gradient`ed by the caller: the search is not
+  differentiated; `implicit_root` gives its result the implicit function's
+  gradient.
+
+  Args:
+    fn: x -> tensor of x's shape, increasing in x with a root in the bracket.
+    low, high: the bracket, broadcast to the roots' shape.
+    tolerance: on |fn(x)|; None for `DEFAULT_ROOT_TOLERANCES` of the dtype.
+    max_iterations: cap on the steps.
+
+  Returns:
+    The roots, without a gradient.
+  """
+  shape = tf.shape(low + high)
+  low, high = tf.broadcast_to(low, shape), tf.broadcast_to(high, shape)
+  dtype = low.dtype
+  if tolerance is None:
+    tolerance = DEFAULT_ROOT_TOLERANCES[dtype.name]
+  eps = tf.constant(np.finfo(dtype.as_numpy_dtype).eps, dtype)
+  ulps = 2. * eps * tf.maximum(tf.maximum(tf.abs(low), tf.abs(high)),
+                               tf.ones([], dtype))
+  result = tfp.math.find_root_chandrupatla(
+      fn, low=low, high=high, position_tolerance=ulps,
+      value_tolerance=tf.constant(tolerance, dtype),
+      max_iterations=max_iterations)
+  return tf.stop_gradient(result.estimated_root)
+
+
+def implicit_root(root, residual, slope):
+  """`root`'s value with the gradient of the implicit function g(x; theta) = t.
+
+  With x0 a root found without a gradient (`search_root`), residual =
+  g(x0; theta) - t computed with gradients and slope = dg/dx at x0 (its
+  value used without one), returns x0 - (delta - stop_gradient(delta)),
+  delta = residual / slope: exactly x0, and the derivative
+  dx/dtheta = -(dg/dtheta - dt/dtheta) / (dg/dx) of the implicit function
+  theorem (one Newton step's, without moving x0).
+  """
+  delta = residual / tf.stop_gradient(slope)
+  return root - (delta - tf.stop_gradient(delta))
 
 
 def unstack_last(value, num):

@@ -10,11 +10,14 @@ from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.nsf import nsf
+from tfp_flows.flows.planar import planar
 from tfp_flows.flows.priors import standard_prior
+from tfp_flows.flows.radial import radial
 from tfp_flows.flows.realnvp import realnvp
+from tfp_flows.flows.sylvester import sylvester
 
 __all__ = [
     "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf", "nice",
-    "nsf", "realnvp",
-    "registry", "standard_prior"
+    "nsf", "planar", "radial", "realnvp", "registry", "standard_prior",
+    "sylvester"
 ]

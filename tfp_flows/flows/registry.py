@@ -10,14 +10,18 @@ from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.nsf import nsf
+from tfp_flows.flows.planar import planar
+from tfp_flows.flows.radial import radial
 from tfp_flows.flows.realnvp import realnvp
+from tfp_flows.flows.sylvester import sylvester
 
 __all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "CONCEPTS", "LEADING",
            "TRAILING", "TRAIN_DEFAULTS", "build", "options"]
 
 BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp,
             "maf": maf, "iaf": iaf, "ffjord": ffjord, "nsf": nsf,
-            "coupling_flow": coupling_flow}
+            "coupling_flow": coupling_flow, "planar": planar, "radial": radial,
+            "sylvester": sylvester}
 
 # Training settings per flow, tuned on the offline digits data (epochs over
 # its 1,500 training images; `experiment.default_epochs` scales them to
@@ -35,6 +39,11 @@ TRAIN_DEFAULTS = {
     "ffjord": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
     "coupling_flow": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     "nsf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
+    # Surrogates for variational inference; on data their density takes a
+    # root find per layer (Sylvester: D in sequence per layer).
+    "planar": dict(epochs=50, learning_rate=1e-3, temperature=1.0),
+    "radial": dict(epochs=50, learning_rate=1e-3, temperature=1.0),
+    "sylvester": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
 }
 
 # The builders' contract: `builder(event_shape, *, ...)`, keyword-only after
@@ -93,6 +102,10 @@ ARCHITECTURE_DEFAULTS = {
     # Flattened images, RealNVP's affine couplings on halves; about 36,000
     # parameters.
     "coupling_flow": dict(num_layers=6, hidden_units=[48, 48]),
+    # The variational-inference surrogates at their builders' sizes.
+    "planar": dict(num_layers=8),
+    "radial": dict(num_layers=8),
+    "sylvester": dict(num_layers=4, num_reflections=2),
 }
 
 def options(name):

@@ -6,8 +6,8 @@ from tfp_flows import bijectors as flow_bijectors
 from tfp_flows.flows import priors
 
 __all__ = [
-    "PERMUTATIONS", "check_stack_args", "event_size", "permuted_stack",
-    "vector_flow"
+    "PERMUTATIONS", "check_stack_args", "event_size", "layer_flow",
+    "permuted_stack", "vector_flow"
 ]
 
 PERMUTATIONS = ("reverse", "random")
@@ -82,3 +82,32 @@ def vector_flow(event_shape, dim, core, prior, validate_args, dtype, name):
                                        validate_args=validate_args)
   return priors.flow_over_latents([unflatten] + list(core), [dim], None,
                                   validate_args, dtype, name, prior=prior)
+
+
+def layer_flow(event_shape, num_layers, make_layer, context_shape, prior,
+               validate_args, dtype, name):
+  """A flow of `make_layer(D, i)`, i < `num_layers`, over a learned diagonal Gaussian.
+
+  For layers that mix every entry themselves (planar, radial, Sylvester), so
+  one entry suffices (D >= 1) and no permutations come between them. Their
+  papers' base q0 = N(mu, diag sigma^2) is learned (an encoder's output):
+  here an `ActNorm` on the latent, or with `context_shape` a `ContextAffine`
+  (mu(c), sigma(c)); the layers cannot scale the whole space themselves.
+  Sampling: z0 ~ base, then that affine map, then layers 0, 1, ...
+  """
+  event_shape = [int(d) for d in event_shape]
+  dim = int(np.prod(event_shape))
+  if dim < 1:
+    raise ValueError(f"`event_shape` must hold at least 1 entry; got "
+                     f"{event_shape}.")
+  if num_layers < 1:
+    raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
+  # Chain order: data side first, so layer 0 is last before the base.
+  parts = [flow_bijectors.Unflatten(event_shape, validate_args=validate_args)]
+  parts += [make_layer(dim, i) for i in reversed(range(num_layers))]
+  if context_shape is None:
+    parts.append(flow_bijectors.ActNorm(dim, event_ndims=1,
+                                        validate_args=validate_args,
+                                        dtype=dtype, name=f"{name}_base"))
+  return priors.flow_over_latents(parts, [dim], context_shape, validate_args,
+                                  dtype, name, prior=prior)
