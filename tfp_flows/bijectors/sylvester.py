@@ -94,7 +94,7 @@ class Sylvester(_parameters.ParameterizedLayer):
       rng = _parameters.random_state(seed)
       reflections = rng.normal(size=[self._num_reflections, d])
       r_tilde = np.triu(rng.normal(size=[d, d]) / math.sqrt(d), 1)
-      self._upper = tf.constant(np.triu(np.ones([d, d]), 1), dtype)
+      self._upper = np.triu(np.ones([d, d]), 1)  # R's strict upper mask
       self._tolerance = tolerance
       self._max_iterations = int(max_iterations)
       super().__init__(
@@ -121,7 +121,7 @@ class Sylvester(_parameters.ParameterizedLayer):
     raw_r, start = take(start, [d, d])
     raw_r_tilde, start = take(start, [d, d])
     b, _ = take(start, [d])
-    upper = tf.cast(self._upper, x.dtype)
+    upper = tf.constant(self._upper, x.dtype)
 
     def triangular(raw):
       return (raw * upper +
