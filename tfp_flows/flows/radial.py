@@ -21,9 +21,9 @@ def radial(event_shape,
            name="radial"):
   """Builds a radial flow: contractions and expansions around learned points.
 
-  Latent to data: z_0 ~ N(mu, diag sigma^2) on [D] (the
-  base through a learned `ActNorm`; with a context a `ContextAffine`,
-  mu(c) and sigma(c), as an encoder gives the papers' q0), then `num_layers` radial layers
+  Latent to data: z_0 ~ N(mu, diag sigma^2) on [D] (the base through a
+  learned `ActNorm`; with a context a `ContextAffine`, mu(c) and sigma(c),
+  as an encoder gives the papers' q0), then `num_layers` radial layers
   (`bijectors.Radial`),
 
     z_k = z_{k-1} + beta_k (z_{k-1} - z0_k) / (alpha_k + |z_{k-1} - z0_k|),

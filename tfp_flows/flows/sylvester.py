@@ -22,9 +22,9 @@ def sylvester(event_shape,
               name="sylvester"):
   """Builds a Householder Sylvester flow (H-SNF), a surrogate for variational inference.
 
-  Latent to data: z_0 ~ N(mu, diag sigma^2) on [D] (the
-  base through a learned `ActNorm`; with a context a `ContextAffine`,
-  mu(c) and sigma(c), as an encoder gives the papers' q0), then `num_layers` Sylvester layers
+  Latent to data: z_0 ~ N(mu, diag sigma^2) on [D] (the base through a
+  learned `ActNorm`; with a context a `ContextAffine`, mu(c) and sigma(c),
+  as an encoder gives the papers' q0), then `num_layers` Sylvester layers
   (`bijectors.Sylvester`),
 
     z_k = z_{k-1} + Q_k R_k tanh(R~_k Q_k^T z_{k-1} + b_k),
