@@ -64,6 +64,10 @@ TOY_FAMILIES = {
                              hidden_units=[64, 64]),
     "nsf-ar": lambda: flows.nsf([2], num_layers=6, num_bins=8,
                                 hidden_units=[64, 64], autoregressive=True),
+    # Neural autoregressive flows: 8 sigmoids per entry (ActNorm before
+    # each layer, the builder's default).
+    "naf": lambda: flows.naf([2], num_layers=6, hidden_units=[64, 64],
+                             num_sigmoids=8),
 }
 # Adam's peak learning rate, default 1e-2: MAF trains better with less
 # (measured when MADE's log-scales were unbounded), FFJORD's few steps get

@@ -22,9 +22,11 @@ def _glow(**kw):
   return flows.glow(SHAPE, **args)
 
 
-@pytest.mark.parametrize("coupling, lu", [("affine", False),
-                                          ("additive", True),
-                                          ("spline", False)])
+# Spline couplings have the whole harness in test_spline_coupling; the whole
+# Glow with them (the slowest of the three here) in the slow suite.
+@pytest.mark.parametrize("coupling, lu", [
+    ("affine", False), ("additive", True),
+    pytest.param("spline", False, marks=pytest.mark.slow)])
 def test_harness_on_the_whole_flow(coupling, lu):
   testing.check_bijector(
       lambda dt: _glow(coupling=coupling, lu_decomposed=lu, dtype=dt).bijector,

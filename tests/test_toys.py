@@ -42,6 +42,10 @@ BUILDERS = {
     "iaf": lambda: iaf([2], num_layers=4, hidden_units=[64, 64]),
     "ffjord": lambda: ffjord([2], hidden_units=[32, 32], atol=1e-3,
                              rtol=1e-3),
+    # Deep sigmoidal flows (8 sigmoids per entry), ActNorm before each layer.
+    "naf": lambda: tfp_flows.flows.naf([2], num_layers=6,
+                                       hidden_units=[64, 64],
+                                       num_sigmoids=8),
     # RealNVP couplings followed by MAF layers modelling their latent.
     "chain": lambda: chain(
         coupling_flow([2], num_layers=3, name="couplings"),
@@ -66,6 +70,8 @@ CI = {
     ("maf", "8gaussians"): (300, 0.45),  # 0.26-0.37
     ("iaf", "moons"): (300, 0.3),  # 0.13-0.17
     ("iaf", "8gaussians"): (300, 0.4),  # 0.26-0.35
+    ("naf", "moons"): (300, 0.15),  # 0.02-0.03
+    ("naf", "8gaussians"): (300, 0.25),  # 0.05-0.11
     ("ffjord", "moons"): (100, 0.45),  # 0.26-0.35
     ("ffjord", "8gaussians"): (100, 0.35),  # 0.20-0.21
     ("chain", "moons"): (300, 0.25),  # 0.09-0.16
@@ -85,6 +91,8 @@ SLOW = {
     ("maf", "8gaussians"): (3000, 0.2),
     ("iaf", "moons"): (3000, 0.1),
     ("iaf", "8gaussians"): (3000, 0.3),
+    ("naf", "moons"): (3000, 0.1),  # -0.008 (NAF)
+    ("naf", "8gaussians"): (3000, 0.1),  # 0.010 (NAF)
     ("ffjord", "moons"): (1000, 0.1),
     ("ffjord", "8gaussians"): (1000, 0.1),
     ("chain", "moons"): (3000, 0.1),
@@ -134,7 +142,7 @@ def train_and_score(family, toy, steps, seed=0, batch_size=512):
 # Test NLLs of this run, printed as a table when the module ends.
 _RESULTS = {}
 _COLUMNS = {"nice": "NICE", "affine": "affine coupling", "maf": "MAF",
-            "iaf": "IAF", "ffjord": "FFJORD",
+            "iaf": "IAF", "naf": "NAF", "ffjord": "FFJORD",
             "chain": "coupling + MAF chain"}
 
 

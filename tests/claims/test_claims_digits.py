@@ -14,6 +14,7 @@ makes of them:
   here the uniform flow is scored by the same 16-sample bound, so the
   comparison is of the dequantizers alone);
 * NSF (spline couplings) beats MAF at a similar size;
+* NAF (deep sigmoidal flows) beats MAF at a similar size;
 * the class-conditional Glow scores log2 p(x | class) below the
   unconditional Glow's log2 p(x).
 
@@ -54,6 +55,7 @@ RUNS = {
     "glow-by-class": ["--flow", "glow", "--conditional"],
     "realnvp": ["--flow", "realnvp"],
     "nsf": ["--flow", "nsf"],
+    "naf": ["--flow", "naf"],
     "flowpp": ["--flow", "flowpp"],
     "flowpp-variational": ["--flow", "flowpp", "--dequantization",
                            "variational"],
@@ -131,6 +133,7 @@ CLAIMS = [
     ("flowpp", "glow", True, 0.33),  # 0.66
     ("flowpp-variational", "flowpp", False, 0.03),  # 0.06 at the same bound
     ("nsf", "maf", False, 0.32),  # 0.65
+    ("naf", "maf", False, 0.26),  # 0.53 (2026-12-06)
     ("glow-by-class", "glow", False, 0.075),  # 0.15
 ]
 

@@ -14,6 +14,8 @@ from tfp_flows.bijectors.logistic_mixture_coupling import \
     LogisticMixtureCoupling
 from tfp_flows.bijectors.logit import Logit
 from tfp_flows.bijectors.masked_autoregressive import MaskedAutoregressive
+from tfp_flows.bijectors.masked_autoregressive_sigmoidal import \
+    MaskedAutoregressiveSigmoidal
 from tfp_flows.bijectors.masked_autoregressive_spline import \
     MaskedAutoregressiveSpline
 from tfp_flows.bijectors.permute import Permute
@@ -29,7 +31,7 @@ __all__ = [
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "Autoregressive",
     "ContextAffine", "Coupling", "FactorOut", "InvertibleConv1x1", "Logit",
     "LogisticMixtureCoupling", "MaskedAutoregressive",
-    "MaskedAutoregressiveSpline", "Permute", "Planar", "Radial", "Rescaling",
+    "MaskedAutoregressiveSigmoidal", "MaskedAutoregressiveSpline", "Permute", "Planar", "Radial", "Rescaling",
     "SplineCoupling", "Squeeze", "Sylvester", "Unflatten", "masks",
     "rational_quadratic_spline"
 ]

@@ -8,6 +8,7 @@ from tfp_flows.flows.coupling_flow import coupling_flow
 from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
+from tfp_flows.flows.naf import naf
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.nsf import nsf
 from tfp_flows.flows.planar import planar
@@ -17,7 +18,7 @@ from tfp_flows.flows.realnvp import realnvp
 from tfp_flows.flows.sylvester import sylvester
 
 __all__ = [
-    "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf", "nice",
-    "nsf", "planar", "radial", "realnvp", "registry", "standard_prior",
+    "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf", "naf",
+    "nice", "nsf", "planar", "radial", "realnvp", "registry", "standard_prior",
     "sylvester"
 ]

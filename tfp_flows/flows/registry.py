@@ -8,6 +8,7 @@ from tfp_flows.flows.coupling_flow import coupling_flow
 from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.flows.flowpp import flowpp
 from tfp_flows.flows.glow import glow
+from tfp_flows.flows.naf import naf
 from tfp_flows.flows.nice import nice
 from tfp_flows.flows.nsf import nsf
 from tfp_flows.flows.planar import planar
@@ -20,8 +21,8 @@ __all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "CONCEPTS", "LEADING",
 
 BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp,
             "maf": maf, "iaf": iaf, "ffjord": ffjord, "nsf": nsf,
-            "coupling_flow": coupling_flow, "planar": planar, "radial": radial,
-            "sylvester": sylvester}
+            "coupling_flow": coupling_flow, "naf": naf, "planar": planar,
+            "radial": radial, "sylvester": sylvester}
 
 # Training settings per flow, tuned on the offline digits data (epochs over
 # its 1,500 training images; `experiment.default_epochs` scales them to
@@ -39,6 +40,7 @@ TRAIN_DEFAULTS = {
     "ffjord": dict(epochs=20, learning_rate=1e-3, temperature=1.0),
     "coupling_flow": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     "nsf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
+    "naf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     # Surrogates for variational inference; on data their density takes a
     # root find per layer (Sylvester: D in sequence per layer).
     "planar": dict(epochs=50, learning_rate=1e-3, temperature=1.0),
@@ -65,6 +67,8 @@ CONCEPTS = {
     "activation": "the networks' activation",
     "alpha": "the logit preprocessing margin",
     "log_scale_bound": "B: each autoregressive layer's |log-scale| < B",
+    "bound": "B: each entry's monotone transform acts on [-B, B], with "
+             "slope-1 tails beyond",
     "context_shape": "[C] for a conditional flow p(x | c), else None",
     "prior": "the base of the latent: gaussian or logistic",
     "seed": "seed of the flow's random structure (permutations)",
@@ -102,6 +106,9 @@ ARCHITECTURE_DEFAULTS = {
     # Flattened images, RealNVP's affine couplings on halves; about 36,000
     # parameters.
     "coupling_flow": dict(num_layers=6, hidden_units=[48, 48]),
+    # 3 layers of [16, 16] MADEs, 4 sigmoids per pixel (12 outputs each, the
+    # output layers dominate); about 40,000 parameters.
+    "naf": dict(num_layers=3, hidden_units=[16, 16], num_sigmoids=4),
     # The variational-inference surrogates at their builders' sizes.
     "planar": dict(num_layers=8),
     "radial": dict(num_layers=8),
