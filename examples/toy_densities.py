@@ -1,7 +1,7 @@
 """Density plots of every flow family on the 2-D toys, side by side.
 
 Trains NICE, an affine-coupling flow (RealNVP's couplings on vectors), MAF,
-IAF, FFJORD and a mixed chain (affine couplings, then MAF layers) on each toy
+IAF, NAF (deep sigmoidal flows), FFJORD and a mixed chain (affine couplings, then MAF layers) on each toy
 with `tfp_flows.FlowModel`, and writes one PNG: a row per toy, the data's
 histogram first, then each flow's density exp(log p(x)) on the same grid,
 titled with its test NLL (the toy's true entropy, the best reachable NLL, is
@@ -42,6 +42,9 @@ FAMILIES = {
         [2], num_layers=8, hidden_units=[64, 64]), 1e-2),
     "MAF": (lambda: maf([2], num_layers=8, hidden_units=[64, 64]), 5e-3),
     "IAF": (lambda: iaf([2], num_layers=6, hidden_units=[64, 64]), 1e-2),
+    "NAF": (lambda: tfp_flows.flows.naf([2], num_layers=6,
+                                        hidden_units=[64, 64],
+                                        num_sigmoids=8), 1e-2),
     "FFJORD": (lambda: ffjord([2], hidden_units=[64, 64, 64], atol=1e-4,
                               rtol=1e-4), 1e-2),
     "chain (coupling + MAF)": (lambda: chain(
@@ -51,7 +54,7 @@ FAMILIES = {
 
 # --families names.
 SHORT_NAMES = {"nice": "NICE", "affine": "affine coupling", "maf": "MAF",
-               "iaf": "IAF", "ffjord": "FFJORD",
+               "iaf": "IAF", "naf": "NAF", "ffjord": "FFJORD",
                "chain": "chain (coupling + MAF)"}
 
 LIMIT = 4.5  # the grid spans [-LIMIT, LIMIT]^2

@@ -76,6 +76,8 @@ def test_train_writes_saved_model_samples_and_metrics(tmp_path, tfds_dir):
     # argparse's errors.
     (["train", "--epochs", "0"], ["argument --epochs: expected an integer >= 1"]),
     (["train", "--temperature", "-1"], ["finite number >= 0"]),
+    (["train", "--skip-spikes", "0"], ["argument --skip-spikes: expected a "
+                                       "number > 0"]),
     (["train", "--flow", "made_up"], ["invalid choice: 'made_up'", "'glow'"]),
     (["train", "--hidden-units", "8,x"], ["comma-separated integers"]),
     (["train", "--no-such-flag", "1"], ["unrecognized arguments"]),
@@ -653,6 +655,8 @@ def test_warmup_ema_checkpoint_resume_and_tensorboard(spy, tmp_path,
   argv = ["train", "--flow", "nice", "--hidden-units", "8", "--epochs", "2",
           "--steps-per-epoch", "3", "--learning-rate", str(rate),
           "--warmup-steps", str(warmup), "--ema", str(momentum),
+          # The spike check's average is model state: resumed too.
+          "--skip-spikes", "20",
           "--checkpoint-dir", str(tmp_path / "backup"),
           "--tensorboard-dir", str(board), "--num-samples", "4",
           "--out", str(out)]
@@ -675,6 +679,8 @@ def test_warmup_ema_checkpoint_resume_and_tensorboard(spy, tmp_path,
   # the weights and optimizer step where the first run stopped.
   assert len(metrics["train_loss_per_epoch"]) == 1
   assert spy.iterations == 3
+  assert metrics["skipped_steps"] == 0
+  assert metrics["options"]["skip_spikes"] == 20.
   for a, b in zip(spy.start, first_run[1][-1]):
     np.testing.assert_array_equal(a, b)
   assert len(spy.steps) == 3

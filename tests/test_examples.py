@@ -203,7 +203,7 @@ def test_toy_densities_writes_a_panel_per_family(tmp_path, tfds_dir):
 @pytest.mark.slow
 def test_toy_densities_runs_every_family(tmp_path, tfds_dir):
   # ~2 min on 2 cores, FFJORD's tracing ~1 of them.
-  _toy_densities(["nice", "affine", "maf", "iaf", "ffjord", "chain"],
+  _toy_densities(["nice", "affine", "maf", "iaf", "naf", "ffjord", "chain"],
                  tmp_path, tfds_dir)
 
 

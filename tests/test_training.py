@@ -62,6 +62,54 @@ def test_nan_batch_skips_update_and_guard_stops():
     np.testing.assert_array_equal(g, v.numpy())
 
 
+def _optimizer_state(model):
+  """Adam's moments (and the loss scale); the step counters aside, which
+  count skipped steps too."""
+  return [v.numpy().copy() for v in model.optimizer.variables()
+          if v.dtype.is_floating]
+
+
+@pytest.mark.parametrize("skip_spikes", [None, 2.])
+def test_a_loss_spike_is_skipped_when_asked(skip_spikes):
+  tf_keras.utils.set_random_seed(0)
+  dist = flows.nice([4], hidden_units=[8])
+  model = tfp_flows.FlowModel(dist)
+  model.compile(tf_keras.optimizers.Adam(1e-2), skip_spikes=skip_spikes)
+  normal = np.random.default_rng(0).normal(size=[16, 4]).astype(np.float32)
+  for _ in range(5):
+    model.train_on_batch(normal)
+  weights = [v.numpy().copy() for v in dist.trainable_variables]
+  state = _optimizer_state(model)
+  # Finite, but its NLL is thousands of nats above the others'.
+  logs = model.train_on_batch(normal * 1e3, return_dict=True)
+  assert np.isfinite(logs["loss"]) and logs["loss"] > 1e3
+  unchanged = all(np.array_equal(w, v.numpy())
+                  for w, v in zip(weights, dist.trainable_variables))
+  assert unchanged == (skip_spikes is not None)
+  if skip_spikes is None:
+    assert "skipped_steps" not in logs
+    return
+  assert logs["skipped_steps"] == 1.
+  assert len(state) > len(dist.trainable_variables)  # both moments
+  for before, after in zip(state, _optimizer_state(model)):
+    np.testing.assert_array_equal(before, after)  # Adam's moments untouched
+  # The next ordinary step trains, from an average the spike did not move.
+  logs = model.train_on_batch(normal, return_dict=True, reset_metrics=True)
+  assert logs["skipped_steps"] == 0.
+  assert not all(np.array_equal(w, v.numpy())
+                 for w, v in zip(weights, dist.trainable_variables))
+  assert float(model.recent_nll) < 100.
+
+
+def test_skip_spikes_arguments():
+  model = tfp_flows.FlowModel(flows.nice([4], hidden_units=[8]))
+  for bad in (0., -1., float("nan")):
+    with pytest.raises(ValueError, match="`skip_spikes` must be a positive"):
+      model.compile("adam", skip_spikes=bad)
+  with pytest.raises(ValueError, match="needs `skip_nonfinite=True`"):
+    model.compile("adam", skip_nonfinite=False, skip_spikes=1.)
+
+
 def test_event_shape_must_be_known():
   class _NoShape:
     event_shape = tf.TensorShape(None)
@@ -312,7 +360,9 @@ for name, strategy in [("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
     dist = tfp_flows.flows.glow([4, 4, 1], num_scales=1, num_layers=1,
                                 hidden_units=4)
     model = tfp_flows.FlowModel(dist)
-    model.compile(tf_keras.optimizers.SGD(0.01))
+    # The spike check all-reduces the NLL and keeps its average in a
+    # variable: it must run, and change nothing, under both strategies.
+    model.compile(tf_keras.optimizers.SGD(0.01), skip_spikes=50.)
   model.initialize(x)
   # Every variable of the flow (trainable or not), in the flow's order: the
   # names repeat (each network's "kernel:0"), the order does not.

@@ -205,6 +205,13 @@ def _non_negative_float(text):
   return value
 
 
+def _positive_float(text):
+  value = _non_negative_float(text)
+  if value == 0:
+    raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+  return value
+
+
 def _one_line(text):
   return " ".join(str(text).split())
 
@@ -314,6 +321,11 @@ def build_parser():
                      help="linear learning-rate warm-up steps")
   train.add_argument("--clip-norm", type=_non_negative_float, default=None,
                      help="clip gradients to this global norm")
+  train.add_argument("--skip-spikes", type=_positive_float, default=None,
+                     metavar="B",
+                     help="skip the update of a step whose loss lies more "
+                     "than B bits/dim above the recent steps' average "
+                     "(FlowModel.compile's skip_spikes)")
   train.add_argument("--ema", type=_non_negative_float, default=None,
                      help="EMA momentum of the weights (e.g. 0.999), used "
                      "for evaluation and export")

@@ -75,6 +75,7 @@ class TrainConfig:
   steps_per_epoch: Optional[int] = None
   warmup_steps: Optional[int] = None
   clip_norm: Optional[float] = None
+  skip_spikes: Optional[float] = None
   ema: Optional[float] = None
   jit_compile: bool = False
   mixed_precision: str = "float32"
@@ -310,7 +311,8 @@ def _train(config, strategy, out, tensorboard_dir):
         rate, global_clipnorm=config.clip_norm,
         use_ema=config.ema is not None,
         ema_momentum=config.ema if config.ema is not None else 0.99)
-    model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+    model.compile(optimizer=optimizer, jit_compile=config.jit_compile,
+                  skip_spikes=config.skip_spikes)
   if config.checkpoint_dir:
     _check_or_record_run(
         config.checkpoint_dir,
@@ -358,6 +360,9 @@ def _train(config, strategy, out, tensorboard_dir):
       "dataset": config.dataset,
       "epochs": config.epochs,
       "stopped_early_at": guard.stopped_at,
+      # Steps `--skip-spikes` skipped (the metric counts per epoch).
+      "skipped_steps": (int(sum(history.history["skipped_steps"]))
+                        if "skipped_steps" in history.history else None),
       # The dequantizer's included: it takes part in the bound.
       "num_parameters": int(sum(v.shape.num_elements()
                                 for v in model.trainable_variables)),
@@ -385,6 +390,9 @@ def _train(config, strategy, out, tensorboard_dir):
   print(f"test bits/dim: {test_bpd:.4f}  ({config.flow} on {config.dataset}, "
         f"{metrics['num_parameters']} parameters, {train_seconds:.0f} s)")
   print(f"factorised Gaussian baseline test bits/dim: {baseline_bpd:.4f}")
+  if metrics["skipped_steps"]:
+    print(f"skipped {metrics['skipped_steps']} steps whose loss lay more than "
+          f"{config.skip_spikes} bits/dim above the recent average")
   if throughput.first_step_end is not None:
     print(f"first training step done {metrics['seconds_to_first_step']:.1f} "
           f"s after the command started ("

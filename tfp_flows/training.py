@@ -23,7 +23,8 @@ from tfp_flows import context as context_lib
 from tfp_flows import images
 
 __all__ = [
-    "FlowModel", "LinearWarmup", "NaNGuard", "SampleGrid", "Throughput",
+    "FlowModel", "LinearWarmup", "NaNGuard", "SPIKE_AVERAGE_DECAY",
+    "SampleGrid", "Throughput",
     "bits_per_dim", "split_batch",
     "evaluate_bits_per_dim", "evaluate_nll", "importance_weighted_bits_per_dim",
     "resume_position", "skipping_nonfinite"
@@ -92,6 +93,11 @@ def skipping_nonfinite(optimizer):
       optimizer, initial_scale=1., dynamic_growth_steps=2**31 - 1)
 
 
+# Decay of the recent-NLL average that `compile(skip_spikes=)` compares
+# each step with: about the last 50 applied steps.
+SPIKE_AVERAGE_DECAY = 0.98
+
+
 class FlowModel(tf_keras.Model):
   """A tf_keras model whose loss is the mean negative log-likelihood.
 
@@ -140,6 +146,16 @@ class FlowModel(tf_keras.Model):
   inf, under any strategy (in float32 its scale stays 1, so nothing else
   changes). The weights stay those of the last good step and the reported
   loss is NaN, so that `NaNGuard` can stop the run.
+
+  Loss spikes: `compile(..., skip_spikes=B)` skips, by the same mechanism,
+  any step whose batch NLL lies more than B bits/dim above the recent
+  steps' average (an exponential moving average, decay
+  `SPIKE_AVERAGE_DECAY`, of the applied steps' NLLs, global over replicas):
+  no update, Adam's moments untouched. A finite but astronomically large
+  loss (a layer's log-det blowing up on one batch) would otherwise pass the
+  non-finite check and its gradient wreck the moments for thousands of
+  steps. The `skipped_steps` metric counts the skipped steps of the epoch;
+  the reported loss includes them.
 
   Data-dependent initialisation (ActNorm): `fit` first runs `initialize` on
   its first batches, as many as hold `init_examples` examples (256, as
@@ -232,6 +248,8 @@ class FlowModel(tf_keras.Model):
 
   @property
   def metrics(self):
+    if getattr(self, "skip_spikes", None) is not None:
+      return [self.loss_tracker, self.bpd_tracker, self.skipped_tracker]
     return [self.loss_tracker, self.bpd_tracker]
 
   def split_batch(self, data):
@@ -348,8 +366,36 @@ class FlowModel(tf_keras.Model):
                              one_pass, [tf.constant(0), total])
     return total - math.log(num_samples)
 
-  def compile(self, optimizer="adam", skip_nonfinite=True, **kwargs):
-    """Keras `compile`; see the class docstring for `skip_nonfinite`."""
+  def compile(self, optimizer="adam", skip_nonfinite=True, skip_spikes=None,
+              **kwargs):
+    """Keras `compile`, with the step guards of the class docstring.
+
+    Args:
+      optimizer: a tf_keras optimizer or its name.
+      skip_nonfinite: skip the update of a step with NaN or inf gradients.
+      skip_spikes: B > 0: also skip a step whose batch NLL exceeds the
+        recent average by more than B bits/dim; None for no such check.
+      **kwargs: tf_keras `compile` arguments (`jit_compile`, ...).
+
+    Raises:
+      ValueError: `skip_spikes` not a positive number, or given with
+        `skip_nonfinite=False` (the skip is the non-finite one's).
+    """
+    if skip_spikes is not None:
+      skip_spikes = float(skip_spikes)
+      if not (math.isfinite(skip_spikes) and skip_spikes > 0.):
+        raise ValueError("`skip_spikes` must be a positive number of bits/dim "
+                         f"or None; got {skip_spikes!r}.")
+      if not skip_nonfinite:
+        raise ValueError("`skip_spikes` needs `skip_nonfinite=True`: a spike "
+                         "is skipped as a non-finite step is.")
+      # The average of the applied steps' NLLs (NaN before the first); one
+      # value on every replica, so it is kept by the first.
+      self.recent_nll = tf.Variable(
+          np.nan, dtype=tf.float32, trainable=False, name="recent_nll",
+          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+      self.skipped_tracker = tf_keras.metrics.Sum(name="skipped_steps")
+    self.skip_spikes = skip_spikes
     optimizer = tf_keras.optimizers.get(optimizer)
     if skip_nonfinite:
       optimizer = skipping_nonfinite(optimizer)
@@ -426,20 +472,44 @@ class FlowModel(tf_keras.Model):
       report += extra
     return nll, loss, report
 
-  def _update_metrics(self, nll, loss):
+  def _update_metrics(self, nll, loss, training=False):
     self.loss_tracker.update_state(loss)
     self.bpd_tracker.update_state(
         bits_per_dim(nll, self.event_size, self.num_levels))
-    return {m.name: m.result() for m in self.metrics}
+    metrics = self.metrics if training else [self.loss_tracker,
+                                             self.bpd_tracker]
+    return {m.name: m.result() for m in metrics}
+
+  def _spike_factor(self, nll):
+    """1, or NaN for a spike (whose gradients the optimizer then skips).
+
+    Updates the recent average with this step's NLL unless it is a spike.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is not None:
+      nll = context.all_reduce(tf.distribute.ReduceOp.MEAN, nll)
+    nll = tf.cast(nll, tf.float32)
+    recent = self.recent_nll.read_value()
+    known = tf.math.is_finite(recent)
+    threshold = self.skip_spikes * self.event_size * math.log(2.)
+    spike = tf.logical_and(known, nll > recent + threshold)
+    average = tf.where(known, SPIKE_AVERAGE_DECAY * recent +
+                       (1. - SPIKE_AVERAGE_DECAY) * nll, nll)
+    keep = tf.logical_or(spike, tf.logical_not(tf.math.is_finite(nll)))
+    self.recent_nll.assign(tf.where(keep, recent, average))
+    self.skipped_tracker.update_state(tf.cast(spike, tf.float32))
+    return tf.where(spike, tf.constant(np.nan, tf.float32), 1.)
 
   def train_step(self, data):
     with tf.GradientTape() as tape:
       nll, loss, report = self._nll_and_loss(data, training=True)
+      if getattr(self, "skip_spikes", None) is not None:
+        loss *= tf.cast(self._spike_factor(nll), loss.dtype)
     grads_and_vars = self.optimizer.compute_gradients(
         loss, self.trainable_variables, tape=tape)
     self.optimizer.apply_gradients(
         [(g, v) for g, v in grads_and_vars if g is not None])
-    return self._update_metrics(nll, report)
+    return self._update_metrics(nll, report, training=True)
 
   def test_step(self, data):
     nll, _, report = self._nll_and_loss(data, training=False)

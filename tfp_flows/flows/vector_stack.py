@@ -13,27 +13,29 @@ __all__ = [
 PERMUTATIONS = ("reverse", "random")
 
 
-def event_size(event_shape):
-  """(event_shape as ints, D = its number of entries); ValueError if D < 2.
+def event_size(event_shape, minimum=2):
+  """(event_shape as ints, D = its number of entries); ValueError if D < minimum.
 
   A coupling or autoregressive layer conditions entries on others, so a
-  flow over vectors needs at least two.
+  flow over vectors needs at least two; a layer that mixes every entry
+  itself (planar, radial, Sylvester) one.
   """
   event_shape = [int(d) for d in event_shape]
   dim = int(np.prod(event_shape))
-  if dim < 2:
-    raise ValueError(f"`event_shape` must hold at least 2 entries; got "
+  if dim < minimum:
+    raise ValueError(f"`event_shape` must hold at least {minimum} "
+                     f"entr{'y' if minimum == 1 else 'ies'}; got "
                      f"{event_shape}.")
   return event_shape, dim
 
 
-def check_stack_args(event_shape, num_layers, permutation=None):
-  """`event_size(event_shape)`, after checking `num_layers` >= 1 and `permutation`.
+def check_stack_args(event_shape, num_layers, permutation=None, minimum=2):
+  """`event_size(event_shape, minimum)`, `num_layers` >= 1 and `permutation` checked.
 
   `permutation` must be one of `PERMUTATIONS`, or None for a stack without
   permutations.
   """
-  event_shape, dim = event_size(event_shape)
+  event_shape, dim = event_size(event_shape, minimum)
   if num_layers < 1:
     raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
   if permutation is not None and permutation not in PERMUTATIONS:
@@ -95,13 +97,7 @@ def layer_flow(event_shape, num_layers, make_layer, context_shape, prior,
   (mu(c), sigma(c)); the layers cannot scale the whole space themselves.
   Sampling: z0 ~ base, then that affine map, then layers 0, 1, ...
   """
-  event_shape = [int(d) for d in event_shape]
-  dim = int(np.prod(event_shape))
-  if dim < 1:
-    raise ValueError(f"`event_shape` must hold at least 1 entry; got "
-                     f"{event_shape}.")
-  if num_layers < 1:
-    raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
+  event_shape, dim = check_stack_args(event_shape, num_layers, minimum=1)
   # Chain order: data side first, so layer 0 is last before the base.
   parts = [flow_bijectors.Unflatten(event_shape, validate_args=validate_args)]
   parts += [make_layer(dim, i) for i in reversed(range(num_layers))]
