@@ -173,6 +173,24 @@ def assert_implicit_gradient(layer, y, rtol, atol, h=1e-6):
   np.testing.assert_allclose(grad, numeric, rtol=rtol, atol=atol)
 
 
+def assert_far_inputs_finite(layer):
+  """A MADE layer over [3] vectors: both directions, the log-det and its
+  gradients (inputs and weights) finite at inputs up to 1e8."""
+  # Every entry reaches the MADE here (float32's largest would overflow its
+  # ReLU layers, as any network's), so huge means 1e6 to 1e8.
+  y = tf.constant([[1e6, -1e6, 0.5], [5., -5., 4.9], [1e4, 1e8, -1e8]])
+  for fn in (layer.forward, layer.inverse):
+    with tf.GradientTape() as tape:
+      tape.watch(y)
+      out = fn(tf.identity(y))
+      loss = tf.reduce_sum(layer.inverse_log_det_jacobian(
+          tf.identity(y), event_ndims=1)) + tf.reduce_sum(out * 0.)
+    grads = tape.gradient(loss,
+                          [y] + layer.conditioner.trainable_variables)
+    assert np.all(np.isfinite(out)) and np.isfinite(loss)
+    assert all(np.all(np.isfinite(g)) for g in grads)
+
+
 def made(dim=3, hidden=(8,), dtype=tf.float32, scale=0., seed=0, **kwargs):
   """A built `nets.MADE` with seeded weights, perturbed by N(0, scale^2)."""
   # Seeded: the tests' tolerances hold for these weights, not for every draw.
