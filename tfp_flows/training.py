@@ -243,12 +243,14 @@ class FlowModel(tf_keras.Model):
                        f"{init_examples!r}.")
     self.init_examples = int(init_examples)
     self.event_size = int(np.prod(event_shape.as_list()))
+    # B of `compile(skip_spikes=B)`; None: no spike check.
+    self.skip_spikes = None
     self.loss_tracker = tf_keras.metrics.Mean(name="loss")
     self.bpd_tracker = tf_keras.metrics.Mean(name="bits_per_dim")
 
   @property
   def metrics(self):
-    if getattr(self, "skip_spikes", None) is not None:
+    if self.skip_spikes is not None:
       return [self.loss_tracker, self.bpd_tracker, self.skipped_tracker]
     return [self.loss_tracker, self.bpd_tracker]
 
@@ -503,7 +505,7 @@ class FlowModel(tf_keras.Model):
   def train_step(self, data):
     with tf.GradientTape() as tape:
       nll, loss, report = self._nll_and_loss(data, training=True)
-      if getattr(self, "skip_spikes", None) is not None:
+      if self.skip_spikes is not None:
         loss *= tf.cast(self._spike_factor(nll), loss.dtype)
     grads_and_vars = self.optimizer.compute_gradients(
         loss, self.trainable_variables, tape=tape)

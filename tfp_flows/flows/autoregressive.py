@@ -60,11 +60,8 @@ def _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
   """MAF layers over [D] vectors in Chain order (data side first)."""
 
   def make_layer(i):
-    made = MADE(dim, hidden_units, context_shape=context_shape,
-                activation=activation, dtype=dtype, name=f"{name}_made{i}")
-    # AutoregressiveNetwork builds lazily; building now lists every variable
-    # of the flow before it sees data.
-    made.build([None, dim])
+    made = vector_stack.built_made(dim, hidden_units, context_shape,
+                                   activation, dtype, f"{name}_made{i}")
     return flow_bijectors.MaskedAutoregressive(
         made, log_scale_bound=log_scale_bound, validate_args=validate_args,
         dtype=dtype, name=f"{name}_layer{i}")

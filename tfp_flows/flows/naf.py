@@ -3,7 +3,6 @@
 import tensorflow as tf
 
 from tfp_flows import bijectors as flow_bijectors
-from tfp_flows import nets
 from tfp_flows.bijectors import masked_autoregressive_sigmoidal as dsf
 from tfp_flows.flows import build_config
 from tfp_flows.flows import vector_stack
@@ -85,10 +84,9 @@ def naf(event_shape,
   params = dsf.num_params(num_sigmoids)
 
   def make_layer(i):
-    made = nets.MADE(dim, hidden_units, context_shape=context_shape,
-                     activation=activation, params=params, dtype=dtype,
-                     name=f"{name}_made{i}")
-    made.build([None, dim])
+    made = vector_stack.built_made(dim, hidden_units, context_shape,
+                                   activation, dtype, f"{name}_made{i}",
+                                   params=params)
     return flow_bijectors.MaskedAutoregressiveSigmoidal(
         made, num_sigmoids=num_sigmoids, bound=bound,
         validate_args=validate_args, dtype=dtype, name=f"{name}_layer{i}")

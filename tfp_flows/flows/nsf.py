@@ -126,10 +126,9 @@ def nsf(event_shape,
                                          **common)
 
   def autoregressive_layer(i):
-    made = nets.MADE(dim, hidden_units, context_shape=context_shape,
-                     activation=activation, params=params, dtype=dtype,
-                     name=f"{name}_made{i}")
-    made.build([None, dim])
+    made = vector_stack.built_made(dim, hidden_units, context_shape,
+                                   activation, dtype, f"{name}_made{i}",
+                                   params=params)
     return flow_bijectors.MaskedAutoregressiveSpline(
         made, name=f"{name}_layer{i}", **spline, **common)
 

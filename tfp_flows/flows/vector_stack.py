@@ -3,11 +3,12 @@
 import numpy as np
 
 from tfp_flows import bijectors as flow_bijectors
+from tfp_flows import nets
 from tfp_flows.flows import priors
 
 __all__ = [
-    "PERMUTATIONS", "check_stack_args", "event_size", "layer_flow",
-    "permuted_stack", "vector_flow"
+    "PERMUTATIONS", "built_made", "check_stack_args", "event_size",
+    "layer_flow", "permuted_stack", "vector_flow"
 ]
 
 PERMUTATIONS = ("reverse", "random")
@@ -42,6 +43,20 @@ def check_stack_args(event_shape, num_layers, permutation=None, minimum=2):
     raise ValueError(f"`permutation` must be one of {PERMUTATIONS}; got "
                      f"{permutation!r}.")
   return event_shape, dim
+
+
+def built_made(dim, hidden_units, context_shape, activation, dtype, name,
+               params=2):
+  """A `nets.MADE` over [D] vectors with every variable created.
+
+  MADE (TFP's AutoregressiveNetwork) builds lazily; building it here lists
+  every variable of the flow before it sees data. `params` outputs per entry.
+  """
+  made = nets.MADE(dim, hidden_units, context_shape=context_shape,
+                   activation=activation, params=params, dtype=dtype,
+                   name=name)
+  made.build([None, dim])
+  return made
 
 
 def permuted_stack(dim, num_layers, make_layer, actnorm, permutation, seed,
