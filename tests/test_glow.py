@@ -22,10 +22,12 @@ def _glow(**kw):
   return flows.glow(SHAPE, **args)
 
 
-# Spline couplings have the whole harness in test_spline_coupling; the whole
-# Glow with them (the slowest of the three here) in the slow suite.
+# The whole multi-scale Glow with affine couplings here; with spline or
+# additive couplings and LU-decomposed convolutions (each with the whole
+# harness in its own test file) in the slow suite, for `make test`'s budget.
 @pytest.mark.parametrize("coupling, lu", [
-    ("affine", False), ("additive", True),
+    ("affine", False),
+    pytest.param("additive", True, marks=pytest.mark.slow),
     pytest.param("spline", False, marks=pytest.mark.slow)])
 def test_harness_on_the_whole_flow(coupling, lu):
   testing.check_bijector(

@@ -18,6 +18,11 @@ def _realnvp(**kw):
   return flows.realnvp(SHAPE, **args)
 
 
+# 30 s on 2 cores: in the slow suite, for `make test`'s budget, where the
+# registry's matrix still runs the (one-scale, conditional) RealNVP's
+# harness and test_glow.py a whole multi-scale flow's (FactorOut between
+# the scales).
+@pytest.mark.slow
 def test_harness_on_the_whole_flow():
   testing.check_bijector(lambda dt: _realnvp(dtype=dt).bijector, [32],
                          expect_trainable=True, tolerances=testing.DEEP_FLOW_TOLERANCES)
