@@ -68,6 +68,9 @@ TOY_FAMILIES = {
     # each layer, the builder's default).
     "naf": lambda: flows.naf([2], num_layers=6, hidden_units=[64, 64],
                              num_sigmoids=8),
+    # Residual flows: blocks x + g(x), Lip(g) <= 0.97^3, exact 2 x 2 log-dets.
+    "residual_flow": lambda: flows.residual_flow([2], num_layers=6,
+                                                 hidden_units=[64, 64]),
 }
 # Adam's peak learning rate, default 1e-2: MAF trains better with less
 # (measured when MADE's log-scales were unbounded), FFJORD's few steps get

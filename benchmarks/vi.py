@@ -12,6 +12,9 @@ U1-U4 (`tfp_flows.targets`):
   `flows.planar` (8 layers), `flows.radial` (8 layers) and
   `flows.sylvester` (4 Householder Sylvester layers, 2 reflections each) at
   their defaults, trained the same way;
+* ours (residual_flow): `flows.residual_flow` at its defaults (4 invertible
+  residual blocks of 64-64 Lipschitz MLPs, exact log-dets); its samples
+  invert each block by fixed-point iteration, with the implicit gradient;
 * TFP affine: `tfp.experimental.vi.build_affine_surrogate_posterior`
   (full-rank Gaussian, operators="tril"), trained by
   `tfp.vi.fit_surrogate_posterior`;
@@ -26,7 +29,8 @@ against plain NUTS, the same chains, steps and adaptation: effective samples
 (the worst coordinate) per gradient evaluation.
 
 Usage: python benchmarks/vi.py [--steps 5000] [--seeds 0,1,2]
-  [--targets banana,U1] [--surrogates iaf,planar,radial,sylvester,tfp_affine,tfp_iaf]
+  [--targets banana,U1]
+  [--surrogates iaf,planar,radial,sylvester,residual_flow,tfp_affine,tfp_iaf]
 """
 
 import argparse
@@ -55,6 +59,7 @@ tfd = tfp.distributions
 # Command-line name -> table name.
 SURROGATES = {"iaf": "ours (iaf)", "planar": "ours (planar)",
               "radial": "ours (radial)", "sylvester": "ours (sylvester)",
+              "residual_flow": "ours (residual_flow)",
               "tfp_affine": "TFP affine", "tfp_iaf": "TFP IAF"}
 TARGETS = {"banana": targets.banana, "funnel10": lambda: targets.funnel(10),
            "logistic_regression": targets.logistic_regression,

@@ -144,6 +144,7 @@ TINY = {
     "coupling_flow": dict(num_layers=2, hidden_units=[8]),
     "nsf": dict(num_layers=2, num_bins=3, hidden_units=[8]),
     "naf": dict(num_layers=2, num_sigmoids=2, hidden_units=[8]),
+    "residual_flow": dict(num_layers=2, hidden_units=[8]),
     "planar": dict(num_layers=2),
     "radial": dict(num_layers=2),
     "sylvester": dict(num_layers=2, num_reflections=1),

@@ -6,7 +6,7 @@ the harness checks on its bijector, one `FlowModel.fit` step on labelled
 batches, `save_flow` -> `load_flow` (from the flow alone, no re-description)
 with equal log-probs, and an export served in a fresh process (one process
 for every export) with equal log-probs. The unconditional flows' harness and
-exports run in the slow suite (`make test-slow`, run by CI).
+all the exports run in the slow suite (`make test-slow`, run by CI).
 """
 
 import json
@@ -62,7 +62,7 @@ def case_id(case):
 # where the builder's own file checks its stack with a context on a smaller
 # event: NAF's sampling direction nests a root finder in each of its D
 # passes, and at these 16 entries its harness takes a minute on 2 cores.
-SLOW_HARNESS = {"naf"}
+SLOW_HARNESS = {"naf", "residual_flow"}
 HARNESS_CASES = [
     pytest.param(*case, id=case_id(case),
                  marks=[] if case[1] and case[0] not in SLOW_HARNESS
@@ -179,10 +179,11 @@ print("RESULT" + json.dumps(out))
 """
 
 
-# The conditional flows' exports here, the unconditional ones' in the slow
-# suite: serving takes the same path for both, the context aside.
-@pytest.mark.parametrize("conditional", [
-    True, pytest.param(False, marks=pytest.mark.slow)])
+# In the slow suite, both: a minute for every builder's export and one
+# fresh process serving them all (`make test` serves exports in
+# tests/test_export.py, a conditional one in tests/test_context.py).
+@pytest.mark.slow
+@pytest.mark.parametrize("conditional", [True, False])
 def test_every_export_serves_in_a_fresh_process(trained, tmp_path,
                                                 conditional):
   items, want = [], {}

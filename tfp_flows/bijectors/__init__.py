@@ -10,6 +10,7 @@ from tfp_flows.bijectors.autoregressive import Autoregressive
 from tfp_flows.bijectors.coupling import Coupling
 from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.invertible_conv1x1 import InvertibleConv1x1
+from tfp_flows.bijectors.invertible_residual import InvertibleResidual
 from tfp_flows.bijectors.logistic_mixture_coupling import \
     LogisticMixtureCoupling
 from tfp_flows.bijectors.logit import Logit
@@ -29,7 +30,8 @@ from tfp_flows.bijectors.unflatten import Unflatten
 
 __all__ = [
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "Autoregressive",
-    "ContextAffine", "Coupling", "FactorOut", "InvertibleConv1x1", "Logit",
+    "ContextAffine", "Coupling", "FactorOut", "InvertibleConv1x1",
+    "InvertibleResidual", "Logit",
     "LogisticMixtureCoupling", "MaskedAutoregressive",
     "MaskedAutoregressiveSigmoidal", "MaskedAutoregressiveSpline", "Permute", "Planar", "Radial", "Rescaling",
     "SplineCoupling", "Squeeze", "Sylvester", "Unflatten", "masks",

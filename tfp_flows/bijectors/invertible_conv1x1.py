@@ -39,11 +39,11 @@ def _qr_log_abs_det(wide):
   `slogdet` and `tf.linalg.lu` have no XLA kernel; QR has one.
   """
   _, r = tf.linalg.qr(wide)
-  return tf.reduce_sum(tf.math.log(tf.abs(tf.linalg.diag_part(r))))
+  return tf.reduce_sum(tf.math.log(tf.abs(tf.linalg.diag_part(r))), axis=-1)
 
 
 def log_abs_det(matrix):
-  """log |det W| of a square [C, C] `matrix`, computed in float64.
+  """log |det W| of square matrices [..., C, C], computed in float64.
 
   The gradient is the closed form d log |det W| / dW = W^-T (the inverse in
   float64, made only when a gradient is taken), not autodiff through QR,
@@ -56,7 +56,7 @@ def log_abs_det(matrix):
 
     def gradient(upstream):
       inverse = tf.cast(tf.linalg.inv(wide), matrix.dtype)
-      return upstream * tf.transpose(inverse)
+      return upstream[..., None, None] * tf.linalg.matrix_transpose(inverse)
 
     return tf.cast(_qr_log_abs_det(wide), matrix.dtype), gradient
 

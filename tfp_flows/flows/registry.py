@@ -14,6 +14,7 @@ from tfp_flows.flows.nsf import nsf
 from tfp_flows.flows.planar import planar
 from tfp_flows.flows.radial import radial
 from tfp_flows.flows.realnvp import realnvp
+from tfp_flows.flows.residual_flow import residual_flow
 from tfp_flows.flows.sylvester import sylvester
 
 __all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "CONCEPTS", "LEADING",
@@ -21,7 +22,8 @@ __all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "CONCEPTS", "LEADING",
 
 BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp,
             "maf": maf, "iaf": iaf, "ffjord": ffjord, "nsf": nsf,
-            "coupling_flow": coupling_flow, "naf": naf, "planar": planar,
+            "coupling_flow": coupling_flow, "naf": naf,
+            "residual_flow": residual_flow, "planar": planar,
             "radial": radial, "sylvester": sylvester}
 
 # Training settings per flow, tuned on the offline digits data (epochs over
@@ -41,6 +43,7 @@ TRAIN_DEFAULTS = {
     "coupling_flow": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     "nsf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     "naf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
+    "residual_flow": dict(epochs=150, learning_rate=3e-3, temperature=1.0),
     # Surrogates for variational inference; on data their density takes a
     # root find per layer (Sylvester: D in sequence per layer).
     "planar": dict(epochs=50, learning_rate=1e-3, temperature=1.0),
@@ -109,6 +112,9 @@ ARCHITECTURE_DEFAULTS = {
     # 3 layers of [16, 16] MADEs, 4 sigmoids per pixel (12 outputs each, the
     # output layers dominate); about 40,000 parameters.
     "naf": dict(num_layers=3, hidden_units=[16, 16], num_sigmoids=4),
+    # 4 blocks of 64-48-48-64 Lipschitz MLPs, exact log-dets (64 x 64
+    # Jacobians); about 35,000 parameters.
+    "residual_flow": dict(num_layers=4, hidden_units=[48, 48]),
     # The variational-inference surrogates at their builders' sizes.
     "planar": dict(num_layers=8),
     "radial": dict(num_layers=8),

@@ -66,7 +66,8 @@ def permuted_stack(dim, num_layers, make_layer, actnorm, permutation, seed,
   Data to latent: per layer i, an optional ActNorm, `make_layer(i)`, then a
   permutation of the entries (none after the last layer), so that every
   entry is conditioned on others somewhere in the stack: a reversal, or
-  with "random" a permutation drawn from `seed`.
+  with "random" a permutation drawn from `seed`; `permutation=None` for
+  layers that mix every entry themselves (residual blocks): none.
   """
   rng = np.random.RandomState(seed)
   parts = []
@@ -77,7 +78,7 @@ def permuted_stack(dim, num_layers, make_layer, actnorm, permutation, seed,
                                           dtype=dtype,
                                           name=f"{name}_actnorm{i}"))
     parts.append(make_layer(i))
-    if i < num_layers - 1:
+    if i < num_layers - 1 and permutation is not None:
       order = (np.arange(dim)[::-1] if permutation == "reverse" else
                rng.permutation(dim))
       # Chain's inverse runs the list left to right, so this Permute reorders

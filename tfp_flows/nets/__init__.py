@@ -1,12 +1,15 @@
-"""Conditioner networks (tf_keras layers) for coupling and autoregressive bijectors.
+"""Networks (tf_keras layers) inside bijectors: conditioners and residual branches.
 
-Each has a zero-initialised output layer (a new coupling starts as the
-identity) and a `build(input_shape)` that creates every variable up front.
+Each conditioner (of a coupling or autoregressive layer) has a
+zero-initialised output layer (a new coupling starts as the identity);
+`LipschitzMLP` is the residual branch g of `bijectors.InvertibleResidual`.
+Each has a `build(input_shape)` that creates every variable up front.
 """
 
 from tfp_flows.nets.context_bias import ContextBias
 from tfp_flows.nets.gated_attention import GatedAttentionNet
 from tfp_flows.nets.glow_net import GlowNet
+from tfp_flows.nets.lipschitz_mlp import LipschitzMLP
 from tfp_flows.nets.made import MADE
 from tfp_flows.nets.mlp import MLP
 from tfp_flows.nets.policy import layer_dtype
@@ -14,6 +17,6 @@ from tfp_flows.nets.resnet import ResNet
 from tfp_flows.nets.split_prior import SplitPriorNet
 
 __all__ = [
-    "ContextBias", "GatedAttentionNet", "GlowNet", "MADE", "MLP", "ResNet",
+    "ContextBias", "GatedAttentionNet", "GlowNet", "LipschitzMLP", "MADE", "MLP", "ResNet",
     "SplitPriorNet", "layer_dtype"
 ]
