@@ -64,7 +64,9 @@ class InvertibleResidual(base.AugmentedBijector):
 
   ```python
   net = tfp_flows.nets.LipschitzMLP(2, [64, 64])
+  net.build([None, 2])                    # the block needs its variables
   block = tfp_flows.bijectors.InvertibleResidual(net)
+  y = tf.random.normal([8, 2])
   x = block.inverse(y)                    # y + g(y)
   y_again = block.forward(x)              # fixed-point iteration
   ildj = block.inverse_log_det_jacobian(y, event_ndims=1)  # exact

@@ -71,7 +71,7 @@ class LipschitzMLP(tf_keras.layers.Layer):
   with `power_iterations=n`, n steps of power iteration per call from a
   stored vector u_l, which advances in every backward pass through the
   kernels (`_refreshed_on_backward`) and starts at the exact singular
-  vector: cheaper for wide kernels, and sigma_l is then an estimate from
+  vector: no SVD per call, and sigma_l is then an estimate from
   below, so the bound holds to the iteration's convergence. With
   the 1-Lipschitz LipSwish activation phi (`lipswish`, a slope beta per
   hidden unit), Lip(g) <= prod_l ||K^_l|| <= coefficient^L < 1, what a
@@ -91,8 +91,10 @@ class LipschitzMLP(tf_keras.layers.Layer):
 
   ```python
   net = tfp_flows.nets.LipschitzMLP(2, [64, 64], coefficient=0.97)
-  g, slopes = net(tf.random.normal([8, 2]))
-  j = net.jacobian(slopes)  # [8, 2, 2], spectral norm < 0.97 ** 3
+  net.build([None, 2])
+  kernels = net.normalized_kernels()
+  g, slopes = net(tf.random.normal([8, 2]), kernels=kernels)
+  j = net.jacobian(kernels, slopes)  # [8, 2, 2], spectral norm < 0.97 ** 3
   ```
 
   References:
