@@ -71,6 +71,9 @@ TOY_FAMILIES = {
     # Residual flows: blocks x + g(x), Lip(g) <= 0.97^3, exact 2 x 2 log-dets.
     "residual_flow": lambda: flows.residual_flow([2], num_layers=6,
                                                  hidden_units=[64, 64]),
+    # BNAF: 2 layers, each one network of 2 hidden layers of 32 units per
+    # entry (64 units).
+    "bnaf": lambda: flows.bnaf([2], num_layers=2, hidden_units=[32, 32]),
 }
 # Adam's peak learning rate, default 1e-2: MAF trains better with less
 # (measured when MADE's log-scales were unbounded), FFJORD's few steps get

@@ -144,6 +144,7 @@ TINY = {
     "coupling_flow": dict(num_layers=2, hidden_units=[8]),
     "nsf": dict(num_layers=2, num_bins=3, hidden_units=[8]),
     "naf": dict(num_layers=2, num_sigmoids=2, hidden_units=[8]),
+    "bnaf": dict(num_layers=2, hidden_units=[2]),
     "residual_flow": dict(num_layers=2, hidden_units=[8]),
     "planar": dict(num_layers=2),
     "radial": dict(num_layers=2),

@@ -60,9 +60,10 @@ def case_id(case):
 # The unconditional flows' harness runs in each builder's own test file too,
 # so the matrix runs it in the slow suite; the conditional ones here, except
 # where the builder's own file checks its stack with a context on a smaller
-# event: NAF's sampling direction nests a root finder in each of its D
-# passes, and at these 16 entries its harness takes a minute on 2 cores.
-SLOW_HARNESS = {"naf", "residual_flow"}
+# event: NAF's and BNAF's sampling directions nest a root finder in each of
+# their D passes, and at these 16 entries their harness takes a minute on 2
+# cores.
+SLOW_HARNESS = {"naf", "residual_flow", "bnaf"}
 HARNESS_CASES = [
     pytest.param(*case, id=case_id(case),
                  marks=[] if case[1] and case[0] not in SLOW_HARNESS

@@ -1,4 +1,4 @@
-"""The naf builder: the stack's harness, MADE passes, images, training on a toy, arguments."""
+"""The naf builder: the stack's harness, MADE passes, training on a toy, arguments."""
 
 import numpy as np
 import pytest
@@ -41,14 +41,6 @@ def test_made_passes_per_log_prob_and_sample(monkeypatch):
   samples = dist.sample(2, seed=(1, 2))
   assert len(calls) == layers * dim
   assert np.all(np.isfinite(samples))
-
-
-def test_images_are_flattened_and_registered():
-  dist = registry.build("naf", [8, 8, 1])
-  assert dist.event_shape == [8, 8, 1] and dist.distribution.event_shape == [64]
-  assert tfp_flows.flows.naf is naf
-  x = tf.random.stateless_uniform([3, 8, 8, 1], [7, 8])
-  assert np.all(np.isfinite(dist.log_prob(x)))
 
 
 def test_one_layer_fits_a_bimodal_conditional():

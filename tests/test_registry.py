@@ -99,15 +99,21 @@ def test_unknown_option_names_the_valid_ones():
     registry.build("flowpp", [4, 4, 1], dequantization="variational")
 
 
+# Also: every builder is `tfp_flows.flows.<name>`, and takes images to a
+# vector latent (the vector flows flatten them; the multi-scale ones end
+# with their factored-out parts gathered into one vector).
 @pytest.mark.parametrize("name", sorted(registry.BUILDERS))
 def test_save_and_load_every_builder(name, tmp_path):
+  assert getattr(tfp_flows.flows, name) is registry.BUILDERS[name]
   shape = [4, 4, 1]
   dist = registry.build(name, shape, **helpers.TINY[name])
+  assert dist.event_shape == shape and dist.distribution.event_shape == [16]
   x = tf.random.stateless_uniform([3] + shape, [1, 2])
   dist.log_prob(x)  # data-dependent initialisation (ActNorm)
   for v in dist.trainable_variables:  # weights a fresh build would not have
     v.assign(v + 0.01 * tf.random.stateless_normal(v.shape, [3, 4], dtype=v.dtype))
   want = dist.log_prob(x)
+  assert np.all(np.isfinite(want))
   tfp_flows.save_flow(dist, str(tmp_path / "flow"))
   loaded, config = tfp_flows.load_flow(str(tmp_path / "flow"))
   assert config["flow"] == name

@@ -8,7 +8,6 @@ import tf_keras
 import tfp_flows
 from tfp_flows import bijectors
 from tfp_flows import testing
-from tfp_flows.flows import registry
 from tfp_flows.flows.residual_flow import residual_flow
 
 
@@ -66,14 +65,6 @@ def test_trains_on_a_toy_and_keeps_every_block_contractive():
     assert max(block.spectral_norms()) <= 0.97 * (1. + 1e-5)
   samples = dist.sample(256, seed=(1, 2))
   assert np.all(np.isfinite(samples))
-
-
-def test_images_are_flattened_and_registered():
-  dist = registry.build("residual_flow", [8, 8, 1])
-  assert dist.event_shape == [8, 8, 1] and dist.distribution.event_shape == [64]
-  assert tfp_flows.flows.residual_flow is residual_flow
-  x = tf.random.stateless_uniform([3, 8, 8, 1], [7, 8])
-  assert np.all(np.isfinite(dist.log_prob(x)))
 
 
 def test_bad_arguments():

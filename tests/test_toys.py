@@ -49,6 +49,9 @@ BUILDERS = {
     # Invertible residual blocks, Lip(g) <= 0.97^3, exact 2 x 2 log-dets.
     "residual": lambda: tfp_flows.flows.residual_flow(
         [2], num_layers=6, hidden_units=[64, 64]),
+    # Two BNAF layers, each a network of 32-32 units per entry.
+    "bnaf": lambda: tfp_flows.flows.bnaf([2], num_layers=2,
+                                         hidden_units=[32, 32]),
     # RealNVP couplings followed by MAF layers modelling their latent.
     "chain": lambda: chain(
         coupling_flow([2], num_layers=3, name="couplings"),
@@ -79,6 +82,8 @@ CI = {
     # 0.54-1.14 at 300 steps, too near the Gaussian's 1.42 to assert (its
     # slow variant below).
     ("residual", "moons"): (300, 0.7),
+    ("bnaf", "moons"): (300, 0.25),  # 0.12-0.13
+    ("bnaf", "8gaussians"): (300, 0.5),  # 0.34-0.37
     ("ffjord", "moons"): (100, 0.45),  # 0.26-0.35
     ("ffjord", "8gaussians"): (100, 0.35),  # 0.20-0.21
     ("chain", "moons"): (300, 0.25),  # 0.09-0.16
@@ -102,6 +107,8 @@ SLOW = {
     ("naf", "8gaussians"): (3000, 0.1),  # 0.010 (NAF)
     ("residual", "moons"): (3000, 0.1),  # 0.009
     ("residual", "8gaussians"): (3000, 0.1),  # 0.019
+    ("bnaf", "moons"): (3000, 0.1),  # 0.016
+    ("bnaf", "8gaussians"): (3000, 0.1),  # 0.025
     ("ffjord", "moons"): (1000, 0.1),
     ("ffjord", "8gaussians"): (1000, 0.1),
     ("chain", "moons"): (3000, 0.1),
@@ -151,7 +158,8 @@ def train_and_score(family, toy, steps, seed=0, batch_size=512):
 # Test NLLs of this run, printed as a table when the module ends.
 _RESULTS = {}
 _COLUMNS = {"nice": "NICE", "affine": "affine coupling", "maf": "MAF",
-            "iaf": "IAF", "naf": "NAF", "residual": "residual flow",
+            "iaf": "IAF", "naf": "NAF", "bnaf": "BNAF",
+            "residual": "residual flow",
             "ffjord": "FFJORD",
             "chain": "coupling + MAF chain"}
 

@@ -5,16 +5,16 @@ Public API:
 * `tfp_flows.bijectors`: AdditiveCoupling, AffineCoupling, SplineCoupling,
   LogisticMixtureCoupling, Coupling (base class), MaskedAutoregressive,
   MaskedAutoregressiveSpline, MaskedAutoregressiveSigmoidal,
-  Autoregressive (base class), InvertibleResidual, ActNorm,
-  InvertibleConv1x1, Permute, Squeeze, FactorOut, Logit, Rescaling,
+  Autoregressive (base class), BlockAutoregressive, InvertibleResidual,
+  ActNorm, InvertibleConv1x1, Permute, Squeeze, FactorOut, Logit, Rescaling,
   Unflatten, ContextAffine, Planar, Radial, Sylvester, masks,
   rational_quadratic_spline.
 * `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet,
   GatedAttentionNet, MADE, SplitPriorNet) and residual branches
   (LipschitzMLP).
 * `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
-  (nice, realnvp, glow, flowpp, maf, iaf, nsf, naf, residual_flow, ffjord,
-  coupling_flow, planar, radial, sylvester; their `registry`), and `chain`,
+  (nice, realnvp, glow, flowpp, maf, iaf, nsf, naf, bnaf, residual_flow,
+  ffjord, coupling_flow, planar, radial, sylvester; their `registry`), and `chain`,
   which composes flows and bijectors into one.
 * `tfp_flows.context`: the context convention of conditional flows p(x | c)
   and its routing (`context_shape`, `bijector_kwargs`); every builder takes

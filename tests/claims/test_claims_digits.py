@@ -15,6 +15,7 @@ makes of them:
   comparison is of the dequantizers alone);
 * NSF (spline couplings) beats MAF at a similar size;
 * NAF (deep sigmoidal flows) beats MAF at a similar size;
+* BNAF beats MAF (with more parameters: half of them in zero blocks);
 * the class-conditional Glow scores log2 p(x | class) below the
   unconditional Glow's log2 p(x).
 
@@ -56,6 +57,7 @@ RUNS = {
     "realnvp": ["--flow", "realnvp"],
     "nsf": ["--flow", "nsf"],
     "naf": ["--flow", "naf"],
+    "bnaf": ["--flow", "bnaf"],
     "flowpp": ["--flow", "flowpp"],
     "flowpp-variational": ["--flow", "flowpp", "--dequantization",
                            "variational"],
@@ -134,6 +136,7 @@ CLAIMS = [
     ("flowpp-variational", "flowpp", False, 0.03),  # 0.06 at the same bound
     ("nsf", "maf", False, 0.32),  # 0.65
     ("naf", "maf", False, 0.26),  # 0.53 (2026-12-06)
+    ("bnaf", "maf", False, 0.22),  # 0.45 (2026-12-06)
     ("glow-by-class", "glow", False, 0.075),  # 0.15
 ]
 

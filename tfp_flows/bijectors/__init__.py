@@ -7,6 +7,7 @@ from tfp_flows.bijectors.additive_coupling import AdditiveCoupling
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.context_affine import ContextAffine
 from tfp_flows.bijectors.autoregressive import Autoregressive
+from tfp_flows.bijectors.block_autoregressive import BlockAutoregressive
 from tfp_flows.bijectors.coupling import Coupling
 from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.invertible_conv1x1 import InvertibleConv1x1
@@ -30,6 +31,7 @@ from tfp_flows.bijectors.unflatten import Unflatten
 
 __all__ = [
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "Autoregressive",
+    "BlockAutoregressive",
     "ContextAffine", "Coupling", "FactorOut", "InvertibleConv1x1",
     "InvertibleResidual", "Logit",
     "LogisticMixtureCoupling", "MaskedAutoregressive",

@@ -3,6 +3,7 @@
 from tfp_flows.flows import registry
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
+from tfp_flows.flows.bnaf import bnaf
 from tfp_flows.flows.chain import chain
 from tfp_flows.flows.coupling_flow import coupling_flow
 from tfp_flows.flows.ffjord import ffjord
@@ -19,7 +20,7 @@ from tfp_flows.flows.residual_flow import residual_flow
 from tfp_flows.flows.sylvester import sylvester
 
 __all__ = [
-    "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf", "naf",
+    "bnaf", "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf", "naf",
     "nice", "nsf", "planar", "radial", "realnvp", "registry", "residual_flow", "standard_prior",
     "sylvester"
 ]

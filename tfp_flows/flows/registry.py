@@ -4,6 +4,7 @@ import inspect
 
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
+from tfp_flows.flows.bnaf import bnaf
 from tfp_flows.flows.coupling_flow import coupling_flow
 from tfp_flows.flows.ffjord import ffjord
 from tfp_flows.flows.flowpp import flowpp
@@ -22,7 +23,7 @@ __all__ = ["ARCHITECTURE_DEFAULTS", "BUILDERS", "CONCEPTS", "LEADING",
 
 BUILDERS = {"nice": nice, "realnvp": realnvp, "glow": glow, "flowpp": flowpp,
             "maf": maf, "iaf": iaf, "ffjord": ffjord, "nsf": nsf,
-            "coupling_flow": coupling_flow, "naf": naf,
+            "coupling_flow": coupling_flow, "naf": naf, "bnaf": bnaf,
             "residual_flow": residual_flow, "planar": planar,
             "radial": radial, "sylvester": sylvester}
 
@@ -44,6 +45,7 @@ TRAIN_DEFAULTS = {
     "nsf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     "naf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     "residual_flow": dict(epochs=150, learning_rate=3e-3, temperature=1.0),
+    "bnaf": dict(epochs=150, learning_rate=1e-3, temperature=1.0),
     # Surrogates for variational inference; on data their density takes a
     # root find per layer (Sylvester: D in sequence per layer).
     "planar": dict(epochs=50, learning_rate=1e-3, temperature=1.0),
@@ -115,6 +117,9 @@ ARCHITECTURE_DEFAULTS = {
     # 4 blocks of 64-48-48-64 Lipschitz MLPs, exact log-dets (64 x 64
     # Jacobians); about 35,000 parameters.
     "residual_flow": dict(num_layers=4, hidden_units=[48, 48]),
+    # 2 layers, one hidden layer of 4 units per pixel (256 units); 67,840
+    # parameters stored, half of them in masked (zero) blocks, as MADE's.
+    "bnaf": dict(num_layers=2, hidden_units=[4]),
     # The variational-inference surrogates at their builders' sizes.
     "planar": dict(num_layers=8),
     "radial": dict(num_layers=8),
