@@ -12,8 +12,8 @@ a command line: its flags are `TrainConfig`'s fields.
 ```python
 from tfp_flows import experiment
 metrics = experiment.train(experiment.TrainConfig(
-    flow="maf", dataset="mnist", out="runs/maf-mnist",
-    options=dict(num_layers=10, hidden_units=[1024, 1024]), epochs=4))
+    flow="maf", dataset="digits", out="runs/maf-digits",
+    options=dict(num_layers=3, hidden_units=[64, 64]), epochs=4))
 print(metrics["test_bits_per_dim"])
 ```
 """

@@ -18,7 +18,10 @@ context row), `encode(x, context)` and `decode(z, context)`.
 Loading needs only TensorFlow (no tfp_flows, no TFP):
 
 ```python
+dist = tfp_flows.flows.nice([8, 8, 1])  # trained first, in practice
+tfp_flows.export_saved_model(dist, "saved_models/nice-digits")
 m = tf.saved_model.load("saved_models/nice-digits")
+images = tf.random.uniform([4, 8, 8, 1])
 m.signatures["log_prob"](x=images)["log_prob"]
 m.sample(tf.constant(16), tf.constant(0.7))  # also callable as functions
 ```

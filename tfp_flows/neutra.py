@@ -17,6 +17,8 @@ once (one pass per layer for an IAF) and the target's gradient once.
 #### Example
 
 ```python
+target = tfp_flows.targets.funnel(3)
+flow = tfp_flows.flows.iaf(target.event_shape)  # fitted first, see `vi`
 samples, report = tfp_flows.neutra.sample(flow, target.log_prob)
 report["ess_per_gradient"]
 # The same budget without the flow, for comparison:

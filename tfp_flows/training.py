@@ -184,6 +184,7 @@ class FlowModel(tf_keras.Model):
                                                         context_shape=[10])
   model = tfp_flows.FlowModel(dist, num_levels=17, dequantizer=deq,
                               num_classes=10)
+  model.compile(tf_keras.optimizers.Adam(1e-3))
   model.fit(tfp_flows.data.load("digits", dequantize=False,
                                 with_labels=True), epochs=5)
   ```

@@ -41,6 +41,7 @@ classic ones (`"planar"`, `"radial"`, `"sylvester"`) or any other flow of
 `flows.registry.BUILDERS`:
 
 ```python
+target = tfp_flows.targets.banana()
 model = tfp_flows.vi.VariationalFlowModel(
     "sylvester", target.log_prob, event_shape=target.event_shape)
 flow = model.flow
@@ -154,10 +155,21 @@ class VariationalFlowModel(tf_keras.Model):
   needed; a conditional flow is fitted over a dataset of contexts instead.
 
   ```python
-  model = VariationalFlowModel(flow, target_log_prob_fn)
+  target = tfp_flows.targets.banana()
+  flow = tfp_flows.flows.iaf([2])
+  model = tfp_flows.vi.VariationalFlowModel(flow, target.log_prob)
   model.compile(tf_keras.optimizers.Adam(1e-3))
-  model.fit(epochs=10, steps_per_epoch=500)            # plain VI
-  model.fit(contexts, epochs=10)                       # amortised VI
+  model.fit(epochs=2, steps_per_epoch=100)             # plain VI
+
+  # Amortised VI: a conditional flow q(z | c), fitted over contexts c of a
+  # target p~(z | c) (here a Gaussian centred on c).
+  flow = tfp_flows.flows.iaf([2], context_shape=[2])
+  model = tfp_flows.vi.VariationalFlowModel(
+      flow, lambda z, c: -0.5 * tf.reduce_sum(tf.square(z - c), -1))
+  model.compile(tf_keras.optimizers.Adam(1e-3))
+  contexts = tf.data.Dataset.from_tensor_slices(
+      tf.random.normal([256, 2])).batch(32)
+  model.fit(contexts, epochs=2)
   ```
 
   Metrics (means over the epoch's steps; each step's from its own draws, at

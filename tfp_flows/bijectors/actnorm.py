@@ -59,6 +59,7 @@ class ActNorm(base.FlowBijector):
 
   ```python
   actnorm = tfp_flows.bijectors.ActNorm(channels=3)  # for [H, W, 3] images
+  first_batch = 5. + 2. * tf.random.normal([16, 8, 8, 3])
   latent = actnorm.inverse(first_batch)  # initialises: latent ~ N(0, 1)
   ```
 

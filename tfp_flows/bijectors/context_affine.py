@@ -31,6 +31,7 @@ class ContextAffine(base.AugmentedBijector):
 
   ```python
   prior = tfp_flows.bijectors.ContextAffine(64, context_shape=[10])
+  latents, labels = tf.random.normal([8, 64]), tf.range(8) % 10
   z = prior.inverse(latents, conditional_input=tf.one_hot(labels, 10))
   ```
 

@@ -156,8 +156,8 @@ class LogisticMixtureCoupling(coupling.Coupling):
   # [8, 8, 1] images, checkerboard: d_B = 1, K = 4 -> 14 output channels.
   net = GatedAttentionNet(filters=16, output_channels=(3 * 4 + 2) * 1)
   net.build([None, 8, 8, 1])
-  layer = LogisticMixtureCoupling(net, num_components=4,
-                                  mask=masks.checkerboard(8, 8, 1))
+  layer = tfp_flows.bijectors.LogisticMixtureCoupling(
+      net, num_components=4, mask=masks.checkerboard(8, 8, 1))
   ```
 
   References:

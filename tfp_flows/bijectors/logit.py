@@ -63,7 +63,8 @@ class Logit(base.FlowBijector):
   tfd = tfp.distributions
   base = tfd.Sample(tfd.Normal(0., 1.), [28, 28, 1])
   model = tfd.TransformedDistribution(base, tfp_flows.bijectors.Logit(0.05))
-  model.log_prob(pixels / 256.)  # pixels, dequantised, in [0, 256)
+  pixels = tf.random.uniform([4, 28, 28, 1], 0., 256.)  # dequantised
+  model.log_prob(pixels / 256.)
   ```
 
   References:
