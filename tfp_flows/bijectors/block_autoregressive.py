@@ -49,10 +49,10 @@ def block_pass(y, weights, offsets=None):
   Layer l maps the hidden state h [..., D, a] (a units per entry; a = 1 at
   the input) to z [..., D, b] = h W_off + bias + diag(h), where W_off holds
   the blocks (i, j), i < j, and diag applies entry j's positive block
-  [a, b] to h_j; `leaky_tanh` follows every layer but the last (b = 1
-  there). The
-  derivative of every unit of entry j with respect to y_j is positive, so
-  its log follows layer by layer in log space (a logsumexp over the block):
+  [a, b] to h_j; `leaky_tanh` (phi) follows every layer but the last (b = 1
+  there). The derivative of every unit of entry j with respect to y_j is
+  positive, so its log follows layer by layer in log space (a logsumexp
+  over the block):
 
     log dh_l[j, q]/dy_j = logsumexp_p(log dh_{l-1}[j, p]/dy_j
                                       + log W_jj[p, q]) + log phi'(z[j, q]).
