@@ -13,6 +13,7 @@ import pytest
 import tfp_flows
 from tfp_flows import cli
 from tfp_flows import experiment
+from tfp_flows.flows import build_config
 from tfp_flows.flows import registry
 
 
@@ -829,7 +830,9 @@ def test_class_of_an_unconditional_flow_is_a_user_error(trained_dir,
 
 
 def test_backup_records_its_run_and_refuses_another(tmp_path):
-  record = {"flow": "glow", "glow.num_layers": 2, "seed": 0}
+  version = build_config.VERSION
+  record = {"flow": "glow", "build_version": version, "glow.num_layers": 2,
+            "seed": 0}
   backup = str(tmp_path / "backup")
   # A new run (nothing to resume) records its settings; only the chief.
   experiment._check_or_record_run(backup, record, resuming=False, chief=False)  # pylint: disable=protected-access
@@ -839,9 +842,34 @@ def test_backup_records_its_run_and_refuses_another(tmp_path):
   experiment._check_or_record_run(backup, dict(record), resuming=True, chief=True)  # pylint: disable=protected-access
   with pytest.raises(ValueError, match=r"another run \(glow.num_layers 2 there, "
                      r"3 now; seed 0 there, None now\)"):
-    experiment._check_or_record_run(backup, {"flow": "glow", "glow.num_layers": 3},  # pylint: disable=protected-access
-                             resuming=True, chief=False)
+    experiment._check_or_record_run(  # pylint: disable=protected-access
+        backup, {"flow": "glow", "build_version": version,
+                 "glow.num_layers": 3}, resuming=True, chief=False)
   # A backup from before runs were recorded resumes unchecked.
   os.remove(os.path.join(backup, "run.json"))
   experiment._check_or_record_run(backup, {"flow": "nice"}, resuming=True,  # pylint: disable=protected-access
                            chief=True)
+
+
+def test_a_backup_recorded_by_an_earlier_release_resumes(tmp_path):
+  # Version 1 (before the builder contract) recorded Glow's image_shape,
+  # depth and hidden_channels, no prior and no build_version: the same
+  # command resumes it today, and another command is still refused.
+  dist = registry.build("glow", [8, 8, 1], num_layers=2, hidden_units=4)
+  record = experiment._run_record(  # pylint: disable=protected-access
+      experiment.TrainConfig(out=str(tmp_path / "out")),
+      build_config.build_config(dist), 64, 24)
+  old = {key: value for key, value in record.items()
+         if key not in ("build_version", "glow.prior")}
+  for now, then in (("event_shape", "image_shape"), ("num_layers", "depth"),
+                    ("hidden_units", "hidden_channels")):
+    old[f"glow.{then}"] = old.pop(f"glow.{now}")
+  backup = tmp_path / "backup"
+  backup.mkdir()
+  (backup / "run.json").write_text(json.dumps(old))
+  experiment._check_or_record_run(str(backup), record, resuming=True,  # pylint: disable=protected-access
+                                  chief=True)
+  with pytest.raises(ValueError, match="glow.num_layers 2 there, 3 now"):
+    experiment._check_or_record_run(  # pylint: disable=protected-access
+        str(backup), dict(record, **{"glow.num_layers": 3}), resuming=True,
+        chief=True)

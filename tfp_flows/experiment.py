@@ -123,9 +123,34 @@ def _run_record(config, build, global_batch, steps_per_epoch):
   """The settings of this run that a backup must share to be resumed."""
   record = {key: getattr(config, key) for key in _RESUME_SETTINGS}
   record.update(global_batch_size=global_batch, steps_per_epoch=steps_per_epoch,
-                flow=build["flow"])
+                flow=build["flow"], build_version=build["version"])
   record.update({f"{build['flow']}.{key}": value
                  for key, value in build["arguments"].items()})
+  return json.loads(json.dumps(record))
+
+
+def _upgraded_record(saved):
+  """A run record of an earlier release with its flow's arguments as this
+  release records them (`build_config.upgrade`: renamed, and those its
+  builder has taken since at their defaults), so the same command resumes
+  its backup. A record without "build_version" is of version 0 or 1
+  (runs were recorded from version 0 on; upgrading either from 0 is
+  right: the one 0 -> 1 change fills in an argument only where absent)."""
+  flow = saved.get("flow")
+  if (flow not in registry.BUILDERS or
+      saved.get("build_version") == build_config.VERSION):
+    return saved
+  prefix = f"{flow}."
+  upgraded = build_config.upgrade(
+      {"flow": flow, "version": saved.get("build_version", 0),
+       "arguments": {key[len(prefix):]: value for key, value in saved.items()
+                     if key.startswith(prefix)}},
+      builder=registry.BUILDERS[flow])
+  record = {key: value for key, value in saved.items()
+            if not key.startswith(prefix)}
+  record.update({prefix + key: value
+                 for key, value in upgraded["arguments"].items()},
+                build_version=build_config.VERSION)
   return json.loads(json.dumps(record))
 
 
@@ -147,7 +172,7 @@ def _check_or_record_run(checkpoint_dir, record, resuming, chief):
     if not os.path.exists(path):  # A backup written before runs were recorded.
       return
     with open(path) as f:
-      saved = json.load(f)
+      saved = _upgraded_record(json.load(f))
     differences = [f"{key} {saved.get(key)!r} there, {record.get(key)!r} now"
                    for key in sorted(set(saved) | set(record))
                    if saved.get(key) != record.get(key)]

@@ -167,13 +167,16 @@ def _upgrade_arguments(flow, arguments, version):
   return arguments
 
 
-def upgrade(config, version=None):
+def upgrade(config, version=None, builder=None):
   """`config` (a `build_config`) as the current builders read it.
 
   Args:
     config: a config of any version.
     version: its version; None reads it from the config (0 when absent).
       A chain's parts are upgraded with the chain's version.
+    builder: None, or the config's builder: its arguments the config lacks
+      (added after the config was written) are then filled in with their
+      defaults, as `records` would record them today.
 
   Returns:
     A config of version `VERSION` that rebuilds the flow it described.
@@ -183,11 +186,16 @@ def upgrade(config, version=None):
     raise ValueError(
         f"The config is of version {version}, newer than this release's "
         f"{VERSION}: upgrade tfp-flows to rebuild it.")
-  if version == VERSION:
+  if version < VERSION:
+    config = dict(config, version=VERSION,
+                  arguments=_upgrade_arguments(config["flow"],
+                                               config["arguments"], version))
+  if builder is None:
     return config
-  return dict(config, version=VERSION,
-              arguments=_upgrade_arguments(config["flow"],
-                                           config["arguments"], version))
+  defaults = {name: _jsonable(p.default, f"{name} of {builder.__name__}")
+              for name, p in inspect.signature(builder).parameters.items()
+              if p.default is not inspect.Parameter.empty}
+  return dict(config, arguments=dict(defaults, **config["arguments"]))
 
 
 def rebuild(config):

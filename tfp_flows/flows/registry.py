@@ -62,9 +62,9 @@ CONCEPTS = {
     "num_layers": "flow layers: couplings or autoregressive layers (steps "
                   "per level in a multi-scale flow)",
     "num_scales": "levels L of a multi-scale image flow (its squeezes)",
-    "hidden_units": "conditioner width: hidden sizes of each MLP or MADE "
-                    "(comma-separated), or the channels of each conv net "
-                    "(one integer)",
+    "hidden_units": "network width: hidden sizes of each MLP or MADE "
+                    "(comma-separated; bnaf: units per entry of each hidden "
+                    "layer), or the channels of each conv net (one integer)",
     "num_blocks": "residual blocks of each conv net",
     "coupling": "the coupling transform: affine, additive (or spline: glow)",
     "actnorm": "an ActNorm before each layer",
