@@ -156,7 +156,7 @@ def run_family(name, args):
 
   def score(data, samples=16):
     if variational:
-      return tfp_flows.training.importance_weighted_bits_per_dim(
+      return tfp_flows.evaluation.importance_weighted_bits_per_dim(
           model, data, num_samples=samples, seed=args.seed)
     return tfp_flows.evaluate_bits_per_dim(dist, data, 256)
 

@@ -600,13 +600,13 @@ def test_flowpp_variational_dequantization_and_clip_norm(spy, monkeypatch,
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import tfp_flows  # pylint: disable=import-outside-toplevel
   bounds = []
-  bound = tfp_flows.training.importance_weighted_bits_per_dim
+  bound = tfp_flows.evaluation.importance_weighted_bits_per_dim
 
   def spying_bound(*args, **kwargs):
     bounds.append(bound(*args, **kwargs))
     return bounds[-1]
 
-  monkeypatch.setattr(tfp_flows.training,
+  monkeypatch.setattr(tfp_flows.evaluation,
                       "importance_weighted_bits_per_dim", spying_bound)
   out = tmp_path / "flowpp"
   rate = 1e-2

@@ -14,7 +14,7 @@ from tfp_flows import testing
 from tfp_flows.dequantization import UniformDequantizer
 from tfp_flows.dequantization import VariationalDequantizer
 from tfp_flows.training import FlowModel
-from tfp_flows.training import importance_weighted_bits_per_dim
+from tfp_flows.evaluation import importance_weighted_bits_per_dim
 
 tfd = tfp.distributions
 

@@ -21,10 +21,11 @@ Public API:
   `context_shape=[C]` and every application `context=`.
 * `tfp_flows.dequantization`: uniform and variational dequantizers (train
   with `FlowModel(..., dequantizer=)`).
-* `FlowModel`, `LinearWarmup`, `NaNGuard`, `SampleGrid`, `Throughput`,
-  `bits_per_dim`, `evaluate_nll`, `evaluate_bits_per_dim`: training and
-  evaluation (`training.importance_weighted_bits_per_dim`: the bound of a
-  dequantized flow).
+* `FlowModel` (`training`), its callbacks `LinearWarmup`, `NaNGuard`,
+  `SampleGrid`, `Throughput` (`callbacks`), and `bits_per_dim`,
+  `evaluate_nll`, `evaluate_bits_per_dim` (`evaluation`;
+  `evaluation.importance_weighted_bits_per_dim`: the bound of a dequantized
+  flow).
 * `experiment`: one training run as a library call (`TrainConfig` ->
   metrics and files), what `tfp-flows train` runs.
 * `distribute`: strategies by name (multi-worker from TF_CONFIG), chief-only
@@ -68,21 +69,22 @@ _ATTRIBUTES = {
     "load_flow": "saving",
     "save_flow": "saving",
     "FlowModel": "training",
-    "LinearWarmup": "training",
-    "NaNGuard": "training",
-    "SampleGrid": "training",
-    "Throughput": "training",
-    "bits_per_dim": "training",
-    "evaluate_bits_per_dim": "training",
-    "evaluate_nll": "training",
+    "LinearWarmup": "callbacks",
+    "NaNGuard": "callbacks",
+    "SampleGrid": "callbacks",
+    "Throughput": "callbacks",
+    "bits_per_dim": "evaluation",
+    "evaluate_bits_per_dim": "evaluation",
+    "evaluate_nll": "evaluation",
     "VariationalFlowModel": "vi",
 }
 # Every submodule and subpackage, public or not, so that `tfp_flows.training`
 # works after a plain `import tfp_flows` as it did when they were imported
 # eagerly.
 _SUBMODULES = frozenset({
-    "applications", "baselines", "bijectors", "cli", "context",
-    "data", "dequantization", "diagnostics", "distribute", "experiment",
+    "applications", "baselines", "bijectors", "callbacks", "cli", "context",
+    "data", "dequantization", "diagnostics", "distribute", "evaluation",
+    "experiment",
     "export", "files",
     "flows", "images", "nets", "neutra", "saving", "targets", "testing",
     "tfp_internal", "toy_entropy", "training", "vi",
@@ -129,6 +131,8 @@ if typing.TYPE_CHECKING:  # For type checkers and IDEs: the same names, eagerly.
   from tfp_flows.export import export_saved_model
   from tfp_flows.saving import load_flow, save_flow
   from tfp_flows.vi import VariationalFlowModel
-  from tfp_flows.training import (FlowModel, LinearWarmup, NaNGuard,
-                                  SampleGrid, Throughput, bits_per_dim,
-                                  evaluate_bits_per_dim, evaluate_nll)
+  from tfp_flows.callbacks import (LinearWarmup, NaNGuard, SampleGrid,
+                                   Throughput)
+  from tfp_flows.evaluation import (bits_per_dim, evaluate_bits_per_dim,
+                                    evaluate_nll)
+  from tfp_flows.training import FlowModel

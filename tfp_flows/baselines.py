@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows import training
+from tfp_flows import evaluation
 
 tfd = tfp.distributions
 
@@ -27,7 +27,7 @@ def factorized_gaussian(dataset, min_scale=1e-3):
   """
   total, total_sq, count = 0., 0., 0
   for batch in dataset:
-    x = np.asarray(training.split_batch(batch)[0], np.float64)
+    x = np.asarray(evaluation.split_batch(batch)[0], np.float64)
     total = total + x.sum(axis=0)
     total_sq = total_sq + (x * x).sum(axis=0)
     count += x.shape[0]

@@ -34,7 +34,7 @@ bits/dim <= -(that ELBO) / (D ln 2).
 `tfp_flows.FlowModel(flow, dequantizer=q, num_levels=K)` trains either on
 bin-centre batches (`data.load(..., dequantize=False)`, x = (k + 0.5) / K;
 it recovers k / K = x - 0.5 / K);
-`tfp_flows.training.importance_weighted_bits_per_dim` evaluates with S
+`tfp_flows.evaluation.importance_weighted_bits_per_dim` evaluates with S
 samples (Flow++ used 4096). A conditional flow's context
 reaches a conditional dequantizer q(u | k, c) too.
 """

@@ -32,9 +32,11 @@ import tf_keras
 
 from tfp_flows import applications
 from tfp_flows import baselines
+from tfp_flows import callbacks as callbacks_lib
 from tfp_flows import data
 from tfp_flows import dequantization as dequantization_lib
 from tfp_flows import distribute
+from tfp_flows import evaluation
 from tfp_flows import export
 from tfp_flows import images
 from tfp_flows import saving
@@ -193,14 +195,14 @@ def _check_or_record_run(checkpoint_dir, record, resuming, chief):
 def _callbacks(config, out, tensorboard_dir, global_batch):
   """(NaNGuard, Throughput, the rest): Keras's own callbacks keep only the
   chief's files themselves; ours write into this worker's `out`."""
-  callbacks = [training.NaNGuard(), training.Throughput(global_batch)]
+  callbacks = [callbacks_lib.NaNGuard(), callbacks_lib.Throughput(global_batch)]
   if config.checkpoint_dir:
     callbacks.append(tf_keras.callbacks.BackupAndRestore(
         config.checkpoint_dir, save_freq=_save_freq(config)))
   if config.tensorboard_dir:
     callbacks.append(tf_keras.callbacks.TensorBoard(config.tensorboard_dir))
   if config.sample_every or config.tensorboard_dir:
-    callbacks.append(training.SampleGrid(
+    callbacks.append(callbacks_lib.SampleGrid(
         os.path.join(out, "samples") if config.sample_every else None,
         num_samples=config.num_samples, temperature=config.temperature,
         every=config.sample_every or 1, log_dir=tensorboard_dir))
@@ -331,7 +333,7 @@ def _train(config, strategy, out, tensorboard_dir):
                                num_classes=num_classes)
     rate = config.learning_rate
     if config.warmup_steps:
-      rate = training.LinearWarmup(rate, config.warmup_steps)
+      rate = callbacks_lib.LinearWarmup(rate, config.warmup_steps)
     optimizer = tf_keras.optimizers.Adam(
         rate, global_clipnorm=config.clip_norm,
         use_ema=config.ema is not None,
@@ -356,14 +358,14 @@ def _train(config, strategy, out, tensorboard_dir):
     _forget_run(config.checkpoint_dir)
 
   if variational:
-    test_bpd = training.importance_weighted_bits_per_dim(
+    test_bpd = evaluation.importance_weighted_bits_per_dim(
         model, data.load(config.dataset, "test", dequantize=False, **load),
         num_samples=16, seed=config.seed)
   else:
-    test_bpd = training.evaluate_bits_per_dim(dist, test_ds, levels,
+    test_bpd = evaluation.evaluate_bits_per_dim(dist, test_ds, levels,
                                               num_classes)
   baseline = baselines.factorized_gaussian(train_ds)
-  baseline_bpd = training.evaluate_bits_per_dim(baseline, test_ds, levels)
+  baseline_bpd = evaluation.evaluate_bits_per_dim(baseline, test_ds, levels)
 
   served = export.export_saved_model(model, os.path.join(out, "saved_model"))
   saving.save_flow(dist, os.path.join(out, "flow"), dataset=config.dataset,

@@ -1,17 +1,12 @@
-"""Training a flow with tf_keras: `FlowModel`, bits/dim, and a NaN guard.
+"""Training a flow with tf_keras: `FlowModel` (maximum likelihood, optional
+dequantizer, context, spike skipping) and resuming from a backup.
 
-Bits per dimension follow the papers' convention. Pixels k in {0..K-1} are
-dequantized to x = (k + u) / K in [0, 1)^D; a density p on [0, 1)^D is a
-density p(x) / K^D on [0, K)^D, so
-
-  bits/dim = (NLL + D log K) / (D ln 2),    NLL = -log p(x) in nats.
-
-With `num_levels=None` the offset is left out (continuous data, e.g. 2-D toys).
+Its metrics and scores are in `evaluation` (bits/dim), its callbacks in
+`callbacks`.
 """
 
 import math
 import os
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -20,60 +15,14 @@ import tf_keras
 
 from tfp_flows import applications
 from tfp_flows import context as context_lib
-from tfp_flows import images
+from tfp_flows import evaluation
 
-__all__ = [
-    "FlowModel", "LinearWarmup", "NaNGuard", "SPIKE_AVERAGE_DECAY",
-    "SampleGrid", "Throughput",
-    "bits_per_dim", "split_batch",
-    "evaluate_bits_per_dim", "evaluate_nll", "importance_weighted_bits_per_dim",
-    "resume_position", "skipping_nonfinite"
-]
+__all__ = ["FlowModel", "SPIKE_AVERAGE_DECAY", "resume_position",
+           "skipping_nonfinite"]
 
 # Entries of the samples that `importance_weighted_log_prob` evaluates
 # together by default: 16 samples of an 8x8 image.
 _ENTRIES_PER_PASS = 1024
-
-
-def bits_per_dim(nll, event_size, num_levels=None):
-  """Converts a per-example NLL (nats, data in [0, 1)) to bits per dimension.
-
-  Args:
-    nll: negative log-likelihood per example, float tensor or number.
-    event_size: D, the number of dimensions of one example.
-    num_levels: K, the number of discrete levels per dimension, or None for
-      continuous data (no D log K offset).
-
-  Returns:
-    (nll + D log K) / (D ln 2), same type as `nll`.
-  """
-  offset = event_size * math.log(num_levels) if num_levels else 0.
-  return (nll + offset) / (event_size * math.log(2.))
-
-
-def split_batch(data):
-  """(x, y) of a batch: the data and the label/context item, or None.
-
-  A tensor is x alone; a tuple or list is (x,) or (x, y); a dict (TFDS's
-  `as_supervised=False`) has x under "image" (or "x") and y under "label"
-  (or "context") when present.
-
-  Raises:
-    ValueError: a batch of another form, named with what came.
-  """
-  if isinstance(data, dict):
-    x = data.get("image", data.get("x"))
-    y = data.get("label", data.get("context"))
-    if x is None:
-      raise ValueError("A dict batch needs the data under 'image' or 'x'; got "
-                       f"keys {sorted(data)}.")
-    return x, y
-  if isinstance(data, (tuple, list)):
-    if len(data) in (1, 2):
-      return data[0], (data[1] if len(data) == 2 else None)
-    raise ValueError("A batch must be x, (x,), (x, y) or a dict; got a "
-                     f"{type(data).__name__} of {len(data)} items.")
-  return data, None
 
 
 def skipping_nonfinite(optimizer):
@@ -257,7 +206,7 @@ class FlowModel(tf_keras.Model):
 
   def split_batch(self, data):
     """(x, y) of a batch; override for another batch layout (`split_batch`)."""
-    return split_batch(data)
+    return evaluation.split_batch(data)
 
   def context(self, y):
     """The flow's context from a batch's y; None for an unconditional flow.
@@ -478,7 +427,7 @@ class FlowModel(tf_keras.Model):
   def _update_metrics(self, nll, loss, training=False):
     self.loss_tracker.update_state(loss)
     self.bpd_tracker.update_state(
-        bits_per_dim(nll, self.event_size, self.num_levels))
+        evaluation.bits_per_dim(nll, self.event_size, self.num_levels))
     metrics = self.metrics if training else [self.loss_tracker,
                                              self.bpd_tracker]
     return {m.name: m.result() for m in metrics}
@@ -572,254 +521,3 @@ def resume_position(backup_dir, steps_per_epoch, save_freq="epoch"):
   if batch == steps_per_epoch - 1:
     return epoch + 1, 0
   return epoch, batch + 1
-
-
-class LinearWarmup(tf_keras.optimizers.schedules.LearningRateSchedule):
-  """Learning rate rising linearly from 0 to `peak` over `warmup_steps`, then flat.
-
-  lr(step) = peak * min(1, (step + 1) / warmup_steps). Flow++ warms up over
-  2000 steps to 3e-4 (Ho et al. 2019); Glow uses a warm-up too.
-  """
-
-  def __init__(self, peak, warmup_steps):
-    super().__init__()
-    if not peak > 0 or int(warmup_steps) != warmup_steps or warmup_steps < 1:
-      raise ValueError("`peak` must be > 0 and `warmup_steps` an integer >= 1;"
-                       f" got peak={peak!r}, warmup_steps={warmup_steps!r}.")
-    self.peak = float(peak)
-    self.warmup_steps = int(warmup_steps)
-
-  def __call__(self, step):
-    fraction = tf.cast(step + 1, tf.float32) / self.warmup_steps
-    return self.peak * tf.minimum(1., fraction)
-
-  def get_config(self):
-    return {"peak": self.peak, "warmup_steps": self.warmup_steps}
-
-
-class NaNGuard(tf_keras.callbacks.Callback):
-  """Stops training at the first non-finite loss, naming the epoch and step.
-
-  `FlowModel` skips the update of a non-finite step, so the weights at the stop
-  are those of the last good step.
-  """
-
-  def __init__(self):
-    super().__init__()
-    self.epoch = 0
-    self.stopped_at = None
-
-  def on_epoch_begin(self, epoch, logs=None):
-    self.epoch = epoch
-
-  def on_train_batch_end(self, batch, logs=None):
-    loss = (logs or {}).get("loss")
-    if loss is not None and not np.isfinite(loss):
-      self.stopped_at = (self.epoch, batch)
-      print(f"NaNGuard: non-finite loss ({loss}) at epoch {self.epoch + 1}, "
-            f"step {batch + 1}; stopping. The weights are those of the last "
-            "finite step.")
-      self.model.stop_training = True
-
-
-class Throughput(tf_keras.callbacks.Callback):
-  """Training examples per second, measured from the end of the first step.
-
-  The first step traces and compiles the step function, so it is left out
-  of the rate and timed on its own: `first_step_seconds` from the start of
-  training to the end of the first step, and `first_step_end`, its wall
-  clock (`time.time()`). `examples_per_second` counts `global_batch_size`
-  examples per step (a partial last batch counts as full); None until two
-  steps have run.
-  """
-
-  def __init__(self, global_batch_size):
-    super().__init__()
-    self.global_batch_size = global_batch_size
-    self.examples_per_second = None
-    self.first_step_seconds = None
-    self.first_step_end = None
-    self._steps = 0
-    self._began = None
-    self._start = None
-
-  def on_train_begin(self, logs=None):
-    self._began = time.perf_counter()
-
-  def on_train_batch_end(self, batch, logs=None):
-    now = time.perf_counter()
-    if self._start is None:
-      self._start = now
-      self.first_step_end = time.time()
-      if self._began is not None:
-        self.first_step_seconds = now - self._began
-      return
-    self._steps += 1
-    self.examples_per_second = (
-        self._steps * self.global_batch_size / max(now - self._start, 1e-9))
-
-
-class SampleGrid(tf_keras.callbacks.Callback):
-  """Writes a grid of samples every `every` epochs: PNG files and/or TensorBoard.
-
-  The same base draws (fixed `seed`) are decoded each time, so successive
-  grids show how the same latents change as the flow trains. For a
-  conditional model trained on class labels (`num_classes`), sample i has
-  class i mod C, so each row of a C-wide grid shows the classes in order;
-  with context vectors, pass `context` ([C] or [num_samples, C]).
-  """
-
-  def __init__(self, directory=None, num_samples=64, temperature=1.0,
-               every=1, log_dir=None, seed=0, context=None):
-    """Creates the callback.
-
-    Args:
-      directory: folder for `epoch_NNNN.png`, or None.
-      num_samples: images per grid.
-      temperature: sampling temperature (see `tfp_flows.sample`).
-      every: epochs between grids.
-      log_dir: TensorBoard log folder for a `samples` image summary, or None.
-      seed: stateless seed of the base draws.
-      context: context of the samples of a conditional flow (default: the
-        classes in turn, see above).
-    """
-    super().__init__()
-    self.directory = directory
-    self.num_samples = num_samples
-    self.temperature = temperature
-    self.every = every
-    self.seed = seed
-    self.context = context
-    self._writer = (tf.summary.create_file_writer(log_dir)
-                    if log_dir else None)
-
-  def on_epoch_end(self, epoch, logs=None):
-    if (epoch + 1) % self.every:
-      return
-    dist = self.model.distribution
-    context = self.context
-    if context is None and getattr(self.model, "num_classes", None):
-      context = tf.one_hot(tf.range(self.num_samples) % self.model.num_classes,
-                           self.model.num_classes, dtype=dist.dtype)
-    x = applications.sample(dist, self.num_samples, self.temperature,
-                            seed=(self.seed, 0), context=context).numpy()
-    zoom = max(1, 64 // x.shape[1]) if x.ndim == 4 else 1
-    if self.directory:
-      images.save_image_grid(
-          x, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"),
-          zoom=zoom)
-    if self._writer is not None:
-      with self._writer.as_default():
-        tf.summary.image("samples", images.image_grid(x, zoom=zoom)[None],
-                         step=epoch + 1)
-      self._writer.flush()
-
-
-def evaluate_nll(distribution, dataset, num_classes=None):
-  """Mean negative log-likelihood (nats) of `distribution` over `dataset`.
-
-  Args:
-    distribution: anything with `log_prob`, `dtype` and an `event_shape`.
-    dataset: batches of `x`, `(x, y)` or dicts (`split_batch`); for a
-      conditional flow y is the context, or the class label with
-      `num_classes`.
-    num_classes: C for one-hot class labels (conditional flows).
-
-  Returns:
-    Python float.
-  """
-  event_shape = distribution.event_shape.as_list()
-  shape = context_lib.context_shape(distribution)
-  x_spec = tf.TensorSpec([None] + event_shape, distribution.dtype)
-  # One trace for every batch size, the last partial batch included.
-  if shape is None:
-    log_prob = tf.function(distribution.log_prob, input_signature=[x_spec])
-  else:
-    log_prob = tf.function(
-        lambda x, c: applications.log_prob(distribution, x, c),
-        input_signature=[x_spec, tf.TensorSpec([None] + shape.as_list(),
-                                               distribution.dtype)])
-  total, count = 0., 0
-  for batch in dataset:
-    x, y = split_batch(batch)
-    if shape is None:
-      lp = log_prob(x)
-    else:
-      if y is None:
-        context_lib.check_flow_context(distribution, None)
-      c = tf.one_hot(y, num_classes, dtype=distribution.dtype) if (
-          num_classes) else tf.cast(y, distribution.dtype)
-      lp = log_prob(x, c)
-    total += float(tf.reduce_sum(tf.cast(lp, tf.float64)))
-    count += int(lp.shape[0])
-  if count == 0:
-    raise ValueError("`dataset` is empty.")
-  return -total / count
-
-
-def evaluate_bits_per_dim(distribution, dataset, num_levels=None,
-                          num_classes=None):
-  """Mean bits/dim of `distribution` over every example of `dataset`.
-
-  Args:
-    distribution: anything with `log_prob`, `dtype` and an `event_shape`.
-    dataset: batches as `evaluate_nll` takes them.
-    num_levels: K of the data, or None for continuous data.
-    num_classes: C for one-hot class labels (conditional flows).
-
-  Returns:
-    Python float.
-  """
-  event_size = int(np.prod(distribution.event_shape.as_list()))
-  return float(bits_per_dim(
-      evaluate_nll(distribution, dataset, num_classes), event_size,
-      num_levels))
-
-
-def importance_weighted_bits_per_dim(model, dataset, num_samples=16, seed=0,
-                                     samples_per_pass=None):
-  """Bits/dim of a `FlowModel` with a dequantizer by the importance-weighted bound.
-
-  (-mean over examples of `importance_weighted_log_prob` + D log K) /
-  (D ln 2): an upper bound on the discrete model's bits/dim, tighter than the
-  training metric, approaching it with S (Flow++ reports S = 4096).
-
-  Args:
-    model: `FlowModel` with a `dequantizer`.
-    dataset: batches of bin centres x, (x, y) or dicts (`split_batch`); y
-      gives the context of a conditional flow.
-    num_samples: S.
-    seed: int; each batch folds its index in.
-    samples_per_pass: see `FlowModel.importance_weighted_log_prob`.
-
-  Returns:
-    Python float.
-  """
-  event_shape = model.distribution.event_shape.as_list()
-  x_spec = tf.TensorSpec([None] + event_shape, model.distribution.dtype)
-  seed_spec = tf.TensorSpec([2], tf.int32)
-  if model.context_shape is None:
-    @tf.function(input_signature=[x_spec, seed_spec])
-    def bound(x, batch_seed):
-      return model.importance_weighted_log_prob(x, num_samples, batch_seed,
-                                                samples_per_pass)
-  else:
-    @tf.function(input_signature=[
-        x_spec, seed_spec,
-        tf.TensorSpec([None] + model.context_shape.as_list(),
-                      model.distribution.dtype)])
-    def bound(x, batch_seed, context):
-      return model.importance_weighted_log_prob(
-          x, num_samples, batch_seed, samples_per_pass, context=context)
-
-  total, count = 0., 0
-  for i, batch in enumerate(dataset):
-    x, y = model.split_batch(batch)
-    args = [] if model.context_shape is None else [model.context(y)]
-    lp = bound(x, tf.constant([seed, i], tf.int32), *args)
-    total += float(tf.reduce_sum(tf.cast(lp, tf.float64)))
-    count += int(lp.shape[0])
-  if count == 0:
-    raise ValueError("`dataset` is empty.")
-  return float(bits_per_dim(-total / count, model.event_size,
-                            model.num_levels))

@@ -53,6 +53,7 @@ import tf_keras
 
 from tfp_flows import context as context_lib
 from tfp_flows import diagnostics
+from tfp_flows import evaluation
 from tfp_flows import training
 from tfp_flows.flows import registry
 
@@ -280,7 +281,7 @@ class VariationalFlowModel(tf_keras.Model):
     if self.context_shape is None:
       return None
     return context_lib.check_context(
-        training.split_batch(data)[0], self.context_shape,
+        evaluation.split_batch(data)[0], self.context_shape,
         arg_name="context",
         owner=self.flow.name, dtype=self.flow.dtype)
 

@@ -93,7 +93,7 @@ def _importance_weighted_bits(run, seed, epochs, out_root):
           dist.event_shape, dist.dtype))
   test = tfp_flows.data.load("digits", "test", batch_size=64,
                              dequantize=False)
-  return tfp_flows.training.importance_weighted_bits_per_dim(
+  return tfp_flows.evaluation.importance_weighted_bits_per_dim(
       model, test, num_samples=16, seed=seed)
 
 
