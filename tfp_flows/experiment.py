@@ -363,7 +363,7 @@ def _train(config, strategy, out, tensorboard_dir):
         num_samples=16, seed=config.seed)
   else:
     test_bpd = evaluation.evaluate_bits_per_dim(dist, test_ds, levels,
-                                              num_classes)
+                                                num_classes)
   baseline = baselines.factorized_gaussian(train_ds)
   baseline_bpd = evaluation.evaluate_bits_per_dim(baseline, test_ds, levels)
 
