@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tfp_flows import bijectors
+from tfp_flows.bijectors import invertible_residual
 from tfp_flows import nets
 from tfp_flows import testing
 
@@ -113,6 +114,27 @@ def test_the_inverse_converges_where_g_dwarfs_x():
   x = tf.random.stateless_normal([256, 3], [1, 1]) * 1e-2
   y = layer.forward(x)
   np.testing.assert_allclose(layer.inverse(y + 0.), x, atol=1e-3)
+
+
+def test_an_iteration_stalled_by_rounding_in_g_is_accepted_near_its_bound():
+  # y <- x - y / 2 + jitter: the step stops shrinking at the jitter's size,
+  # 2-5 times the tolerance (as rounding in g's sums did on a VI fit of U4,
+  # where the strict rule raised after 1000 steps); accepted, near 2x / 3.
+  layer = block()
+  x = tf.random.stateless_normal([64, 3], [2, 2])
+
+  def jittery(y):
+    return x - 0.5 * y + 5e-6 * tf.sin(1e6 * y)
+
+  y = layer._fixed_point(jittery, x, x, "test iteration")  # pylint: disable=protected-access
+  np.testing.assert_allclose(y, 2. * x / 3., atol=1e-4)
+  # The strict rule alone (a slack of 1) never stops it.
+  strict = block(max_iterations=1000)
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(invertible_residual, "STALL_SLACK", 1.)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="did not converge"):
+      strict._fixed_point(jittery, x, x, "test iteration")  # pylint: disable=protected-access
 
 
 def test_an_inverse_that_does_not_converge_raises():
