@@ -10,6 +10,8 @@ from tfp_flows import bijectors
 from tfp_flows import testing
 from tfp_flows.flows.residual_flow import residual_flow
 
+import helpers
+
 
 def _blocks(dist):
   return [b for b in dist.bijector.bijectors
@@ -26,11 +28,7 @@ def test_harness_of_the_conditional_stack():
       block.network.context_kernel.assign(tf.random.stateless_normal(
           block.network.context_kernel.shape, [1, 2], dtype=dtype))
     return testing.perturb(dist, 0.3).bijector
-  checks = [c for c in testing.ALL_CHECKS
-            if c not in ("jit_compile", "saved_model")]
-  testing.check_bijector(make, [3], expect_trainable=True, batch_shape=(2,),
-                         tolerances=testing.DEEP_FLOW_TOLERANCES,
-                         checks=checks, context=np.array([0.5, -1.]))
+  helpers.check_conditional_stack(make)
 
 
 def test_estimated_log_prob_averages_to_the_exact_one():

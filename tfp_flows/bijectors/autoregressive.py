@@ -6,7 +6,32 @@ from tfp_flows.tfp_internal import ps
 
 from tfp_flows.bijectors import base
 
-__all__ = ["Autoregressive"]
+__all__ = ["Autoregressive", "in_passes"]
+
+
+
+def in_passes(step, x):
+  """Inverts an autoregressive map by D passes of `step`: (y, log |dy/dx|).
+
+  `step(y)` maps the current estimate y [..., D] to a new one and its
+  per-entry log-slopes [..., D], entry i computed from y_<i; from y = 0,
+  after pass d entries 0..d are exact, so D passes (a `tf.while_loop`,
+  traced once) give y, and the last pass's log-slopes sum to the log-det.
+  """
+  # Pass 1 outside the loop: from y = 0 it fixes the first entry (and the
+  # output's shape, which a context's batch may broadcast).
+  y, ldj = step(tf.zeros_like(x))
+
+  def body(y, ldj):
+    new_y, new_ldj = step(y)
+    new_y.set_shape(y.shape)
+    new_ldj.set_shape(ldj.shape)
+    return new_y, new_ldj
+
+  y, ldj = tf.while_loop(
+      cond=lambda *_: True, body=body, loop_vars=(y, ldj),
+      maximum_iterations=ps.shape(x)[-1] - 1)
+  return y, tf.reduce_sum(ldj, axis=-1)
 
 
 class Autoregressive(base.AugmentedBijector):
@@ -105,25 +130,8 @@ class Autoregressive(base.AugmentedBijector):
 
   def _augmented_forward(self, x, **kwargs):
     x = self._validate_input(x, "x", self._event_shape)
-    event_size = ps.shape(x)[-1]
-
-    def step(y):
-      return self._forward_transform(x, self._theta(y, **kwargs))
-
-    # Pass 1 outside the loop: from y = 0 it fixes the first entry (and the
-    # output's shape, which a context's batch may broadcast).
-    y, ldj = step(tf.zeros_like(x))
-
-    def body(y, ldj):
-      new_y, new_ldj = step(y)
-      new_y.set_shape(y.shape)
-      new_ldj.set_shape(ldj.shape)
-      return new_y, new_ldj
-
-    y, ldj = tf.while_loop(
-        cond=lambda *_: True, body=body, loop_vars=(y, ldj),
-        maximum_iterations=event_size - 1)
-    fldj = tf.reduce_sum(ldj, axis=-1)
+    y, fldj = in_passes(
+        lambda y: self._forward_transform(x, self._theta(y, **kwargs)), x)
     return y, {"fldj": fldj, "ildj": -fldj}
 
   def _augmented_inverse(self, y, **kwargs):

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors import _parameters
+from tfp_flows.bijectors import autoregressive
 from tfp_flows.bijectors import base
 
 __all__ = ["BlockAutoregressive", "DEFAULT_BOUND", "block_pass", "leaky_tanh"]
@@ -312,18 +313,5 @@ class BlockAutoregressive(_parameters.ParameterizedLayer):
       inside = tf.cast(tf.equal(x, target), x.dtype)
       return root + (x - target), -log_slope * inside
 
-    # Pass 1 outside the loop fixes the output's shape (a context's batch
-    # may broadcast x's).
-    y, ldj = step(tf.zeros_like(x))
-
-    def body(y, ldj):
-      new_y, new_ldj = step(y)
-      new_y.set_shape(y.shape)
-      new_ldj.set_shape(ldj.shape)
-      return new_y, new_ldj
-
-    y, ldj = tf.while_loop(cond=lambda *_: True, body=body,
-                           loop_vars=(y, ldj),
-                           maximum_iterations=self.event_size - 1)
-    fldj = tf.reduce_sum(ldj, axis=-1)
+    y, fldj = autoregressive.in_passes(step, x)
     return y, {"fldj": fldj, "ildj": -fldj}
