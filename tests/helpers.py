@@ -148,6 +148,9 @@ TINY = {
     "naf": dict(num_layers=2, num_sigmoids=2, hidden_units=[8]),
     "bnaf": dict(num_layers=2, hidden_units=[2]),
     "residual_flow": dict(num_layers=2, hidden_units=[8]),
+    # The exact log-det: the harness compares it with autodiff's.
+    "multiscale_residual_flow": dict(num_layers=1, num_scales=1,
+                                     hidden_units=4, log_det="exact"),
     "planar": dict(num_layers=2),
     "radial": dict(num_layers=2),
     "sylvester": dict(num_layers=2, num_reflections=1),

@@ -51,7 +51,7 @@ def test_every_builder_keeps_the_contract(name):
           "name"} <= set(trailing)
   shape = [4, 4, 1]
   with pytest.raises(TypeError, match="positional argument"):
-    builder(shape, helpers.TINY[name].popitem()[1])
+    builder(shape, list(helpers.TINY[name].values())[-1])
   with pytest.raises(TypeError, match=(
       rf"{name}\(\) got unknown keyword argument 'depht'; it takes "
       rf"{', '.join(keywords)}\.$")):

@@ -11,10 +11,11 @@ Public API:
   rational_quadratic_spline.
 * `tfp_flows.nets`: conditioner networks (MLP, ResNet, GlowNet,
   GatedAttentionNet, MADE, SplitPriorNet) and residual branches
-  (LipschitzMLP).
+  (LipschitzMLP, LipschitzConvNet).
 * `tfp_flows.flows`: builders returning `tfd.TransformedDistribution`
   (nice, realnvp, glow, flowpp, maf, iaf, nsf, naf, bnaf, residual_flow,
-  ffjord, coupling_flow, planar, radial, sylvester; their `registry`), and `chain`,
+  multiscale_residual_flow, ffjord, coupling_flow, planar, radial,
+  sylvester; their `registry`), and `chain`,
   which composes flows and bijectors into one.
 * `tfp_flows.context`: the context convention of conditional flows p(x | c)
   and its routing (`context_shape`, `bijector_kwargs`); every builder takes

@@ -7,6 +7,11 @@ density p(x) / K^D on [0, K)^D, so
   bits/dim = (NLL + D log K) / (D ln 2),    NLL = -log p(x) in nats.
 
 With `num_levels=None` the offset is left out (continuous data, e.g. 2-D toys).
+
+A flow whose log-density is a seeded estimate (a residual flow with
+`log_det="estimate"`) has its estimators restarted before each evaluation
+(`reset_estimators`), so evaluating the same data twice gives the same
+numbers.
 """
 
 import math
@@ -18,7 +23,8 @@ from tfp_flows import applications
 from tfp_flows import context as context_lib
 
 __all__ = ["bits_per_dim", "evaluate_bits_per_dim", "evaluate_nll",
-           "importance_weighted_bits_per_dim", "split_batch"]
+           "importance_weighted_bits_per_dim", "reset_estimators",
+           "split_batch"]
 
 
 def bits_per_dim(nll, event_size, num_levels=None):
@@ -62,6 +68,19 @@ def split_batch(data):
   return data, None
 
 
+def reset_estimators(distribution):
+  """Restarts the noise of every seeded log-det estimator in `distribution`.
+
+  Returns the number of estimators reset (each bijector or module with a
+  `reset_estimator` method, e.g. `bijectors.InvertibleResidual`).
+  """
+  found = [m for m in distribution.submodules
+           if callable(getattr(m, "reset_estimator", None))]
+  for module in found:
+    module.reset_estimator()
+  return len(found)
+
+
 def evaluate_nll(distribution, dataset, num_classes=None):
   """Mean negative log-likelihood (nats) of `distribution` over `dataset`.
 
@@ -75,6 +94,7 @@ def evaluate_nll(distribution, dataset, num_classes=None):
   Returns:
     Python float.
   """
+  reset_estimators(distribution)
   event_shape = distribution.event_shape.as_list()
   shape = context_lib.context_shape(distribution)
   x_spec = tf.TensorSpec([None] + event_shape, distribution.dtype)

@@ -17,7 +17,10 @@ makes of them:
 * NAF (deep sigmoidal flows) beats MAF at a similar size;
 * BNAF beats MAF (with more parameters: half of them in zero blocks);
 * the class-conditional Glow scores log2 p(x | class) below the
-  unconditional Glow's log2 p(x).
+  unconditional Glow's log2 p(x);
+* the multi-scale residual flow beats the (dense) residual flow at a
+  similar size (at the README's budget only: its convolutional blocks
+  start slower and pass the dense ones near epoch 45 of 150).
 
 The CI budget (`EPOCHS` of 24 steps) is the smallest measured at which every
 claim holds at both seeds with margin; each claim must show at least half
@@ -58,6 +61,8 @@ RUNS = {
     "nsf": ["--flow", "nsf"],
     "naf": ["--flow", "naf"],
     "bnaf": ["--flow", "bnaf"],
+    "residual_flow": ["--flow", "residual_flow"],
+    "multiscale_residual_flow": ["--flow", "multiscale_residual_flow"],
     "flowpp": ["--flow", "flowpp"],
     "flowpp-variational": ["--flow", "flowpp", "--dequantization",
                            "variational"],
@@ -152,8 +157,16 @@ def test_claim_at_the_ci_budget(better, worse, fewer, margin, out_root,
   _check_beats(better, worse, SEEDS, EPOCHS, out_root, fewer, margin)
 
 
+# Claims that hold at the README's budget but not at the CI one (margins of
+# seeds 0, 1, 2 on 2026-12-06: 0.11, 0.13, 0.004).
+README_ONLY_CLAIMS = [
+    ("multiscale_residual_flow", "residual_flow", False),
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("better, worse, fewer", [c[:3] for c in CLAIMS],
-                         ids=map(_claim_id, CLAIMS))
+@pytest.mark.parametrize(
+    "better, worse, fewer", [c[:3] for c in CLAIMS] + README_ONLY_CLAIMS,
+    ids=map(_claim_id, CLAIMS + README_ONLY_CLAIMS))
 def test_claim_at_the_readme_budget(better, worse, fewer, out_root, tfds_dir):
   _check_beats(better, worse, (0,), None, out_root, fewer, README_MIN_MARGIN)

@@ -17,7 +17,8 @@ STALL_SLACK = 100.
 class InvertibleResidual(base.AugmentedBijector):
   """From data y to latent x: x = y + g(y; c), g a network with Lip(g) < 1.
 
-  Shapes: [..., D] <-> [..., D]. The network (`nets.LipschitzMLP`) keeps
+  Shapes: [..., D] <-> [..., D]. The network (`nets.LipschitzMLP`, or
+  `nets.LipschitzConvNet` on flattened images) keeps
   every layer's spectral norm below 1 and gives its Jacobian J = dg/dy in
   closed form; I + J is then invertible with every eigenvalue's real part
   above 0 (Behrmann et al. 2019), and
@@ -100,9 +101,10 @@ class InvertibleResidual(base.AugmentedBijector):
     """Wraps a built network.
 
     Args:
-      network: a built `nets.LipschitzMLP` (or a layer with its interface:
-        `event_size`, `context_shape`, `normalized_kernels`, `call` returning
-        (g, slopes), `jvp`, `vjp`, `jacobian`).
+      network: a built `nets.LipschitzMLP` or `nets.LipschitzConvNet` (or a
+        layer with their interface: `event_size`, `context_shape`,
+        `normalized_kernels`, `spectral_norms`, `call` returning (g, slopes),
+        `jvp`, `vjp`, `jacobian`).
       log_det: "exact" or "estimate" (see the class docstring).
       num_exact_terms: power-series terms the estimate always includes.
       stop_probability: p of the Russian roulette's Geometric(p) extra terms
@@ -144,6 +146,10 @@ class InvertibleResidual(base.AugmentedBijector):
       self._max_iterations = int(max_iterations)
       self._seed = int(seed)
       self._generator = tf.random.Generator.from_seed(self._seed)
+      # tf.Module collects variables from attributes, not from a Generator:
+      # held here, its state is among the flow's `variables`, so an export
+      # (which tracks exactly those) and a checkpoint carry it.
+      self._estimator_state = self._generator.state
       super().__init__(
           forward_min_event_ndims=1,
           is_constant_jacobian=False,
@@ -170,9 +176,8 @@ class InvertibleResidual(base.AugmentedBijector):
     self._generator.reset_from_seed(self._seed)
 
   def spectral_norms(self):
-    """The exact (SVD) spectral norms of the network's normalised kernels."""
-    return [float(np.linalg.svd(k.numpy(), compute_uv=False)[0])
-            for k in self._network.normalized_kernels(self.dtype)]
+    """The exact spectral norms of the network's normalised layers (floats)."""
+    return self._network.spectral_norms()
 
   def _log_det_exact(self, kernels, slopes, dtype):
     jacobian = self._network.jacobian(kernels, slopes)

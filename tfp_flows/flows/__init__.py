@@ -16,11 +16,12 @@ from tfp_flows.flows.planar import planar
 from tfp_flows.flows.priors import standard_prior
 from tfp_flows.flows.radial import radial
 from tfp_flows.flows.realnvp import realnvp
+from tfp_flows.flows.residual_flow import multiscale_residual_flow
 from tfp_flows.flows.residual_flow import residual_flow
 from tfp_flows.flows.sylvester import sylvester
 
 __all__ = [
-    "bnaf", "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf", "naf",
-    "nice", "nsf", "planar", "radial", "realnvp", "registry", "residual_flow", "standard_prior",
+    "bnaf", "chain", "coupling_flow", "ffjord", "flowpp", "glow", "iaf", "maf",
+    "multiscale_residual_flow", "naf", "nice", "nsf", "planar", "radial", "realnvp", "registry", "residual_flow", "standard_prior",
     "sylvester"
 ]

@@ -131,10 +131,7 @@ def glow(event_shape,
     Kingma, D. P. & Dhariwal, P. (2018). Glow: Generative Flow with Invertible
       1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
-  if num_scales < 1:
-    raise ValueError(f"`num_scales` must be >= 1; got {num_scales}.")
-  height, width, channels = shapes_lib.check_image_shape(event_shape,
-                                                         num_scales)
+  shapes_lib.check_image_shape(event_shape, num_scales)
   if coupling not in COUPLINGS:
     raise ValueError(f"`coupling` must be one of {COUPLINGS}; got {coupling!r}.")
   if scale_fn not in affine_coupling.SCALE_FNS:
@@ -143,38 +140,17 @@ def glow(event_shape,
         f"{affine_coupling.SCALE_FNS}; got {scale_fn!r}.")
   if num_layers < 1:
     raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
-  # Built from the innermost level out: each level's FactorOut wraps the next.
-  shapes = []
-  for _ in range(num_scales):
-    height, width, channels = height // 2, width // 2, channels * 4
-    shapes.append((height, width, channels))
-    channels = channels // 2
-  inner = None
-  for level in reversed(range(num_scales)):
-    h, w, c = shapes[level]
-    prefix = f"{name}_level{level}"
-    if inner is None:
-      tail = flow_bijectors.Unflatten([h, w, c], validate_args=validate_args)
-    else:
-      split_prior = None
-      if learn_split_prior:
-        split_prior = nets.SplitPriorNet(2 * (c - c // 2),
-                                   context_shape=context_shape,
-                                   dtype=nets.layer_dtype(dtype),
-                                   name=f"{prefix}_prior")
-        split_prior.build([None, h, w, c // 2])
-      tail = flow_bijectors.FactorOut(inner, [h, w, c], prior_net=split_prior,
-                                      validate_args=validate_args, dtype=dtype,
-                                      name=f"{prefix}_split")
-    steps = []
-    for k in range(num_layers):
-      steps += _step(c, hidden_units, coupling, scale_fn, lu_decomposed,
-                     context_shape, validate_args, dtype, f"{prefix}_step{k}")
-    squeeze = flow_bijectors.Squeeze(event_shape=[2 * h, 2 * w, c // 4],
-                                     validate_args=validate_args)
-    inner = tfb.Chain(
-        [tfb.Invert(squeeze)] +
-        steps + [tail], validate_args=validate_args, name=prefix)
+
+  def make_steps(level, h, w, c, prefix):
+    del level, h, w  # Glow's steps take any spatial size.
+    return [bijector for k in range(num_layers)
+            for bijector in _step(c, hidden_units, coupling, scale_fn,
+                                  lu_decomposed, context_shape, validate_args,
+                                  dtype, f"{prefix}_step{k}")]
+
+  inner = shapes_lib.multiscale(event_shape, num_scales, make_steps,
+                                learn_split_prior, context_shape,
+                                validate_args, dtype, name)
   return priors.flow_over_latents(
       [tfb.Shift(tf.constant(0.5, dtype)), inner], event_shape, context_shape,
       validate_args, dtype, name, prior)

@@ -14,7 +14,7 @@ __all__ = ["LipschitzMLP", "lipswish"]
 # dividing by 1.1 makes LipSwish 1-Lipschitz (Chen et al. 2019, section 4.3).
 _LIPSWISH_SCALE = 1.1
 # softplus(0.5413) = 1: LipSwish starts as swish(z) / 1.1.
-_INITIAL_BETA_LOGIT = 0.5413
+INITIAL_BETA_LOGIT = 0.5413
 
 
 def lipswish(z, beta):
@@ -166,7 +166,7 @@ class LipschitzMLP(tf_keras.layers.Layer):
       if i < len(self.hidden_units):
         self.beta_logits.append(self.add_weight(
             f"beta_logit_{i}", [fan_out],
-            initializer=tf_keras.initializers.Constant(_INITIAL_BETA_LOGIT)))
+            initializer=tf_keras.initializers.Constant(INITIAL_BETA_LOGIT)))
     if self.context_shape is not None:
       # Zero: a new conditional block is its unconditional self.
       self.context_kernel = self.add_weight(
@@ -201,6 +201,11 @@ class LipschitzMLP(tf_keras.layers.Layer):
       out.append(kernel / tf.maximum(tf.ones([], kernel.dtype),
                                      sigma / self.coefficient))
     return out
+
+  def spectral_norms(self):
+    """The exact (SVD) spectral norms of the normalised kernels (floats)."""
+    return [float(np.linalg.svd(k.numpy(), compute_uv=False)[0])
+            for k in self.normalized_kernels(self.dtype)]
 
   def call(self, x, conditional_input=None, kernels=None):
     """(g(x) [..., D], activation slopes [[..., H_l] per hidden layer]).
