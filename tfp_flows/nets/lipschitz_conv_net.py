@@ -219,17 +219,11 @@ class LipschitzConvNet(tf_keras.layers.Layer):
     h = self._image(x)
     for i, kernel in enumerate(kernels):
       h = circular_conv(h, kernel) + tf.cast(self.biases[i], x.dtype)
-      if i == 0 and self.context_shape is not None:
-        c = context_lib.check_context(
-            conditional_input, self.context_shape, batch_shape=x.shape[:-1],
-            owner=self.name, dtype=x.dtype)
-        shift = tf.tensordot(c, tf.cast(self.context_kernel, x.dtype), 1)
-        h = h + shift[..., None, None, :]
-      elif i == 0 and conditional_input is not None:
-        raise ValueError(
-            f"{self.name} is not conditional (built without `context_shape`); "
-            f"got a `{context_lib.ARG}` of shape "
-            f"{context_lib.shape_of(conditional_input)}.")
+      if i == 0:
+        shift = lipschitz_mlp.context_shift(self, conditional_input,
+                                            x.shape[:-1], x.dtype)
+        if shift is not None:
+          h = h + shift[..., None, None, :]  # the same at every pixel
       if i < len(kernels) - 1:
         beta = tf.math.softplus(tf.cast(self.beta_logits[i], x.dtype))
         h, slope = lipschitz_mlp.lipswish(h, beta)

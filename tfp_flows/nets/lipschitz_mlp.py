@@ -29,6 +29,25 @@ def lipswish(z, beta):
           (s + beta * z * s * (1. - s)) / _LIPSWISH_SCALE)
 
 
+def context_shift(layer, conditional_input, batch_shape, dtype):
+  """c W_c [..., H] for a conditional `layer`, else None (no context allowed).
+
+  `layer` has `context_shape` and, when conditional, a `context_kernel`
+  [C, H]; c [..., C] is checked against `batch_shape`.
+  """
+  if layer.context_shape is None:
+    if conditional_input is not None:
+      raise ValueError(
+          f"{layer.name} is not conditional (built without `context_shape`); "
+          f"got a `{context_lib.ARG}` of shape "
+          f"{context_lib.shape_of(conditional_input)}.")
+    return None
+  c = context_lib.check_context(conditional_input, layer.context_shape,
+                                batch_shape=batch_shape, owner=layer.name,
+                                dtype=dtype)
+  return tf.tensordot(c, tf.cast(layer.context_kernel, dtype), 1)
+
+
 def _normalized(v):
   tiny = np.finfo(v.dtype.as_numpy_dtype).tiny
   return v / tf.maximum(tf.norm(v), tf.sqrt(tf.constant(tiny, v.dtype)))
@@ -219,16 +238,10 @@ class LipschitzMLP(tf_keras.layers.Layer):
     h = x
     for i, kernel in enumerate(kernels):
       h = tf.tensordot(h, kernel, 1) + tf.cast(self.biases[i], x.dtype)
-      if i == 0 and self.context_shape is not None:
-        c = context_lib.check_context(
-            conditional_input, self.context_shape, batch_shape=x.shape[:-1],
-            owner=self.name, dtype=x.dtype)
-        h = h + tf.tensordot(c, tf.cast(self.context_kernel, x.dtype), 1)
-      elif i == 0 and conditional_input is not None:
-        raise ValueError(
-            f"{self.name} is not conditional (built without `context_shape`); "
-            f"got a `{context_lib.ARG}` of shape "
-            f"{context_lib.shape_of(conditional_input)}.")
+      if i == 0:
+        shift = context_shift(self, conditional_input, x.shape[:-1], x.dtype)
+        if shift is not None:
+          h = h + shift
       if i < len(self.hidden_units):
         beta = tf.math.softplus(tf.cast(self.beta_logits[i], x.dtype))
         h, slope = lipswish(h, beta)
