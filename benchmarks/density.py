@@ -49,31 +49,36 @@ from tfp_flows.flows.registry import TRAIN_DEFAULTS
 # True entropies in nats (computed; see the module docstring).
 TOY_ENTROPY = dict(toy_entropy.TOY_ENTROPY)
 # The 2-D recipes of tests/test_toys.py: 6 layers of 64-64 networks (IAF 4:
-# its density, hence its training step, is sequential).
+# its density, hence its training step, is sequential); `seed` goes to the
+# builders that take one.
 TOY_FAMILIES = {
-    "nice": lambda: flows.nice([2], num_layers=6,
-                               hidden_units=[64, 64], prior="gaussian"),
-    "realnvp": lambda: flows.coupling_flow([2], num_layers=6,
-                                                 hidden_units=[64, 64]),
-    "maf": lambda: flows.maf([2], num_layers=6, hidden_units=[64, 64]),
-    "iaf": lambda: flows.iaf([2], num_layers=4, hidden_units=[64, 64]),
-    "ffjord": lambda: flows.ffjord([2], hidden_units=[32, 32], atol=1e-3,
-                                   rtol=1e-3),
+    "nice": lambda seed: flows.nice([2], num_layers=6, hidden_units=[64, 64],
+                                    prior="gaussian"),
+    "realnvp": lambda seed: flows.coupling_flow([2], num_layers=6,
+                                                hidden_units=[64, 64]),
+    "maf": lambda seed: flows.maf([2], num_layers=6, hidden_units=[64, 64],
+                                  seed=seed),
+    "iaf": lambda seed: flows.iaf([2], num_layers=4, hidden_units=[64, 64],
+                                  seed=seed),
+    "ffjord": lambda seed: flows.ffjord([2], hidden_units=[32, 32],
+                                        atol=1e-3, rtol=1e-3),
     # Neural spline flows, 8 bins on [-5, 5] (the toys lie within +-4.9).
-    "nsf": lambda: flows.nsf([2], num_layers=6, num_bins=8,
-                             hidden_units=[64, 64]),
-    "nsf-ar": lambda: flows.nsf([2], num_layers=6, num_bins=8,
-                                hidden_units=[64, 64], autoregressive=True),
+    "nsf": lambda seed: flows.nsf([2], num_layers=6, num_bins=8,
+                                  hidden_units=[64, 64], seed=seed),
+    "nsf-ar": lambda seed: flows.nsf([2], num_layers=6, num_bins=8,
+                                     hidden_units=[64, 64],
+                                     autoregressive=True, seed=seed),
     # Neural autoregressive flows: 8 sigmoids per entry (ActNorm before
     # each layer, the builder's default).
-    "naf": lambda: flows.naf([2], num_layers=6, hidden_units=[64, 64],
-                             num_sigmoids=8),
+    "naf": lambda seed: flows.naf([2], num_layers=6, hidden_units=[64, 64],
+                                  num_sigmoids=8, seed=seed),
     # Residual flows: blocks x + g(x), Lip(g) <= 0.97^3, exact 2 x 2 log-dets.
-    "residual_flow": lambda: flows.residual_flow([2], num_layers=6,
-                                                 hidden_units=[64, 64]),
+    "residual_flow": lambda seed: flows.residual_flow(
+        [2], num_layers=6, hidden_units=[64, 64], seed=seed),
     # BNAF: 2 layers, each one network of 2 hidden layers of 32 units per
     # entry (64 units).
-    "bnaf": lambda: flows.bnaf([2], num_layers=2, hidden_units=[32, 32]),
+    "bnaf": lambda seed: flows.bnaf([2], num_layers=2, hidden_units=[32, 32],
+                                    seed=seed),
 }
 # Adam's peak learning rate, default 1e-2: MAF trains better with less
 # (measured when MADE's log-scales were unbounded), FFJORD's few steps get
@@ -154,7 +159,7 @@ def toy_nll(toy, family, s, seed):
   """Test NLL (nats) of `family` trained on `toy`; seconds taken."""
   start = time.perf_counter()
   tf_keras.utils.set_random_seed(seed)
-  dist = TOY_FAMILIES[family]()
+  dist = TOY_FAMILIES[family](seed)
   train = tf.data.Dataset.from_tensor_slices(
       tfp_flows.data.toy(toy, TOY_TRAIN_POINTS, seed=seed)).shuffle(
           TOY_TRAIN_POINTS, seed=seed).repeat().batch(s["toy_batch"])
@@ -227,7 +232,7 @@ def image_rows(name, families, s, seed):
     print(f"{name}: {family}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     tf_keras.utils.set_random_seed(seed)
-    dist = flows.registry.build(family, shape)
+    dist = flows.registry.build(family, shape, seed=seed)
     _fit(tfp_flows.FlowModel(dist, num_levels=levels),
          TRAIN_DEFAULTS[family]["learning_rate"], train, s["image_steps"])
     rows.append(dict(

@@ -152,7 +152,8 @@ def run_family(name, args):
   variational = name == "flowpp-variational"
   train, test, curve_data = _data(args, variational)
   tf_keras.utils.set_random_seed(args.seed)
-  dist = tfp_flows.flows.registry.build(flow, [28, 28, 1], **options)
+  dist = tfp_flows.flows.registry.build(flow, [28, 28, 1],
+                                       **{"seed": args.seed, **options})
   dequantizer = (tfp_flows.dequantization.VariationalDequantizer([28, 28, 1])
                  if variational else None)
   model = tfp_flows.FlowModel(dist, num_levels=256, dequantizer=dequantizer)

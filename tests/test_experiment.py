@@ -12,7 +12,7 @@ def test_a_run_from_python_writes_what_the_cli_writes(tmp_path, tfds_dir):
   config = experiment.TrainConfig(
       out=str(tmp_path / "run"), flow="maf",
       options=dict(num_layers=1, hidden_units=[4]), epochs=1,
-      steps_per_epoch=2, num_samples=4)
+      steps_per_epoch=2, num_samples=4, seed=3)
   metrics = experiment.train(config)
   assert config.epochs == 1 and config.learning_rate is None  # not mutated
   written = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -24,9 +24,14 @@ def test_a_run_from_python_writes_what_the_cli_writes(tmp_path, tfds_dir):
   for name in ("saved_model/saved_model.pb", "flow/config.json",
                "samples.png"):
     assert (tmp_path / "run" / name).exists(), name
+  # The run's seed reached the builder's own (MAF's permutations; the
+  # initial weights of bnaf and the residual flows).
+  saved = json.loads((tmp_path / "run" / "flow" / "config.json").read_text())
+  assert saved["build"]["arguments"]["seed"] == 3
 
 
 def test_an_unknown_flow_is_refused_before_any_work(tmp_path):
   with pytest.raises(ValueError, match="Unknown flow 'glwo'"):
     experiment.train(experiment.TrainConfig(out=str(tmp_path), flow="glwo"))
   assert not list(tmp_path.iterdir())
+

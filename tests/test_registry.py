@@ -146,3 +146,19 @@ def test_one_fit_step_on_28x28_images(name):
   history = model.fit(data, epochs=1, verbose=0)
   assert np.isfinite(history.history["loss"][0])
   assert dist.event_shape == [28, 28, 1]
+
+
+def test_seed_is_taken_by_every_flow_and_draws_seeded_weights():
+  # Builders without a seed of their own ignore it (`tfp-flows train --seed`
+  # passes it to every flow).
+  registry.build("nice", [4], seed=1, **helpers.TINY.get("nice", {}))
+  for name in ("bnaf", "residual_flow"):
+    kwargs = dict(helpers.TINY.get(name, {}))
+    first = registry.build(name, [4], seed=0, **kwargs)
+    again = registry.build(name, [4], seed=0, **kwargs)
+    other = registry.build(name, [4], seed=1, **kwargs)
+    same = [np.array_equal(a, b) for a, b in zip(first.trainable_variables,
+                                                 again.trainable_variables)]
+    differ = [not np.array_equal(a, b) for a, b in zip(
+        first.trainable_variables, other.trainable_variables)]
+    assert all(same) and any(differ), name

@@ -252,7 +252,10 @@ def _add_data_flags(p, dataset_default="digits"):
   p.add_argument("--download", action="store_true",
                  help="let TFDS download a catalog dataset (needs a network)")
   p.add_argument("--batch-size", type=_positive_int, default=64)
-  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--seed", type=int, default=0,
+                 help="seeds the run: data order and noise, TensorFlow's "
+                 "and numpy's streams, and the flow's own seed (initial "
+                 "weights, permutations)")
 
 
 def _add_model_flag(p):

@@ -57,6 +57,9 @@ class TrainConfig:
   `epochs`, `learning_rate` and `temperature` left None take the flow's
   `registry.TRAIN_DEFAULTS` (epochs scaled to the dataset, `default_epochs`);
   `options` are builder options over `registry.ARCHITECTURE_DEFAULTS`.
+  `seed` seeds the whole run: TensorFlow's and numpy's global streams, the
+  data order and noise, and the builder's own `seed` (initial weights,
+  permutations, estimator noise) unless `options` set it.
   """
   out: str
   flow: str = "glow"
@@ -323,7 +326,10 @@ def _train(config, strategy, out, tensorboard_dir):
       dequantize=not variational, repeat=True, start_step=start_step, **load)
 
   with strategy.scope():
-    dist = registry.build(config.flow, shape, **options)
+    # The run's seed also draws the initial weights of builders that take
+    # their own (bnaf, the residual flows): else every seed starts alike.
+    dist = registry.build(config.flow, shape,
+                          **{"seed": config.seed, **options})
     dequantizer = None
     if variational:
       dequantizer = dequantization_lib.VariationalDequantizer(

@@ -8,7 +8,9 @@ The README's VI tables come from `python benchmarks/vi.py` (its `fit_ours`:
 * ESS fraction >= 0.5 on banana, the 10-D funnel and the 31-D logistic
   regression, and |log Z| <= 0.02 on the two normalised targets (log Z = 0);
 * NUTS in the fitted flow's latent space (NeuTra) gets far more effective
-  samples per gradient than plain NUTS on the funnel (361x there).
+  samples per gradient than plain NUTS on the funnel (361x there);
+* (docs/vi.md) a residual flow as the surrogate beats the IAF's ESS fraction
+  on the logistic regression, at the same log Z.
 
 CI budgets, the smallest at which each holds with margin (measured
 2026-12-05, 2 cores; `fit_ours` seeds the global stream, so a seed is one
@@ -19,7 +21,8 @@ fraction does not grow with more steps: 0.66 at 1000, 0.60 at 2000, seed
 0; 0.43 after 3000); NeuTra after 500 steps, with 200 burn-in and 200 kept
 NUTS steps per chain: 155x (asserted: > 10x). The slow tests check banana
 and the funnel at the README's budget (seed 0; the README's table adds
-seeds 1 and 2) and repeat its NeuTra run. Figures are printed (`pytest
+seeds 1 and 2), the residual surrogate's claim (seed 0) and repeat its
+NeuTra run. Figures are printed (`pytest
 -s`).
 """
 
@@ -47,19 +50,25 @@ CI_STEPS = {"banana": 500, "funnel10": 500,
 
 
 @functools.cache
-def _fit(name, steps, seed):
+def _fit(name, steps, seed, surrogate="iaf"):
   target = TARGETS[name]()
   flow = vi_benchmark.fit_ours(target, steps, sample_size=256,
-                               learning_rate=1e-3, seed=seed)
+                               learning_rate=1e-3, seed=seed, flow=surrogate)
   return target, flow
 
 
-def _check_goals(name, steps, seed):
-  target, flow = _fit(name, steps, seed)
+@functools.cache
+def _diagnostics(name, steps, seed, surrogate="iaf"):
+  target, flow = _fit(name, steps, seed, surrogate)
   found = vi.importance_diagnostics(flow, target.log_prob, num_samples=20000,
                                     seed=seed)
-  print(f"{name}, {steps} steps, seed {seed}: ESS fraction "
+  print(f"{name}, {surrogate}, {steps} steps, seed {seed}: ESS fraction "
         f"{found['ess_fraction']:.3f}, log Z {found['log_z']:.4f}")
+  return target, found
+
+
+def _check_goals(name, steps, seed):
+  target, found = _diagnostics(name, steps, seed)
   assert found["ess_fraction"] >= 0.5, (name, seed, found)
   if target.log_z is not None:
     assert abs(found["log_z"] - target.log_z) <= 0.02, (name, seed, found)
@@ -98,6 +107,20 @@ def test_neutra_beats_plain_nuts():
 @pytest.mark.parametrize("name", ["banana", "funnel10"])
 def test_vi_goals_at_the_readme_budget(name):
   _check_goals(name, README_STEPS, 0)
+
+
+@pytest.mark.slow
+def test_residual_surrogate_beats_the_iaf_on_the_logistic_regression():
+  # docs/vi.md: the residual flow has the highest ESS fraction of any
+  # surrogate there on the 31-D logistic regression (seed 0: 0.679 against
+  # the IAF's 0.563; a residual fit costs about 5.5 minutes on 2 cores), at
+  # the same log Z.
+  name = "logistic_regression"
+  _, iaf = _diagnostics(name, README_STEPS, 0)
+  _, residual = _diagnostics(name, README_STEPS, 0, "residual_flow")
+  assert residual["ess_fraction"] > iaf["ess_fraction"] + 0.05, (
+      residual, iaf)
+  assert abs(residual["log_z"] - iaf["log_z"]) < 0.05, (residual, iaf)
 
 
 @pytest.mark.slow

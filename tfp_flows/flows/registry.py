@@ -88,7 +88,8 @@ CONCEPTS = {
                          "flow's splits, else standard normal ones",
     "context_shape": "[C] for a conditional flow p(x | c), else None",
     "prior": "the base of the latent: gaussian or logistic",
-    "seed": "seed of the flow's random structure (permutations)",
+    "seed": "seed of the flow's random structure (permutations, initial "
+            "weights, estimator noise)",
     "validate_args": "check inputs of every bijector at run time",
     "dtype": "float dtype of the flow",
     "name": "name of the distribution",
@@ -157,7 +158,10 @@ def build(name, event_shape, **kwargs):
     name: one of `BUILDERS`.
     event_shape: the data's event shape, [H, W, C] for images.
     **kwargs: builder arguments (`options(name)` lists them), e.g.
-      `num_layers=8`, `validate_args=True`.
+      `num_layers=8`, `validate_args=True`. `seed` is taken by every flow:
+      a builder with a seed of its own (initial weights, permutations,
+      estimator noise) gets it; one without random structure (its networks
+      draw from TensorFlow's global stream) ignores it.
 
   Returns:
     The builder's `tfd.TransformedDistribution`.
@@ -166,6 +170,8 @@ def build(name, event_shape, **kwargs):
     ValueError: unknown flow, or an option its builder does not take.
   """
   valid = options(name)
+  if "seed" not in valid:
+    kwargs.pop("seed", None)
   unknown = set(kwargs) - set(valid)
   if unknown:
     raise ValueError(
