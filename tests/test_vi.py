@@ -297,6 +297,19 @@ def test_a_surrogate_named_is_its_builder_at_its_defaults(name):
   assert np.isfinite(history["elbo"][0])
 
 
+def test_the_models_seed_draws_a_named_surrogates_weights():
+  target = tfp_flows.targets.banana()
+
+  def weights(seed):
+    model = vi.VariationalFlowModel("planar", target.log_prob,
+                                    event_shape=target.event_shape, seed=seed)
+    return [v.numpy() for v in model.flow.trainable_variables]
+
+  same = [np.array_equal(a, b) for a, b in zip(weights(0), weights(0))]
+  differ = [not np.array_equal(a, b) for a, b in zip(weights(0), weights(1))]
+  assert all(same) and any(differ)
+
+
 def test_a_surrogate_by_name_needs_a_known_name_and_the_event_shape():
   log_prob = tfp_flows.targets.banana().log_prob
   with pytest.raises(ValueError, match="Unknown flow 'planer'; known:"):

@@ -128,7 +128,7 @@ def _target_log_prob(target_log_prob_fn, x, context, expected, check):
     return tf.identity(log_p)
 
 
-def _surrogate(flow, event_shape):
+def _surrogate(flow, event_shape, seed):
   """`flow`, or for a builder's name that builder over `event_shape`."""
   if not isinstance(flow, str):
     if event_shape is not None:
@@ -142,7 +142,10 @@ def _surrogate(flow, event_shape):
   if event_shape is None:
     raise ValueError(f"A flow given by name ({flow!r}) needs `event_shape`, "
                      "the target's (e.g. `target.event_shape`).")
-  return registry.BUILDERS[flow](list(tf.TensorShape(event_shape)))
+  # The model's seed also draws the builder's own initial weights (planar,
+  # radial, Sylvester, bnaf, the residual flows) or permutations.
+  own = {"seed": seed} if "seed" in registry.options(flow) else {}
+  return registry.BUILDERS[flow](list(tf.TensorShape(event_shape)), **own)
 
 
 class VariationalFlowModel(tf_keras.Model):
@@ -230,12 +233,13 @@ class VariationalFlowModel(tf_keras.Model):
       annealing: callable, optimizer step -> beta (e.g. `LinearWarmup(1.,
         2000)`), or None for beta = 1.
       check_target: assert at run time that the target returns no NaN / +inf.
-      seed: seed of the model's random stream (`tf.random.Generator`).
+      seed: seed of the model's random stream (`tf.random.Generator`), and
+        of a builder's own draws when `flow` names one.
       event_shape: the target's event shape, when `flow` is a builder's
         name (e.g. `target.event_shape`); else None.
       **kwargs: tf_keras.Model arguments (`name`).
     """
-    flow = _surrogate(flow, event_shape)
+    flow = _surrogate(flow, event_shape, seed)
     kwargs.setdefault("dtype", flow.dtype)
     super().__init__(**kwargs)
     if not flow.event_shape.is_fully_defined():
