@@ -18,10 +18,34 @@ def layer(dim=3, dtype=tf.float32, **kwargs):
   return bijectors.BlockAutoregressive(dim, seed=0, dtype=dtype, **kwargs)
 
 
-def test_harness():
+@pytest.mark.parametrize("gated", [False, True])
+def test_harness(gated):
   # A small bound puts some of the harness's inputs in the linear tails.
-  testing.check_bijector(lambda dtype: layer(dtype=dtype, bound=3.), [3],
-                         perturb_variables=0.3, expect_trainable=True)
+  testing.check_bijector(
+      lambda dtype: layer(dtype=dtype, bound=3., gated_residual=gated), [3],
+      perturb_variables=0.3, expect_trainable=True)
+
+
+def test_gated_residual_mixes_the_network_and_the_identity():
+  # G(y) = r F(y) + (1 - r) y, r = sigmoid(gate), on and beyond the bound.
+  plain = testing.perturb(layer(3, tf.float64, bound=2.), 0.5)
+  gated = layer(3, tf.float64, bound=2., gated_residual=True)
+  ours = {v.name: v for v in gated.variables}
+  for v in plain.variables:
+    ours[v.name].assign(v)
+  gated._gate.assign(0.7)  # pylint: disable=protected-access
+  rate = 1. / (1. + np.exp(-0.7))
+  y = tf.constant([[0.3, -1.5, 4.], [-3., 0.2, 1.1]], tf.float64)
+  np.testing.assert_allclose(
+      gated.inverse(y), rate * plain.inverse(y) + (1. - rate) * y, rtol=1e-12)
+  with tf.GradientTape() as tape:
+    tape.watch(y)
+    x = gated.inverse(y)
+  log_det = np.log(np.abs(np.linalg.det(tape.batch_jacobian(x, y).numpy())))
+  np.testing.assert_allclose(
+      gated.inverse_log_det_jacobian(y + 0., event_ndims=1), log_det,
+      rtol=1e-10)
+  np.testing.assert_allclose(gated.forward(x + 0.), y, rtol=1e-9)
 
 
 def test_offsets_evaluate_every_entry_at_its_own_prefix():
@@ -56,8 +80,10 @@ def test_jacobian_is_lower_triangular_with_positive_diagonal():
   assert np.all(np.diagonal(jacobian, axis1=1, axis2=2) > 0.)
 
 
-def test_tails_have_slope_one_and_far_inputs_stay_finite():
-  bijector = testing.perturb(layer(3, tf.float64, bound=2.), 0.5)
+@pytest.mark.parametrize("gated", [False, True])
+def test_tails_have_slope_one_and_far_inputs_stay_finite(gated):
+  bijector = testing.perturb(
+      layer(3, tf.float64, bound=2., gated_residual=gated), 0.5)
   y = tf.constant([[5., -0.5, 1e8], [-1e8, 3., 0.2]], tf.float64)
   with tf.GradientTape() as tape:
     tape.watch(y)
@@ -71,11 +97,12 @@ def test_tails_have_slope_one_and_far_inputs_stay_finite():
   np.testing.assert_allclose(bijector.forward(x + 0.), y, rtol=1e-9)
 
 
-def test_sampling_gradient_is_the_implicit_functions():
+@pytest.mark.parametrize("gated", [False, True])
+def test_sampling_gradient_is_the_implicit_functions(gated):
   # d forward(x)/d theta from the chained implicit roots equals the
   # gradient through the closed-form inverse: y = F^{-1}(x) means
-  # dF(y)/dtheta + J dy/dtheta = 0.
-  bijector = testing.perturb(layer(3, tf.float64), 0.5)
+  # dF(y)/dtheta + J dy/dtheta = 0 (the gate among theta).
+  bijector = testing.perturb(layer(3, tf.float64, gated_residual=gated), 0.5)
   x = tf.random.stateless_normal([4, 3], [3, 4], dtype=tf.float64)
   variables = bijector.trainable_variables
   with tf.GradientTape() as tape:

@@ -1,4 +1,4 @@
-"""The bnaf builder: the stack's harness, a bimodal conditional in one layer, arguments."""
+"""The bnaf builder: the (gated, conditional) stack's harness, a bimodal conditional in one layer, arguments."""
 
 import pytest
 import tf_keras
@@ -11,12 +11,15 @@ import helpers
 
 # The layer has the whole harness in its own test; here the conditional
 # stack (ActNorm, permutations, the context into every layer) on the
-# checks other than XLA and SavedModel, which the registry's matrix runs.
-def test_harness_of_the_conditional_stack():
+# checks other than XLA and SavedModel, which the registry's matrix runs
+# (on the plain layers: here with the gated residual).
+def test_harness_of_the_conditional_gated_stack():
   def make(dtype):
     tf_keras.utils.set_random_seed(0)
     dist = bnaf([3], num_layers=2, hidden_units=[3], bound=3.,
-                context_shape=[2], dtype=dtype)
+                gated_residual=True, context_shape=[2], dtype=dtype)
+    gates = [v for v in dist.trainable_variables if "gate" in v.name]
+    assert len(gates) == 2
     return testing.perturb(dist, 0.3).bijector
   helpers.check_conditional_stack(make)
 

@@ -7,7 +7,8 @@ from tfp_flows.bijectors import _parameters
 from tfp_flows.bijectors import autoregressive
 from tfp_flows.bijectors import base
 
-__all__ = ["BlockAutoregressive", "DEFAULT_BOUND", "block_pass", "leaky_tanh"]
+__all__ = ["BlockAutoregressive", "DEFAULT_BOUND", "block_pass", "gated_pass",
+           "leaky_tanh"]
 
 # Linear tails beyond [-B, B], as NAF's: data standardised by ActNorm lies
 # inside; the sampling direction's root finder searches this bracket.
@@ -97,10 +98,28 @@ def block_pass(y, weights, offsets=None):
   return h[..., 0], log_slope[..., 0], computed
 
 
-def _solve(target, weights, offsets, bound, tolerance, max_iterations):
-  """y in [-bound, bound] with block_pass(y; offsets) = target, entrywise, no gradient."""
+def gated_pass(y, weights, offsets=None, gate=None):
+  """`block_pass` with De Cao et al.'s gated residual connection when `gate` is given.
+
+  With r = sigmoid(gate) the map is G(y) = r F(y) + (1 - r) y, and its
+  diagonal derivative r F'_j + 1 - r, in log space
+
+    log dG_j/dy_j = softplus(gate + log F'_j) - softplus(gate).
+
+  Returns (G(y) [..., D], log dG/dy [..., D], the offsets of the pass).
+  """
+  value, log_slope, offsets = block_pass(y, weights, offsets)
+  if gate is None:
+    return value, log_slope, offsets
+  rate = tf.sigmoid(gate)
+  return (rate * value + (1. - rate) * y,
+          tf.math.softplus(gate + log_slope) - tf.math.softplus(gate), offsets)
+
+
+def _solve(target, weights, offsets, gate, bound, tolerance, max_iterations):
+  """y in [-bound, bound] with gated_pass(y; offsets) = target, entrywise, no gradient."""
   def residual(y):
-    return block_pass(y, weights, offsets)[0] - target
+    return gated_pass(y, weights, offsets, gate)[0] - target
   # The bracket takes the targets' shape: the network needs whole [..., D]
   # inputs, not the scalar bounds broadcast later.
   ones = tf.ones_like(target)
@@ -150,6 +169,11 @@ class BlockAutoregressive(_parameters.ParameterizedLayer):
     exact. The gradient is the implicit function's (`base.implicit_root`),
     chained through the passes.
 
+  With `gated_residual=True` the layer is the paper's gated residual
+  G(y) = r F(y) + (1 - r) y, r = sigmoid(a) with a learned scalar a
+  (starting at 0): still increasing in y_j, with slope r F'_j + 1 - r >=
+  1 - r, and slope 1 beyond [-B, B] as F.
+
   With `context_shape=[C]`, a zero-initialised linear map of the context c
   (`conditional_input`, [..., C]) shifts the first layer's biases: for a
   fixed c the map stays a monotone triangular bijection, and a new
@@ -176,6 +200,7 @@ class BlockAutoregressive(_parameters.ParameterizedLayer):
                event_size,
                hidden_units=(16, 16),
                bound=DEFAULT_BOUND,
+               gated_residual=False,
                context_shape=None,
                tolerance=0.,
                max_iterations=60,
@@ -190,6 +215,8 @@ class BlockAutoregressive(_parameters.ParameterizedLayer):
       hidden_units: units per entry of each hidden layer (layer l has
         D * hidden_units[l] units); () for one positive-diagonal linear map.
       bound: B > 0: the network on [-B, B] per entry, slope 1 beyond.
+      gated_residual: the gated residual connection r F(y) + (1 - r) y
+        (class docstring), r = sigmoid of a learned scalar.
       context_shape: [C] for a layer conditioned on a context, else None.
       tolerance: the forward's stopping tolerance on |F_j - x_j|; by
         default 0: the search runs until its bracket is a few ulps wide,
@@ -217,6 +244,9 @@ class BlockAutoregressive(_parameters.ParameterizedLayer):
       if self._bound is None:
         raise ValueError(f"`bound` must be a positive finite number; got "
                          f"{bound!r}.")
+      self._gated_residual = bool(gated_residual)
+      self._gate = (tf.Variable(tf.zeros([], dtype), name="gate")
+                    if self._gated_residual else None)
       self._tolerance = tolerance
       self._max_iterations = int(max_iterations)
       self._hidden_units = tuple(units)
@@ -257,6 +287,13 @@ class BlockAutoregressive(_parameters.ParameterizedLayer):
   def bound(self):
     return self._bound
 
+  @property
+  def gated_residual(self):
+    return self._gated_residual
+
+  def _cast_gate(self, dtype):
+    return None if self._gate is None else tf.cast(self._gate, dtype)
+
   def _weights(self, x, conditional_input):
     """Per layer (W_off, W_diag, log W_diag, bias), weight-normalised, x's dtype."""
     dtype = x.dtype
@@ -283,14 +320,16 @@ class BlockAutoregressive(_parameters.ParameterizedLayer):
   def _augmented_inverse(self, y, conditional_input=None):
     y = self._validate_input(y, "y", [self.event_size])
     weights = self._weights(y, conditional_input)
-    x, log_slope = base.linear_tails(lambda v: block_pass(v, weights)[:2], y,
-                                     self._bound)
+    gate = self._cast_gate(y.dtype)
+    x, log_slope = base.linear_tails(
+        lambda v: gated_pass(v, weights, gate=gate)[:2], y, self._bound)
     ildj = tf.reduce_sum(log_slope, axis=-1)
     return x, {"ildj": ildj, "fldj": -ildj}
 
   def _augmented_forward(self, x, conditional_input=None):
     x = self._validate_input(x, "x", [self.event_size])
     weights = self._weights(x, conditional_input)
+    gate = self._cast_gate(x.dtype)
     bound = tf.constant(self._bound, x.dtype)
     tiny = np.finfo(x.dtype.as_numpy_dtype).tiny
     solve = _solve_eagerly if tf.executing_eagerly() else _solve
@@ -299,17 +338,19 @@ class BlockAutoregressive(_parameters.ParameterizedLayer):
       # Entry j's units see y_<j through the offsets only: with those of the
       # current estimate fixed, every entry is a scalar monotone equation.
       _, _, offsets = block_pass(base.clip(y, self._bound), weights)
-      edges = [block_pass(s * bound * tf.ones_like(x), weights, offsets)[0]
-               for s in (-1., 1.)]
+      edges = [gated_pass(s * bound * tf.ones_like(x), weights, offsets,
+                          gate)[0] for s in (-1., 1.)]
       # Beyond F(+-B) the map has slope 1 (`base.linear_tails`).
       target = tf.minimum(tf.maximum(x, edges[0]), edges[1])
       fixed = tf.nest.map_structure(tf.stop_gradient,
                                     (target, weights, offsets))
-      root = solve(*fixed, bound, self._tolerance, self._max_iterations)
-      value, log_slope, _ = block_pass(root, weights, offsets)
+      fixed_gate = None if gate is None else tf.stop_gradient(gate)
+      root = solve(*fixed, fixed_gate, bound, self._tolerance,
+                   self._max_iterations)
+      value, log_slope, _ = gated_pass(root, weights, offsets, gate)
       root = base.implicit_root(root, value - target,
                                 tf.maximum(tf.exp(log_slope), tiny))
-      _, log_slope, _ = block_pass(root, weights, offsets)
+      _, log_slope, _ = gated_pass(root, weights, offsets, gate)
       inside = tf.cast(tf.equal(x, target), x.dtype)
       return root + (x - target), -log_slope * inside
 

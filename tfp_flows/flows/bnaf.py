@@ -16,6 +16,7 @@ def bnaf(event_shape,
          num_layers=2,
          hidden_units=(16, 16),
          bound=block_autoregressive.DEFAULT_BOUND,
+         gated_residual=False,
          actnorm=True,
          permutation="reverse",
          context_shape=None,
@@ -48,6 +49,8 @@ def bnaf(event_shape,
     hidden_units: units PER ENTRY of each hidden layer (a layer of the
       network has D times as many), e.g. (16, 16).
     bound: B: each layer acts on [-B, B] per entry, slope 1 beyond.
+    gated_residual: each layer the paper's gated residual r F(y) + (1 - r) y,
+      r = sigmoid of a learned scalar (`bijectors.BlockAutoregressive`).
     actnorm: an `ActNorm` (event_ndims=1) before each layer.
     permutation: "reverse" or "random" orders between layers.
     context_shape: [C] for a conditional flow p(x | c) (see
@@ -80,7 +83,8 @@ def bnaf(event_shape,
   def make_layer(i):
     return flow_bijectors.BlockAutoregressive(
         dim, hidden_units=hidden_units, bound=bound,
-        context_shape=context_shape, seed=seed + i,
+        gated_residual=gated_residual, context_shape=context_shape,
+        seed=seed + i,
         validate_args=validate_args, dtype=dtype, name=f"{name}_layer{i}")
 
   core = vector_stack.permuted_stack(dim, num_layers, make_layer, actnorm,
