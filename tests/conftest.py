@@ -4,8 +4,6 @@ serving a SavedModel in a fresh process."""
 import json
 import os
 import random
-import subprocess
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -157,19 +155,18 @@ def serve_in_fresh_process(tmp_path):
   It asserts that the process succeeded without importing tfp_flows or TFP.
   """
   def serve(path, x, context=None, batch_sizes=None):
+    # Imported here: helpers imports TensorFlow, which this module keeps
+    # until its log level is set.
+    import helpers  # pylint: disable=g-import-not-at-top,import-outside-toplevel
     np.save(tmp_path / "serve_x.npy", x)
     context_file = "-"
     if context is not None:
       context_file = str(tmp_path / "serve_context.npy")
       np.save(context_file, context)
     sizes = json.dumps(list(batch_sizes or [len(x)]))
-    proc = subprocess.run(
-        [sys.executable, "-c", _SERVE, str(path),
-         str(tmp_path / "serve_x.npy"), context_file, sizes],
-        capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.split("RESULT", 1)[1])
+    out = helpers.script_result(_SERVE, str(path),
+                                str(tmp_path / "serve_x.npy"), context_file,
+                                sizes, log_level="3")
     assert out["imported"] == []
     return out
   return serve

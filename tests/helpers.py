@@ -1,7 +1,11 @@
 """Helpers shared by test modules (not a test module itself)."""
 
 import gzip
+import json
+import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -238,3 +242,23 @@ def bimodal_conditional_nll(name, **kwargs):
   model.fit(tf.data.Dataset.from_tensor_slices(data).batch(256).repeat(),
             steps_per_epoch=150, epochs=1, verbose=0)
   return -float(tf.reduce_mean(dist.log_prob(data)))
+
+
+# The first lines of a script that runs a two-replica strategy on one CPU:
+# logical devices must be configured before TensorFlow initialises, so such
+# a test runs its script in a fresh process (`script_result`).
+TWO_CPUS = r"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+"""
+
+
+def script_result(script, *args, timeout=300, log_level="2"):
+  """Runs `script` in a fresh Python; the JSON it printed after "RESULT"."""
+  proc = subprocess.run([sys.executable, "-c", script, *args],
+                        capture_output=True, text=True, timeout=timeout,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL=log_level))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return json.loads(proc.stdout.split("RESULT", 1)[1])

@@ -10,9 +10,6 @@ all the exports run in the slow suite (`make test-slow`, run by CI).
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -202,12 +199,8 @@ def test_every_export_serves_in_a_fresh_process(trained, tmp_path,
       np.save(item["context"], c.numpy())
     items.append(item)
     want[exported] = tfp_flows.log_prob(case["dist"], x, c).numpy()
-  proc = subprocess.run(
-      [sys.executable, "-c", _SERVE_ALL, json.dumps(items)],
-      capture_output=True, text=True, timeout=600,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  served = json.loads(proc.stdout.split("RESULT", 1)[1])
+  served = helpers.script_result(_SERVE_ALL, json.dumps(items), timeout=600,
+                                 log_level="3")
   assert served.pop("imported") == []
   assert set(served) == set(want)
   for path, log_prob in want.items():

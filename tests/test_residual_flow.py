@@ -170,13 +170,9 @@ def test_multiscale_bad_arguments():
     multiscale_residual_flow([8, 8, 1], hidden_units=[8, 8])
 
 
-_MIRRORED = r"""
+_MIRRORED = helpers.TWO_CPUS + r"""
 import json
 import numpy as np
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import tf_keras
 import tfp_flows
 
@@ -206,15 +202,7 @@ print("RESULT" + json.dumps(out))
 def test_estimate_mode_trains_under_a_two_replica_strategy():
   # Each replica draws its own estimator noise from the layer's Generator
   # (created in the strategy's scope); the gradients are all-reduced.
-  import json  # pylint: disable=import-outside-toplevel
-  import os  # pylint: disable=import-outside-toplevel
-  import subprocess  # pylint: disable=import-outside-toplevel
-  import sys  # pylint: disable=import-outside-toplevel
-  proc = subprocess.run([sys.executable, "-c", _MIRRORED],
-                        capture_output=True, text=True, timeout=300,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.split("RESULT", 1)[1])
+  out = helpers.script_result(_MIRRORED)
   one, two = out["one"]["loss"], out["two"]["loss"]
   assert np.isfinite(one) and np.isfinite(two)
   # The same weights and data, other noise: the estimates agree within the

@@ -340,13 +340,9 @@ def test_sample_grid_writes_png_and_tensorboard(tmp_path):
   assert list((tmp_path / "tb").iterdir())
 
 
-_DISTRIBUTED = r"""
-import json, os, sys
+_DISTRIBUTED = helpers.TWO_CPUS + r"""
+import json
 import numpy as np
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import tf_keras
 import tfp_flows
 
@@ -381,15 +377,7 @@ print("RESULT" + json.dumps({
 
 
 def test_mirrored_two_replicas_match_one(tmp_path):
-  import json  # pylint: disable=import-outside-toplevel
-  import os  # pylint: disable=import-outside-toplevel
-  import subprocess  # pylint: disable=import-outside-toplevel
-  import sys  # pylint: disable=import-outside-toplevel
-  proc = subprocess.run([sys.executable, "-c", _DISTRIBUTED],
-                        capture_output=True, text=True, timeout=300,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.split("RESULT", 1)[1])
+  out = helpers.script_result(_DISTRIBUTED)
   one, two = out["losses"]["one"], out["losses"]["two"]
   assert np.isfinite(one)
   assert two == pytest.approx(one, rel=1e-4)

@@ -1,10 +1,7 @@
 """Reverse-KL fitting through Keras: bounds, training, strategies, bad targets."""
 
-import json
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +11,8 @@ import tf_keras
 
 import tfp_flows
 from tfp_flows import vi
+
+import helpers
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -139,13 +138,9 @@ def test_annealing_scales_the_target_in_the_loss():
 
 # Two replicas need two logical CPUs, configured before TensorFlow starts:
 # a fresh process.
-_TWO_REPLICAS = r"""
+_TWO_REPLICAS = helpers.TWO_CPUS + r"""
 import json
 import numpy as np
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import tensorflow_probability as tfp
 import tf_keras
 from tfp_flows import vi
@@ -181,11 +176,7 @@ print("RESULT" + json.dumps(out))
 
 
 def test_fit_under_a_two_replica_strategy():
-  proc = subprocess.run([sys.executable, "-c", _TWO_REPLICAS],
-                        capture_output=True, text=True, timeout=300,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.split("RESULT", 1)[1])
+  out = helpers.script_result(_TWO_REPLICAS)
   # Each replica draws half of sample_size from its own random stream.
   first, second = out["terms"]
   assert len(first) == len(second) == 16
