@@ -340,7 +340,8 @@ class BlockAutoregressive(_parameters.ParameterizedLayer):
       _, _, offsets = block_pass(base.clip(y, self._bound), weights)
       edges = [gated_pass(s * bound * tf.ones_like(x), weights, offsets,
                           gate)[0] for s in (-1., 1.)]
-      # Beyond F(+-B) the map has slope 1 (`base.linear_tails`).
+      # Beyond its values at +-B the map (gated or not) has slope 1
+      # (`base.linear_tails`).
       target = tf.minimum(tf.maximum(x, edges[0]), edges[1])
       fixed = tf.nest.map_structure(tf.stop_gradient,
                                     (target, weights, offsets))
