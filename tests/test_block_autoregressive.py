@@ -18,7 +18,11 @@ def layer(dim=3, dtype=tf.float32, **kwargs):
   return bijectors.BlockAutoregressive(dim, seed=0, dtype=dtype, **kwargs)
 
 
-@pytest.mark.parametrize("gated", [False, True])
+# The gated layer's whole harness in `make test-slow`: `make test` keeps its
+# log-det, round trip, tails and gradient checks below (and the conditional
+# gated stack's harness in tests/test_bnaf.py).
+@pytest.mark.parametrize(
+    "gated", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_harness(gated):
   # A small bound puts some of the harness's inputs in the linear tails.
   testing.check_bijector(
