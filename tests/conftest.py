@@ -37,7 +37,7 @@ _FILE_SECONDS = {
     "test_masked_autoregressive_sigmoidal.py": 20, "test_naf.py": 17,
     "test_residual_flow.py": 22, "test_invertible_residual.py": 17,
     "test_lipschitz_mlp.py": 9, "test_block_autoregressive.py": 30,
-    "test_bnaf.py": 12,
+    "test_bnaf.py": 12, "test_transformers.py": 15,
     # Files whose tests run in `make test-claims` and `make test-slow` only
     # (tests/claims/, test_toys.py): their seconds in `make test-slow`
     # (README budgets; estimated from the README's train times), so the

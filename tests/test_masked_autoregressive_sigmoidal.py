@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tfp_flows import bijectors
 from tfp_flows import testing
-from tfp_flows.bijectors import masked_autoregressive_sigmoidal as dsf
+from tfp_flows.bijectors.transformers import sigmoidal as dsf
 
 import helpers
 

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tfp_flows import bijectors
 from tfp_flows.bijectors import masks
+from tfp_flows.bijectors import transformers
 
 
 def _merge_and_reduce(partition, x, y_b, ldj, conditioning_finite):
@@ -57,27 +58,39 @@ def test_zero_conditioning_zeroes_huge_outputs_on_conditioning_entries():
   np.testing.assert_array_equal(zeroed[:, ~keep], np.float32(3e38))
 
 
-class _OverflowOnConditioning(bijectors.Coupling):
+class _OverflowOnConditioning(transformers.Transformer):
   """The identity on x_B, with inf on the entries the merge discards."""
 
-  def _forward_transform(self, x_b, theta):
-    del theta
-    on_conditioning = tf.constant(self._partition.mask > 0)
-    return (tf.where(on_conditioning, tf.constant(np.inf, x_b.dtype), x_b),
-            tf.where(on_conditioning, tf.constant(np.inf, x_b.dtype),
-                     tf.zeros_like(x_b)))
+  num_params = 1
 
-  _inverse_transform = _forward_transform
+  def __init__(self, mask):
+    self._on_conditioning = tf.constant(mask > 0)
+
+  def get_config(self):
+    return {}
+
+  def params(self, theta, value, site):
+    return theta
+
+  def forward(self, x, params):
+    del params
+    inf = tf.constant(np.inf, x.dtype)
+    return (tf.where(self._on_conditioning, inf, x),
+            tf.where(self._on_conditioning, inf, tf.zeros_like(x)))
+
+  inverse = forward
 
 
 def test_couplings_that_do_not_zero_theta_keep_selecting():
-  # A Coupling subclass that does not declare `_conditioning_zeroed` may
-  # produce anything on the conditioning entries: the select discards it.
-  assert not bijectors.Coupling._conditioning_zeroed  # pylint: disable=protected-access
-  assert bijectors.AffineCoupling._conditioning_zeroed  # pylint: disable=protected-access
-  assert bijectors.LogisticMixtureCoupling._conditioning_zeroed  # pylint: disable=protected-access
-  layer = _OverflowOnConditioning(lambda x_a: x_a,
-                                  mask=masks.checkerboard(2, 2, 1))
+  # A transformer that does not declare `zeroes_conditioning` may produce
+  # anything on the conditioning entries: the select discards it.
+  assert not transformers.Transformer.zeroes_conditioning
+  assert not transformers.Spline.zeroes_conditioning
+  assert transformers.Affine.zeroes_conditioning
+  assert transformers.LogisticMixture.zeroes_conditioning
+  mask = masks.checkerboard(2, 2, 1)
+  layer = bijectors.Coupling(lambda x_a: x_a, _OverflowOnConditioning(mask),
+                             mask=mask)
   x = tf.ones([2, 2, 2, 1])
   np.testing.assert_array_equal(layer.forward(x), x)
   np.testing.assert_array_equal(

@@ -110,7 +110,7 @@ def test_bad_arguments_and_validation():
     SplineCoupling(_mlp(2, 2 * P), num_bins=K, min_bin_width=0.5,
                    num_masked=2)
   wrong = SplineCoupling(_mlp(2, 2 * P + 1), num_bins=K, num_masked=2)
-  with pytest.raises(ValueError, match=r"2 \* \(3 \* 4 - 1\) = 22.*got 23"):
+  with pytest.raises(ValueError, match=r"2 \* 11 = 22 \(K raw widths.*got 23"):
     wrong.forward(tf.zeros([3, 4]))
   checked = SplineCoupling(_mlp(2, 2 * P), num_bins=K, num_masked=2,
                            validate_args=True)

@@ -37,7 +37,9 @@ _STARTED = time.time()
 
 # Builder arguments that are not architecture flags: --conditional sets the
 # context; --seed seeds the run; the rest are the Python API's.
-_NOT_FLAGS = ("context_shape", "seed", "validate_args", "dtype", "name")
+# A transformer object has no one-word form on the command line.
+_NOT_FLAGS = ("context_shape", "transformer", "seed", "validate_args",
+              "dtype", "name")
 
 
 def _source(module):

@@ -2,6 +2,7 @@
 
 from tfp_flows.bijectors import masks
 from tfp_flows.bijectors import rational_quadratic_spline
+from tfp_flows.bijectors import transformers
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.additive_coupling import AdditiveCoupling
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
@@ -37,5 +38,5 @@ __all__ = [
     "LogisticMixtureCoupling", "MaskedAutoregressive",
     "MaskedAutoregressiveSigmoidal", "MaskedAutoregressiveSpline", "Permute", "Planar", "Radial", "Rescaling",
     "SplineCoupling", "Squeeze", "Sylvester", "Unflatten", "masks",
-    "rational_quadratic_spline"
+    "rational_quadratic_spline", "transformers"
 ]

@@ -4,14 +4,15 @@ import tensorflow as tf
 
 from tfp_flows.bijectors import base
 from tfp_flows.bijectors import coupling
+from tfp_flows.bijectors.transformers import additive
 
 __all__ = ["AdditiveCoupling"]
-
-# The shift m is clipped to [-S, S], as in MaskedAutoregressive.
 
 
 class AdditiveCoupling(coupling.Coupling):
   """Additive coupling: y_A = x_A, y_B = x_B + m(x_A).
+
+  `Coupling` with `transformers.Additive(shift_bound)`.
 
   The Jacobian is unit lower-triangular, so log |det J| = 0 for every x, and
   the inverse is x_B = y_B - m(y_A). The Jacobian *matrix* still depends on x
@@ -68,10 +69,9 @@ class AdditiveCoupling(coupling.Coupling):
     `shift_bound` S > 0 clips it to [-S, S] (None: no clip).
     """
     parameters = dict(locals())
-    self._shift_bound = base.check_bound(
-        shift_bound, "shift_bound")
     super().__init__(
         conditioner,
+        additive.Additive(shift_bound=shift_bound),
         mask=mask,
         num_masked=num_masked,
         reverse=reverse,
@@ -83,10 +83,4 @@ class AdditiveCoupling(coupling.Coupling):
 
   @property
   def shift_bound(self):
-    return self._shift_bound
-
-  def _forward_transform(self, x_b, shift):
-    return x_b + base.clip(shift, self._shift_bound), None
-
-  def _inverse_transform(self, y_b, shift):
-    return y_b - base.clip(shift, self._shift_bound), None
+    return self.transformer.shift_bound

@@ -1,42 +1,19 @@
 """The affine coupling layer of RealNVP (Dinh et al. 2016) and Glow (2018)."""
 
-import math
-
-import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors import base
 from tfp_flows.bijectors import coupling
+from tfp_flows.bijectors.transformers import affine
 
-__all__ = ["AffineCoupling", "DEFAULT_LOG_SCALE_BOUNDS",
-           "EXP_TANH_LOG_SCALE_BOUND", "MIN_SIGMOID_LOG_SCALE"]
-
-SCALE_FNS = ("exp_tanh", "sigmoid", "inverse_sigmoid")
-# Floor of log sigmoid(h + 2) for both sigmoid scales. With "sigmoid" the
-# inverse (data -> latent) divides by the sigmoid, so each coupling can
-# amplify by at most exp(4) ~ 55; with "inverse_sigmoid" (Glow's) it
-# multiplies by it and the floor only bounds sampling's expansion. Measured
-# on the default Glow trained on digits (seed 0), in-distribution log s never
-# goes below -2.33 (test set; 1st percentile of per-image minima -2.18), and
-# retraining with the floor at -5 gave the same test bits/dim to 4 digits for
-# seeds 0 and 1: the floor never binds in training. The former floor, -15
-# (a factor 3.3e6 per layer), let inverted digits reach latents of 1e22 and a
-# log_prob of -inf. -4 also makes the default Glow's 8 couplings provably
-# finite at inputs 1e4 away (see the class docstring).
-MIN_SIGMOID_LOG_SCALE = -4.
-# Bound of RealNVP's |log s| = |scale_factor * tanh(h)|: scale_factor is a
-# trainable variable, so without it a trained layer is unbounded.
-EXP_TANH_LOG_SCALE_BOUND = 3.
-DEFAULT_LOG_SCALE_BOUNDS = {"sigmoid": -MIN_SIGMOID_LOG_SCALE,
-                            "inverse_sigmoid": -MIN_SIGMOID_LOG_SCALE,
-                            "exp_tanh": EXP_TANH_LOG_SCALE_BOUND}
-# The shift t is clipped to [-S, S], as in MaskedAutoregressive.
-# With `log_scale_bound=None`, the sigmoid floor is float32's own limit.
-_UNBOUNDED_SIGMOID_FLOOR = 80.
+__all__ = ["AffineCoupling"]
 
 
 class AffineCoupling(coupling.Coupling):
   """Affine coupling: y_A = x_A, y_B = x_B * s(x_A) + t(x_A).
+
+  `Coupling` with `transformers.Affine(scale_fn, log_scale_bound,
+  shift_bound, tail_bound)`; the measurements behind its bounds are here.
 
   The conditioner returns ONE tensor h_all = conditioner(x_A). Its last axis
   is twice the last axis of x_B. The first half is the shift t and the second
@@ -158,10 +135,6 @@ class AffineCoupling(coupling.Coupling):
       1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
 
-  # `_shift_and_scales` zeroes theta on a mask's conditioning entries,
-  # where the transform is then finite (see `coupling.Coupling`).
-  _conditioning_zeroed = True
-
   def __init__(self,
                conditioner,
                mask=None,
@@ -186,8 +159,9 @@ class AffineCoupling(coupling.Coupling):
       num_masked: size of x_A when splitting the last axis.
       reverse: swap the roles of the two parts.
       event_ndims: rank of the event; defaults to the mask's rank, else 1.
-      scale_fn: "exp_tanh" (RealNVP), "inverse_sigmoid" (Glow) or
-        "sigmoid" (tfp-flows 0.1.0's Glow; see the class docstring).
+      scale_fn: "exp_tanh" (RealNVP), "inverse_sigmoid" (Glow),
+        "sigmoid" (tfp-flows 0.1.0's Glow; see the class docstring) or
+        "soft_tanh" (MAF's, `transformers.Affine`).
       channels: d_B, the size of x_B's last axis. Given, the "exp_tanh"
         `scale_factor` variable is created here (the builders pass it, so a
         model lists all its weights before any data); else at the first call.
@@ -208,134 +182,37 @@ class AffineCoupling(coupling.Coupling):
         finite (nor None), or an invalid partition.
     """
     parameters = dict(locals())
-    if scale_fn not in SCALE_FNS:
-      raise ValueError(
-          f"`scale_fn` must be one of {SCALE_FNS}; got {scale_fn!r}.")
-    if isinstance(log_scale_bound, str) and log_scale_bound == "default":
-      log_scale_bound = DEFAULT_LOG_SCALE_BOUNDS[scale_fn]
-    self._log_scale_bound = base.check_bound(
-        log_scale_bound, "log_scale_bound")
-    self._shift_bound = base.check_bound(shift_bound, "shift_bound")
-    self._tail_bound = base.check_bound(tail_bound, "tail_bound")
-    self._scale_fn = scale_fn
-    self._scale_factor = None
     super().__init__(
         conditioner,
+        affine.Affine(scale_fn=scale_fn, log_scale_bound=log_scale_bound,
+                      shift_bound=shift_bound, tail_bound=tail_bound),
         mask=mask,
         num_masked=num_masked,
         reverse=reverse,
         event_ndims=event_ndims,
+        channels=channels,
         validate_args=validate_args,
         dtype=dtype,
         parameters=parameters,
         name=name)
-    if scale_fn == "exp_tanh" and channels is not None:
-      with tf.name_scope(self.name):
-        self._get_scale_factor(int(channels))
 
   @property
   def scale_fn(self):
-    return self._scale_fn
+    return self.transformer.scale_fn
 
   @property
   def log_scale_bound(self):
-    return self._log_scale_bound
+    return self.transformer.log_scale_bound
 
   @property
   def shift_bound(self):
-    return self._shift_bound
+    return self.transformer.shift_bound
 
   @property
   def tail_bound(self):
-    return self._tail_bound
+    return self.transformer.tail_bound
 
   @property
   def scale_factor(self):
     """The "exp_tanh" bound, shape [d_B]; None for the sigmoids or before use."""
-    return self._scale_factor
-
-  def _get_scale_factor(self, channels):
-    if self._scale_factor is None:
-      if channels is None:
-        raise ValueError(
-            f"{self.name}: the last axis of `x` must be statically known to "
-            "create `scale_factor`; got None.")
-      self._scale_factor = tf.Variable(
-          tf.ones([channels], self.dtype), name="scale_factor")
-    elif channels is not None and self._scale_factor.shape[0] != channels:
-      raise ValueError(
-          f"{self.name}: the transformed part x_B must keep its last axis of "
-          f"{self._scale_factor.shape[0]} entries (the size of "
-          f"`scale_factor`); got {channels}.")
-    return self._scale_factor
-
-  def _shift_and_scales(self, x_b, theta):
-    """Splits the conditioner output into (t, -log s, 1 / s), shaped like x_b."""
-    channels = x_b.shape[-1]
-    if channels is not None and theta.shape[-1] not in (None, 2 * channels):
-      raise ValueError(
-          f"{self.name}: the last axis of the `conditioner` output must be "
-          f"2 * {channels} = {2 * channels} (shift and raw scale for each of "
-          f"the {channels} channels of x_B); got {theta.shape[-1]} in shape "
-          f"{theta.shape.as_list()}.")
-    shift, raw = tf.split(theta, 2, axis=-1)
-    # The merge discards the outputs on the conditioning entries of a mask;
-    # zeroing them keeps a huge value there from overflowing y_b to inf, whose
-    # discarded gradient would still be 0 * inf = NaN.
-    shift = self._partition.zero_conditioning(shift)
-    raw = self._partition.zero_conditioning(raw)
-    shift = base.clip(shift, self._shift_bound)
-    if self._scale_fn != "exp_tanh":
-      # sigmoid(h + 2) with its log >= -B, i.e. h + 2 >= logit(exp(-B)):
-      # with e = exp(-(h + 2)), 1 / sigmoid = 1 + e and -log sigmoid =
-      # log1p(e), one exp for both (log_sigmoid is a softplus, several times
-      # an exp's cost on a CPU). Written without chains of unary ops, which
-      # grappler fuses into one slower, unvectorised op.
-      e = tf.exp(base.clip_range(-2. - raw, high=-_sigmoid_floor_logit(
-          self._log_scale_bound, x_b.dtype)))
-      if self._scale_fn == "sigmoid":
-        return shift, tf.math.log1p(e), 1. + e
-      return shift, -tf.math.log1p(e), 1. / (1. + e)
-    log_inverse_scale = -base.clip(
-        self._get_scale_factor(channels) * tf.tanh(raw), self._log_scale_bound)
-    return shift, log_inverse_scale, tf.exp(log_inverse_scale)
-
-  def _forward_transform(self, x_b, theta):
-    shift, log_inverse_scale, inverse_scale = self._shift_and_scales(
-        x_b, theta)
-    if self._tail_bound is None:
-      return x_b / inverse_scale + shift, -log_inverse_scale
-    # The latents of y_B = +-T bracket the affine part; beyond, slope 1.
-    bound = tf.constant(self._tail_bound, x_b.dtype)
-    inside = tf.clip_by_value(x_b, (-bound - shift) * inverse_scale,
-                              (bound - shift) * inverse_scale)
-    y_b = inside / inverse_scale + shift
-    # Selects, so that inside the bracket values and gradients are the
-    # affine map's to the bit (see `base.linear_tails`).
-    is_inside = tf.equal(x_b, inside)
-    return (tf.where(is_inside, y_b, y_b + (x_b - inside)),
-            tf.where(is_inside, -log_inverse_scale,
-                     tf.zeros_like(log_inverse_scale)))
-
-  def _inverse_transform(self, y_b, theta):
-    shift, log_inverse_scale, inverse_scale = self._shift_and_scales(
-        y_b, theta)
-    x_b, log_slope = base.linear_tails(
-        lambda y: ((y - shift) * inverse_scale, log_inverse_scale), y_b,
-        self._tail_bound)
-    return x_b, -log_slope
-
-
-def _sigmoid_floor_logit(bound, dtype):
-  """The z where log sigmoid(z) = -B: logit(exp(-B)), rounded up in `dtype`.
-
-  Flooring z there floors log s at -B (log sigmoid is increasing), and the
-  rounding up keeps -log1p(exp(-z)) >= -B in `dtype` too. Without a bound,
-  B = 80, float32's own floor (exp(-log s) must not overflow).
-  """
-  bound = _UNBOUNDED_SIGMOID_FLOOR if bound is None else bound
-  logit = -bound - math.log1p(-math.exp(-bound))
-  floor = np.array(logit, dtype.as_numpy_dtype)
-  while -np.log1p(np.exp(-floor.astype(np.float64))) < -bound:
-    floor = np.nextafter(floor, np.array(np.inf, floor.dtype))
-  return float(floor)
+    return getattr(self, "_scale_factor", None)

@@ -1,13 +1,13 @@
-"""Autoregressive layers: the shared mechanism behind MAF's affine and NSF's spline layers."""
+"""The autoregressive layer: y_i = g(x_i; conditioner(y)_i), a MADE and any transformer g."""
 
 import tensorflow as tf
 
 from tfp_flows.tfp_internal import ps
 
 from tfp_flows.bijectors import base
+from tfp_flows.bijectors.transformers import transformer as transformer_lib
 
 __all__ = ["Autoregressive", "in_passes"]
-
 
 
 def in_passes(step, x):
@@ -34,17 +34,22 @@ def in_passes(step, x):
   return y, tf.reduce_sum(ldj, axis=-1)
 
 
-class Autoregressive(base.AugmentedBijector):
-  """Base class: y_i = g(x_i; theta_i(y_<i)), theta = conditioner(y), a MADE.
+def _identity(value):
+  return value
 
-  The direction is TFP's `tfb.MaskedAutoregressiveFlow`'s: forward maps the
+
+class Autoregressive(base.AugmentedBijector):
+  """Autoregressive layer: y_i = g(x_i; theta_i(y_<i)), theta = conditioner(y), a MADE.
+
+  g is the `transformer` (`bijectors.transformers`: `Affine`, `Spline`,
+  `Sigmoidal`, ...), applied to each entry with its own parameters. The
+  direction is TFP's `tfb.MaskedAutoregressiveFlow`'s: forward maps the
   latent side x to the data side y, and the parameters theta_i of entry i
-  depend on the entries of y before i (in the conditioner's order).
-  Subclasses define the elementwise transform g by implementing
-  `_forward_transform(x, theta) -> (y, ldj)` and
-  `_inverse_transform(y, theta) -> (x, ldj)`, with `ldj` the elementwise
-  log |dg/dx| at the point, and set `_num_params`, the size of theta's last
-  axis. The Jacobian is triangular, so log |det dy/dx| = sum_i ldj_i.
+  depend on the entries of y before i (in the conditioner's order). The
+  Jacobian is triangular, so log |det dy/dx| = sum_i log g'(x_i).
+  `MaskedAutoregressive` (MAF, IAF), `MaskedAutoregressiveSpline` (NSF-AR)
+  and `MaskedAutoregressiveSigmoidal` (NAF) are this layer with one
+  transformer each.
 
   Costs, on the one-call contract of `base.AugmentedBijector` (the transform
   and its log-det come out of the same network passes):
@@ -65,8 +70,21 @@ class Autoregressive(base.AugmentedBijector):
 
   Shapes: x and y are `batch_shape + [D]`; the conditioner maps y [..., D]
   (plus `conditional_input=c` when conditional, routed here as a bijector
-  kwarg) to [..., D, P], P = `_num_params`. Log-dets have shape
+  kwarg) to [..., D, P], P = `transformer.num_params`. Log-dets have shape
   `batch_shape`.
+
+  #### Example
+
+  ```python
+  import tfp_flows
+
+  tfb = tfp_flows.bijectors
+  spline = tfb.transformers.Spline(num_bins=8)
+  made = tfp_flows.nets.MADE(4, [64, 64], params=spline.num_params)
+  made.build([None, 4])
+  layer = tfb.Autoregressive(made, spline)  # NSF-AR in MAF's arrangement
+  x = layer.inverse(tf.random.normal([10, 4]))  # one MADE pass
+  ```
 
   References:
     Papamakarios, G., Pavlakou, T. & Murray, I. (2017). Masked Autoregressive
@@ -76,25 +94,32 @@ class Autoregressive(base.AugmentedBijector):
       Autoregressive Flow. NeurIPS. arXiv:1606.04934.
   """
 
-  _num_params = None
-  # What theta's P entries are, for the error message of a wrong conditioner.
-  _params_description = None
-
-  def __init__(self, conditioner, validate_args=False, dtype=tf.float32,
-               parameters=None, name="autoregressive"):
-    """Registers the conditioner.
+  def __init__(self, conditioner, transformer, validate_args=False,
+               dtype=tf.float32, parameters=None, name="autoregressive"):
+    """Registers the conditioner and the transformer.
 
     Args:
       conditioner: a MADE (`tfp_flows.nets.MADE`, or any callable with
         MADE's masks) mapping y [..., D] (and any bijector kwargs, such as
-        `conditional_input`) to [..., D, P].
+        `conditional_input`) to [..., D, P], P = `transformer.num_params`.
+      transformer: a `bijectors.transformers.Transformer`.
       validate_args: check inputs (finiteness) at run time.
       dtype: float dtype of inputs and outputs.
-      parameters: the subclass's `dict(locals())`.
+      parameters: a subclass's `dict(locals())`; None for this class's.
       name: name scope.
+
+    Raises:
+      TypeError: `transformer` is not a `Transformer`.
     """
+    parameters = dict(locals()) if parameters is None else parameters
+    if not isinstance(transformer, transformer_lib.Transformer):
+      raise TypeError(
+          "`transformer` must be a tfp_flows.bijectors.transformers."
+          f"Transformer (Affine, Spline, Sigmoidal, ...); got "
+          f"{type(transformer).__name__}.")
     with tf.name_scope(name) as name:
       self._conditioner = conditioner
+      self._transformer = transformer
       event_shape = getattr(conditioner, "event_shape", None)
       self._event_shape = (None if event_shape is None
                            else [int(d) for d in event_shape])
@@ -105,37 +130,55 @@ class Autoregressive(base.AugmentedBijector):
           dtype=dtype,
           parameters=parameters,
           name=name)
+    if self._event_shape is not None:
+      with tf.name_scope(self.name):
+        for variable_name in transformer.variable_names:
+          base.layer_variable(self, variable_name, self._event_shape[-1])
 
   @property
   def conditioner(self):
     """The MADE; `tfp_flows.context` finds conditional layers through it."""
     return self._conditioner
 
-  def _forward_transform(self, x, theta):
-    raise NotImplementedError
+  @property
+  def transformer(self):
+    """The `bijectors.transformers.Transformer` applied to each entry."""
+    return self._transformer
 
-  def _inverse_transform(self, y, theta):
-    raise NotImplementedError
+  def _site(self):
+    return transformer_lib.Site(
+        layout=transformer_lib.AUTOREGRESSIVE, zero_conditioning=_identity,
+        variable=lambda name, channels: base.layer_variable(
+            self, name, channels),
+        owner=self.name)
 
-  def _theta(self, y, **kwargs):
-    """The conditioner's output [..., D, P] at y, checked and in y's dtype."""
+  def _params(self, value, y, **kwargs):
+    """The transformer's parameters for `value` from the conditioner at y."""
     theta = tf.cast(self._conditioner(y, **kwargs), y.dtype)
+    num_params = self._transformer.num_params
     if (theta.shape.rank is not None and
-        theta.shape[-1] not in (None, self._num_params)):
+        theta.shape[-1] not in (None, num_params)):
       raise ValueError(
           f"{self.name}: the `conditioner` must return [..., D, "
-          f"{self._num_params}] ({self._params_description} per entry); got "
-          f"shape {theta.shape.as_list()}.")
-    return theta
+          f"{num_params}] ({self._transformer.params_description} per "
+          f"entry); got shape {theta.shape.as_list()}.")
+    return self._transformer.params(theta, value, self._site())
+
+  def _log_slopes(self, ldj, value):
+    return tf.zeros_like(value) if ldj is None else ldj
 
   def _augmented_forward(self, x, **kwargs):
     x = self._validate_input(x, "x", self._event_shape)
-    y, fldj = in_passes(
-        lambda y: self._forward_transform(x, self._theta(y, **kwargs)), x)
+
+    def step(y):
+      out, ldj = self._transformer.forward(x, self._params(x, y, **kwargs))
+      return out, self._log_slopes(ldj, out)
+
+    y, fldj = in_passes(step, x)
     return y, {"fldj": fldj, "ildj": -fldj}
 
   def _augmented_inverse(self, y, **kwargs):
     y = self._validate_input(y, "y", self._event_shape)
-    x, ldj = self._inverse_transform(y, self._theta(y, **kwargs))
-    fldj = tf.reduce_sum(ldj, axis=-1)
+    x, ldj = self._transformer.inverse(y, self._params(y, y, **kwargs))
+    fldj = tf.reduce_sum(self._log_slopes(ldj, x), axis=-1)
     return x, {"fldj": fldj, "ildj": -fldj}

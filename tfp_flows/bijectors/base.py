@@ -218,6 +218,31 @@ def unstack_last(value, num):
   return unstack(value)
 
 
+def layer_variable(layer, name, channels):
+  """`layer`'s own variable `_{name}` of shape [channels], made at ones once.
+
+  For a transformer's per-layer weights (`Affine("exp_tanh")`'s scale
+  factor): stored as the layer's attribute `_{name}`, so a checkpoint finds
+  it under the layer, and later calls get the same variable.
+
+  Raises:
+    ValueError: `channels` unknown at creation, or not the variable's size.
+  """
+  variable = getattr(layer, "_" + name, None)
+  if variable is None:
+    if channels is None:
+      raise ValueError(
+          f"{layer.name}: the last axis of `x` must be statically known to "
+          f"create `{name}`; got None.")
+    variable = tf.Variable(tf.ones([channels], layer.dtype), name=name)
+    setattr(layer, "_" + name, variable)
+  elif channels is not None and variable.shape[0] != channels:
+    raise ValueError(
+        f"{layer.name}: the transformed part x_B must keep its last axis of "
+        f"{variable.shape[0]} entries (the size of `{name}`); got {channels}.")
+  return variable
+
+
 def check_event_shape(value, expected, arg_name="x"):
   """Raises `ValueError` when the static trailing shape of `value` is not `expected`.
 

@@ -1,35 +1,18 @@
 """Flow++'s logistic mixture CDF coupling layer (Ho et al. 2019)."""
 
-import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
-
-from tfp_flows.tfp_internal import ps
 
 from tfp_flows.bijectors import base
 from tfp_flows.bijectors import coupling
+from tfp_flows.bijectors.transformers import logistic_mixture
 
 __all__ = ["LogisticMixtureCoupling"]
-
-# The shift b and the raw means are clipped to [-S, S], as the shifts of
-# MaskedAutoregressive and AffineCoupling.
-
-# Flow++'s floor on the log-scales: a component narrower than e^-7 makes the
-# CDF a near step, whose inverse is ill conditioned.
-MIN_LOG_SCALE = -7.
-# Ceiling on the log-scales: it bounds the log-det below whatever the
-# conditioner outputs (see Bounds). A component e^30 wide is flat on any
-# data: capping it moves c(x) by less than pi_k (|x| + |mu_k|) e^-30 / 4.
-MAX_LOG_SCALE = 30.
-
-# Default stopping tolerance of the root finder on the logit of the CDF, by
-# dtype: ~100 float32 / ~5000 float64 ulps of values of order 1, reachable
-# everywhere; the Newton step after the search polishes the rest.
-DEFAULT_TOLERANCES = {"float32": 1e-5, "float64": 1e-12}
 
 
 class LogisticMixtureCoupling(coupling.Coupling):
   """Mixture-of-logistics CDF coupling: y_A = x_A, y_B = g(x_B; theta(x_A)).
+
+  `Coupling` with `transformers.LogisticMixture(num_components, ...)`.
 
   Elementwise, with K components (Flow++, section 3.2):
 
@@ -169,10 +152,6 @@ class LogisticMixtureCoupling(coupling.Coupling):
       Advances in Engineering Software 28(3), 145-149.
   """
 
-  # `_mixture` zeroes theta on a mask's conditioning entries, where the
-  # transform is then finite (see `coupling.Coupling`).
-  _conditioning_zeroed = True
-
   def __init__(self,
                conditioner,
                num_components=32,
@@ -224,22 +203,14 @@ class LogisticMixtureCoupling(coupling.Coupling):
         negative `component_spread`, or an invalid partition.
     """
     parameters = dict(locals())
-    for arg, value in (("num_components", num_components),
-                       ("max_iterations", max_iterations)):
-      if int(value) != value or value < 1:
-        raise ValueError(f"`{arg}` must be a positive integer; got {value!r}.")
-    if not component_spread >= 0:
-      raise ValueError(
-          f"`component_spread` must be >= 0; got {component_spread!r}.")
-    self._shift_bound = base.check_bound(shift_bound, "shift_bound")
-    self._tail_bound = base.check_bound(tail_bound, "tail_bound")
-    self._num_components = int(num_components)
-    self._component_spread = float(component_spread)
-    self._max_iterations = int(max_iterations)
-    self._tolerance = (DEFAULT_TOLERANCES[tf.as_dtype(dtype).name]
-                       if tolerance is None else float(tolerance))
+    if tolerance is None:
+      tolerance = logistic_mixture.DEFAULT_TOLERANCES[tf.as_dtype(dtype).name]
     super().__init__(
         conditioner,
+        logistic_mixture.LogisticMixture(
+            num_components=num_components, component_spread=component_spread,
+            tolerance=tolerance, max_iterations=max_iterations,
+            shift_bound=shift_bound, tail_bound=tail_bound),
         mask=mask,
         num_masked=num_masked,
         reverse=reverse,
@@ -251,143 +222,20 @@ class LogisticMixtureCoupling(coupling.Coupling):
 
   @property
   def num_components(self):
-    return self._num_components
+    return self.transformer.num_components
 
   @property
   def tolerance(self):
-    return self._tolerance
+    return self.transformer.tolerance
 
   @property
   def max_iterations(self):
-    return self._max_iterations
+    return self.transformer.max_iterations
 
   @property
   def shift_bound(self):
-    return self._shift_bound
+    return self.transformer.shift_bound
 
   @property
   def tail_bound(self):
-    return self._tail_bound
-
-  def _mixture(self, x_b, theta):
-    """theta -> (a, b, log pi, mu, l); the last three are [K, *x_b.shape]."""
-    k = self._num_components
-    channels = x_b.shape[-1]
-    size = 3 * k + 2
-    if channels is not None and theta.shape[-1] not in (None, size * channels):
-      raise ValueError(
-          f"{self.name}: the last axis of the `conditioner` output must be "
-          f"(3 * {k} + 2) * {channels} = {size * channels} (a, b and {k} "
-          f"logits, means and log-scales for each of the {channels} channels "
-          f"of x_B); got {theta.shape[-1]} in shape {theta.shape.as_list()}.")
-    # [..., size * d] -> [..., size, d] -> [size, ..., d]: the parameter axis
-    # leads, so a mask of event shape broadcasts against every block.
-    blocks = tf.reshape(theta, ps.concat([ps.shape(theta)[:-1], [size, -1]], 0))
-    rank = theta.shape.rank + 1
-    blocks = tf.transpose(blocks, [rank - 2] + list(range(rank - 2)) +
-                          [rank - 1])
-    # As in AffineCoupling: a huge output on a discarded entry must not
-    # overflow into inf or NaN there.
-    blocks = self._partition.zero_conditioning(blocks)
-    b = base.clip(blocks[0], self._shift_bound)
-    a = tf.tanh(blocks[1])
-    log_weights = tf.nn.log_softmax(blocks[2:k + 2], axis=0)
-    offsets = (self._component_spread * (2. * np.arange(k) - (k - 1)) /
-               max(k - 1, 1))
-    offsets = tf.reshape(tf.constant(offsets, blocks.dtype),
-                         [k] + [1] * (rank - 1))
-    means = base.clip(blocks[k + 2:2 * k + 2], self._shift_bound) + offsets
-    log_scales = tf.clip_by_value(blocks[2 * k + 2:],
-                                  tf.constant(MIN_LOG_SCALE, blocks.dtype),
-                                  tf.constant(MAX_LOG_SCALE, blocks.dtype))
-    return a, b, log_weights, means, log_scales
-
-  def _logit_cdf(self, x, log_weights, means, log_scales):
-    """logit(c(x)) and log of its derivative, elementwise, in log space."""
-    z = (x - means) * tf.exp(-log_scales)
-    log_sig = tf.math.log_sigmoid(z)
-    log_sig_neg = tf.math.log_sigmoid(-z)
-    log_cdf = tf.reduce_logsumexp(log_weights + log_sig, axis=0)
-    log_sf = tf.reduce_logsumexp(log_weights + log_sig_neg, axis=0)
-    log_pdf = tf.reduce_logsumexp(
-        log_weights + log_sig + log_sig_neg - log_scales, axis=0)
-    return log_cdf - log_sf, log_pdf - log_cdf - log_sf
-
-  def _transform(self, x, params):
-    """g(x) and log g'(x), the linear tails included."""
-    a, b, log_weights, means, log_scales = params
-
-    def mixture(inside):
-      logit, log_slope = self._logit_cdf(inside, log_weights, means,
-                                         log_scales)
-      return logit * tf.exp(a) + b, a + log_slope
-
-    return base.linear_tails(mixture, x, self._tail_bound)
-
-  def _solve(self, target, log_weights, means, log_scales, s):
-    """The x with logit(c(x)) = target, by Chandrupatla's method.
-
-    `s` is the largest component scale, max_k e^(l_k), of each entry.
-    """
-    zero = tf.zeros([], target.dtype)
-    low = tf.reduce_min(means, axis=0) + s * tf.minimum(target, zero) - s
-    high = tf.reduce_max(means, axis=0) + s * tf.maximum(target, zero) + s
-    eps = np.finfo(target.dtype.as_numpy_dtype).eps
-    # Chandrupatla stops when the bracket is below twice this: a few ulps of
-    # its ends, the best the dtype can resolve.
-    ulps = 2. * eps * tf.maximum(tf.maximum(tf.abs(low), tf.abs(high)),
-                                 tf.ones([], target.dtype))
-    result = tfp.math.find_root_chandrupatla(
-        lambda x: self._logit_cdf(x, log_weights, means, log_scales)[0] -
-        target,
-        low=low,
-        high=high,
-        position_tolerance=ulps,
-        value_tolerance=tf.constant(self._tolerance, target.dtype),
-        max_iterations=self._max_iterations)
-    return result.estimated_root
-
-  def _forward_transform(self, x_b, theta):
-    return self._transform(x_b, self._mixture(x_b, theta))
-
-  def _inverse_transform(self, y_b, theta):
-    params = self._mixture(y_b, theta)
-    a, b = params[:2]
-    # The search itself is not differentiated (see the class docstring).
-    fixed = [tf.stop_gradient(p) for p in params]
-    inside = y_b
-    if self._tail_bound is not None:
-      # The search runs on y clipped to g([-T, T]); the tails add the rest.
-      end = tf.fill(ps.shape(y_b), tf.constant(self._tail_bound, y_b.dtype))
-      inside = tf.clip_by_value(tf.stop_gradient(y_b),
-                                self._transform(-end, fixed)[0],
-                                self._transform(end, fixed)[0])
-    target = (inside - fixed[1]) * tf.exp(-fixed[0])
-    # The largest component scale s: the search's bracket and the Newton
-    # step's bound below.
-    s = tf.exp(tf.reduce_max(fixed[4], axis=0))
-    x0 = tf.stop_gradient(self._solve(target, *fixed[2:], s) + (y_b - inside))
-    y0, log_slope = self._transform(x0, params)
-    # The Newton step, x0 - (g(x0) - y) / g'(x0), with its value bounded:
-    # where the CDF is flat (between distant narrow components) 1 / g'
-    # overflows, and the step would be 0 * inf = NaN, or a jump far away.
-    # After the search |logit c(x0) - t| <= tolerance, so g(x0) is within
-    # e^a * tolerance of y with no step at all; a step that polishes moves
-    # x0 by at most tolerance * s where logit c's slope is >= 1 / s (s the
-    # largest component scale: everywhere below min mu and above max mu),
-    # or by a few ulps when the search stopped on its bracket. Longer steps
-    # are cut to that length. The gradient stays the step's, the implicit
-    # function's (finite: 1 / g' is capped at the square root of the
-    # dtype's largest number).
-    dtype = y_b.dtype
-    info = np.finfo(dtype.as_numpy_dtype)
-    step = (y0 - y_b) * tf.stop_gradient(
-        tf.exp(tf.minimum(-log_slope, tf.constant(np.log(info.max) / 2.,
-                                                  dtype))))
-    limit = tf.stop_gradient(
-        self._tolerance * s +
-        4. * info.eps * tf.maximum(tf.abs(x0), tf.ones([], dtype)))
-    bounded = step - tf.stop_gradient(
-        step - tf.clip_by_value(step, -limit, limit))
-    x = x0 - bounded
-    return x, self._transform(x, params)[1]
+    return self.transformer.tail_bound

@@ -4,34 +4,16 @@ import tensorflow as tf
 
 from tfp_flows.bijectors import autoregressive
 from tfp_flows.bijectors import base
+from tfp_flows.bijectors.transformers import affine
 
-__all__ = [
-    "DEFAULT_LOG_SCALE_BOUND", "MaskedAutoregressive", "soft_bound"
-]
-
-# Per-layer bound B of the log-scale: scales in [exp(-3), exp(3)] ~ [0.05, 20]
-# per layer (see the class docstring for the choice).
-DEFAULT_LOG_SCALE_BOUND = 3.
-
-
-def soft_bound(raw, bound):
-  """bound * tanh(raw / bound): the identity at 0 with unit slope, |.| < bound.
-
-  Args:
-    raw: float tensor.
-    bound: positive Python float, or None for no bound (`raw` itself).
-
-  Returns:
-    A tensor like `raw`.
-  """
-  if bound is None:
-    return raw
-  return tf.constant(bound, raw.dtype) * tf.tanh(
-      raw * tf.constant(1. / bound, raw.dtype))
+__all__ = ["MaskedAutoregressive"]
 
 
 class MaskedAutoregressive(autoregressive.Autoregressive):
   """Autoregressive affine layer: y_i = x_i * exp(alpha_i(y_<i)) + mu_i(y_<i).
+
+  `Autoregressive` with `transformers.Affine(scale_fn="soft_tanh",
+  log_scale_bound, shift_bound, tail_bound=None)`.
 
   The direction is TFP's `tfb.MaskedAutoregressiveFlow`'s: forward maps the
   latent side x to the data side y, and (mu, alpha) of entry i depend on the
@@ -127,12 +109,9 @@ class MaskedAutoregressive(autoregressive.Autoregressive):
       Autoencoder for Distribution Estimation. ICML. arXiv:1502.03509.
   """
 
-  _num_params = 2
-  _params_description = "a raw shift and log-scale"
-
   def __init__(self,
                conditioner,
-               log_scale_bound=DEFAULT_LOG_SCALE_BOUND,
+               log_scale_bound=affine.SOFT_TANH_LOG_SCALE_BOUND,
                shift_bound=base.DEFAULT_SHIFT_BOUND,
                validate_args=False,
                dtype=tf.float32,
@@ -155,29 +134,17 @@ class MaskedAutoregressive(autoregressive.Autoregressive):
       ValueError: a bound that is not positive and finite (nor None).
     """
     parameters = dict(locals())
-    self._log_scale_bound = base.check_bound(log_scale_bound, "log_scale_bound")
-    self._shift_bound = base.check_bound(shift_bound, "shift_bound")
-    super().__init__(conditioner, validate_args=validate_args, dtype=dtype,
-                     parameters=parameters, name=name)
+    super().__init__(
+        conditioner,
+        affine.Affine(scale_fn="soft_tanh", log_scale_bound=log_scale_bound,
+                      shift_bound=shift_bound, tail_bound=None),
+        validate_args=validate_args, dtype=dtype, parameters=parameters,
+        name=name)
 
   @property
   def log_scale_bound(self):
-    return self._log_scale_bound
+    return self.transformer.log_scale_bound
 
   @property
   def shift_bound(self):
-    return self._shift_bound
-
-  def _shift_and_log_scale(self, theta):
-    """(mu, alpha) of every entry from theta [..., D, 2], each [..., D]."""
-    shift, raw = base.unstack_last(theta, 2)
-    return (base.clip(shift, self._shift_bound),
-            soft_bound(raw, self._log_scale_bound))
-
-  def _forward_transform(self, x, theta):
-    shift, log_scale = self._shift_and_log_scale(theta)
-    return x * tf.exp(log_scale) + shift, log_scale
-
-  def _inverse_transform(self, y, theta):
-    shift, log_scale = self._shift_and_log_scale(theta)
-    return (y - shift) * tf.exp(-log_scale), log_scale
+    return self.transformer.shift_bound

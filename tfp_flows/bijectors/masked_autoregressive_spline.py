@@ -4,13 +4,15 @@ import tensorflow as tf
 
 from tfp_flows.bijectors import autoregressive
 from tfp_flows.bijectors import rational_quadratic_spline as rqs
+from tfp_flows.bijectors.transformers import spline
 
 __all__ = ["MaskedAutoregressiveSpline"]
 
 
-class MaskedAutoregressiveSpline(rqs.SplineLayer,
-                                 autoregressive.Autoregressive):
+class MaskedAutoregressiveSpline(autoregressive.Autoregressive):
   """Autoregressive spline layer: y_i = g_i(x_i), g_i an RQ spline with parameters theta_i(y_<i).
+
+  `Autoregressive` with `transformers.Spline(num_bins, bound, ...)`.
 
   Durkan et al.'s (2019) NSF-AR layer in MAF's arrangement: forward maps the
   latent side x to the data side y, and entry i's monotone
@@ -61,9 +63,6 @@ class MaskedAutoregressiveSpline(rqs.SplineLayer,
       Autoencoder for Distribution Estimation. ICML. arXiv:1502.03509.
   """
 
-  _params_description = ("K raw widths, K raw heights and K - 1 raw "
-                         "derivatives")
-
   def __init__(self,
                conditioner,
                num_bins=8,
@@ -98,8 +97,19 @@ class MaskedAutoregressiveSpline(rqs.SplineLayer,
       ValueError: a spline setting out of range.
     """
     parameters = dict(locals())
-    self._init_spline(num_bins, bound, min_bin_width, min_bin_height,
-                      min_derivative, jit_compile)
-    self._num_params = rqs.num_params(self._num_bins)
-    super().__init__(conditioner, validate_args=validate_args, dtype=dtype,
-                     parameters=parameters, name=name)
+    super().__init__(
+        conditioner,
+        spline.Spline(num_bins=num_bins, bound=bound,
+                      min_bin_width=min_bin_width,
+                      min_bin_height=min_bin_height,
+                      min_derivative=min_derivative, jit_compile=jit_compile),
+        validate_args=validate_args, dtype=dtype, parameters=parameters,
+        name=name)
+
+  @property
+  def num_bins(self):
+    return self.transformer.num_bins
+
+  @property
+  def bound(self):
+    return self.transformer.bound

@@ -74,7 +74,7 @@ from tfp_flows import tfp_internal
 
 __all__ = [
     "DEFAULT_BOUND", "DEFAULT_MIN_BIN_HEIGHT", "DEFAULT_MIN_BIN_WIDTH",
-    "DEFAULT_MIN_DERIVATIVE", "Knots", "SplineLayer", "check_spline_args",
+    "DEFAULT_MIN_DERIVATIVE", "Knots", "check_spline_args",
     "forward", "inverse", "num_params", "spline_knots", "transform"
 ]
 
@@ -323,49 +323,3 @@ def transform(value, theta, num_bins, bound=DEFAULT_BOUND,
       int(num_bins), float(bound), float(min_bin_width),
       float(min_bin_height), float(min_derivative), bool(inverse))
   return tf.reshape(out, shape), tf.reshape(log_derivative, shape)
-
-
-class SplineLayer:
-  """What the spline bijectors share: their settings and both transforms.
-
-  A mixin before the bijector base (`class SplineCoupling(SplineLayer,
-  coupling.Coupling)`): it supplies `_forward_transform` and
-  `_inverse_transform` (value, theta) -> (spline output, log g'(x)), the
-  contract of `Coupling` and `Autoregressive`, through `transform`.
-  Subclasses call `_init_spline` before the base's `__init__` and may
-  reshape the conditioner's output in `_spline_parameters`.
-  """
-
-  def _init_spline(self, num_bins, bound, min_bin_width, min_bin_height,
-                   min_derivative, jit_compile):
-    (self._num_bins, self._bound, self._min_bin_width, self._min_bin_height,
-     self._min_derivative) = check_spline_args(
-         num_bins, bound, min_bin_width, min_bin_height, min_derivative)
-    self._jit_compile = bool(jit_compile)
-
-  @property
-  def num_bins(self):
-    return self._num_bins
-
-  @property
-  def bound(self):
-    return self._bound
-
-  def _spline_parameters(self, value, theta):
-    """The conditioner's output as [..., 3K - 1] parameters per entry of value."""
-    del value
-    return theta
-
-  def _spline(self, value, theta, inverse):
-    return transform(value, self._spline_parameters(value, theta),
-                     self._num_bins, self._bound, self._min_bin_width,
-                     self._min_bin_height, self._min_derivative,
-                     inverse=inverse, jit_compile=self._jit_compile)
-
-  def _forward_transform(self, x, theta):
-    return self._spline(x, theta, inverse=False)
-
-  def _inverse_transform(self, y, theta):
-    # The inverse spline returns log g'(x): the forward log-det that the
-    # bijector bases expect.
-    return self._spline(y, theta, inverse=True)

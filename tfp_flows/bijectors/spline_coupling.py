@@ -2,37 +2,17 @@
 
 import tensorflow as tf
 
-from tfp_flows.tfp_internal import ps
-
 from tfp_flows.bijectors import coupling
 from tfp_flows.bijectors import rational_quadratic_spline as rqs
+from tfp_flows.bijectors.transformers import spline
 
 __all__ = ["SplineCoupling"]
 
 
-def spline_parameters(theta, channels, num_bins, owner):
-  """Conditioner output [..., channels * (3K - 1)] -> [..., channels, 3K - 1].
-
-  Raises:
-    ValueError: a static last axis of another size, naming `owner`.
-  """
-  per_entry = rqs.num_params(num_bins)
-  if (channels is not None and theta.shape[-1] is not None and
-      theta.shape[-1] != channels * per_entry):
-    raise ValueError(
-        f"{owner}: the last axis of the `conditioner` output must be "
-        f"{channels} * (3 * {num_bins} - 1) = {channels * per_entry} (K "
-        f"widths, K heights and K - 1 derivatives for each of the {channels} "
-        f"channels of x_B); got {theta.shape[-1]} in shape "
-        f"{theta.shape.as_list()}.")
-  shape = ps.concat([ps.shape(theta)[:-1], [-1, per_entry]], 0)
-  out = tf.reshape(theta, shape)
-  out.set_shape(theta.shape[:-1].concatenate([channels, per_entry]))
-  return out
-
-
-class SplineCoupling(rqs.SplineLayer, coupling.Coupling):
+class SplineCoupling(coupling.Coupling):
   """Spline coupling: y_A = x_A, y_B = g(x_B; theta(x_A)), g a monotone RQ spline.
+
+  `Coupling` with `transformers.Spline(num_bins, bound, ...)`.
 
   Each transformed entry gets its own rational-quadratic spline g with K
   bins on [-B, B] and identity tails outside (`rational_quadratic_spline`
@@ -130,10 +110,12 @@ class SplineCoupling(rqs.SplineLayer, coupling.Coupling):
       ValueError: a spline setting out of range, or an invalid partition.
     """
     parameters = dict(locals())
-    self._init_spline(num_bins, bound, min_bin_width, min_bin_height,
-                      min_derivative, jit_compile)
     super().__init__(
         conditioner,
+        spline.Spline(num_bins=num_bins, bound=bound,
+                      min_bin_width=min_bin_width,
+                      min_bin_height=min_bin_height,
+                      min_derivative=min_derivative, jit_compile=jit_compile),
         mask=mask,
         num_masked=num_masked,
         reverse=reverse,
@@ -143,6 +125,10 @@ class SplineCoupling(rqs.SplineLayer, coupling.Coupling):
         parameters=parameters,
         name=name)
 
-  def _spline_parameters(self, value, theta):
-    return spline_parameters(theta, value.shape[-1], self._num_bins,
-                             self.name)
+  @property
+  def num_bins(self):
+    return self.transformer.num_bins
+
+  @property
+  def bound(self):
+    return self.transformer.bound

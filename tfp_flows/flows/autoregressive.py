@@ -24,7 +24,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
-from tfp_flows.bijectors import masked_autoregressive
+from tfp_flows.bijectors import transformers
+from tfp_flows.bijectors.transformers import affine
 from tfp_flows.flows import build_config
 from tfp_flows.flows import vector_stack
 from tfp_flows.flows.vector_stack import PERMUTATIONS
@@ -55,16 +56,27 @@ class MaskedAutoregressiveFlow(tfb.MaskedAutoregressiveFlow):
 
 
 def _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
-               permutation, activation, log_scale_bound, seed, validate_args,
-               dtype, name):
+               permutation, activation, log_scale_bound, transformer, seed,
+               validate_args, dtype, name):
   """MAF layers over [D] vectors in Chain order (data side first)."""
+  if not (transformer is None or
+          isinstance(transformer, transformers.Transformer)):
+    raise TypeError(
+        "`transformer` must be None (MAF's affine layer) or a "
+        "tfp_flows.bijectors.transformers.Transformer; got "
+        f"{type(transformer).__name__}.")
 
   def make_layer(i):
-    made = vector_stack.built_made(dim, hidden_units, context_shape,
-                                   activation, dtype, f"{name}_made{i}")
-    return flow_bijectors.MaskedAutoregressive(
-        made, log_scale_bound=log_scale_bound, validate_args=validate_args,
-        dtype=dtype, name=f"{name}_layer{i}")
+    made = vector_stack.built_made(
+        dim, hidden_units, context_shape, activation, dtype,
+        f"{name}_made{i}",
+        params=2 if transformer is None else transformer.num_params)
+    common = dict(validate_args=validate_args, dtype=dtype,
+                  name=f"{name}_layer{i}")
+    if transformer is None:
+      return flow_bijectors.MaskedAutoregressive(
+          made, log_scale_bound=log_scale_bound, **common)
+    return flow_bijectors.Autoregressive(made, transformer, **common)
 
   return vector_stack.permuted_stack(
       dim, num_layers, make_layer, actnorm, permutation, seed, validate_args,
@@ -79,7 +91,8 @@ def maf(event_shape,
         actnorm=False,
         permutation="reverse",
         activation="relu",
-        log_scale_bound=masked_autoregressive.DEFAULT_LOG_SCALE_BOUND,
+        log_scale_bound=affine.SOFT_TANH_LOG_SCALE_BOUND,
+        transformer=None,
         context_shape=None,
         prior="gaussian",
         seed=0,
@@ -113,6 +126,12 @@ def maf(event_shape,
       the stack's within exp(+-num_layers * B); see
       `bijectors.MaskedAutoregressive` for the default 3), or None for
       TFP's unbounded log-scale.
+    transformer: None for MAF's affine layer (`MaskedAutoregressive`), or
+      a `bijectors.transformers.Transformer` for each layer's elementwise
+      map instead (`log_scale_bound` then unused): e.g.
+      `transformers.Spline(num_bins=8)` gives NSF-AR,
+      `transformers.Sigmoidal(num_sigmoids=8)` NAF's layers, in MAF's
+      arrangement (`iaf`: the inverse arrangement).
     context_shape: [C] for a conditional flow p(x | c) (see
       `tfp_flows.context`), else None.
     prior: "gaussian" or "logistic" base.
@@ -134,8 +153,8 @@ def maf(event_shape,
   event_shape, dim = vector_stack.check_stack_args(
       event_shape, num_layers, permutation)
   core = _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
-                    permutation, activation, log_scale_bound, seed,
-                    validate_args, dtype, name)
+                    permutation, activation, log_scale_bound, transformer,
+                    seed, validate_args, dtype, name)
   return vector_stack.vector_flow(event_shape, dim, core, prior,
                                   validate_args, dtype, name)
 
@@ -148,7 +167,8 @@ def iaf(event_shape,
         actnorm=False,
         permutation="reverse",
         activation="relu",
-        log_scale_bound=masked_autoregressive.DEFAULT_LOG_SCALE_BOUND,
+        log_scale_bound=affine.SOFT_TANH_LOG_SCALE_BOUND,
+        transformer=None,
         context_shape=None,
         prior="gaussian",
         seed=0,
@@ -182,8 +202,8 @@ def iaf(event_shape,
   event_shape, dim = vector_stack.check_stack_args(
       event_shape, num_layers, permutation)
   core = _maf_stack(dim, num_layers, hidden_units, context_shape, actnorm,
-                    permutation, activation, log_scale_bound, seed,
-                    validate_args, dtype, name)
+                    permutation, activation, log_scale_bound, transformer,
+                    seed, validate_args, dtype, name)
   inverted = tfb.Invert(
       tfb.Chain(core, validate_args=validate_args, name=f"{name}_maf"),
       validate_args=validate_args, name=f"{name}_inverse")

@@ -19,6 +19,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.bijectors import transformers
+
 __all__ = ["VERSION", "build_config", "rebuild", "records", "upgrade"]
 
 _ATTRIBUTE = "_tfp_flows_build_config"
@@ -48,7 +50,7 @@ class _NotRecordable(ValueError):
 
 
 def _jsonable(value, where):
-  """`value` as JSON data; flows (chain parts) become their configs."""
+  """`value` as JSON data; flows (chain parts) and transformers become their configs."""
   if value is None or isinstance(value, (bool, int, float, str)):
     return value
   if isinstance(value, (np.integer, np.floating)):
@@ -59,6 +61,9 @@ def _jsonable(value, where):
     return value.as_list()
   if isinstance(value, (list, tuple)):
     return [_jsonable(v, where) for v in value]
+  if isinstance(value, transformers.Transformer):
+    return {"transformer": {"class": type(value).__name__,
+                            "config": _jsonable(value.get_config(), where)}}
   if isinstance(value, dict):
     return {str(k): _jsonable(v, where) for k, v in value.items()}
   config = getattr(value, _ATTRIBUTE, None)
@@ -71,7 +76,7 @@ def _jsonable(value, where):
 
 
 def _restore(value):
-  """Inverse of `_jsonable`: dtypes and nested flows rebuilt."""
+  """Inverse of `_jsonable`: dtypes, transformers and nested flows rebuilt."""
   if isinstance(value, list):
     return [_restore(v) for v in value]
   if isinstance(value, dict):
@@ -79,6 +84,9 @@ def _restore(value):
       return tf.as_dtype(value["dtype"])
     if set(value) == {"flow_config"}:
       return rebuild(value["flow_config"])
+    if set(value) == {"transformer"}:
+      return transformers.from_config(value["transformer"]["class"],
+                                      value["transformer"]["config"])
     return {k: _restore(v) for k, v in value.items()}
   return value
 

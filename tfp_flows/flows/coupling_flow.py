@@ -4,12 +4,49 @@ import tensorflow as tf
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
+from tfp_flows.bijectors import transformers
 from tfp_flows.flows import build_config
 from tfp_flows.flows import vector_stack
 
-__all__ = ["coupling_flow", "COUPLINGS"]
+__all__ = ["coupling_flow", "coupling_layer", "COUPLINGS"]
 
 COUPLINGS = ("affine", "additive")
+
+
+def check_coupling(coupling, names):
+  """Raises unless `coupling` is one of `names` or a `Transformer`."""
+  if not (isinstance(coupling, transformers.Transformer) or
+          (isinstance(coupling, str) and coupling in names)):
+    raise ValueError(
+        f"`coupling` must be one of {names} or a "
+        f"tfp_flows.bijectors.transformers.Transformer; got {coupling!r}.")
+
+
+def coupling_layer(coupling, channels, make_net, name, **kwargs):
+  """A coupling of `channels` transformed entries: a preset name or a transformer.
+
+  Args:
+    coupling: "affine" (`AffineCoupling`, with `kwargs["scale_fn"]` when
+      given), "additive" (`AdditiveCoupling`), or a
+      `bijectors.transformers.Transformer` (`Coupling` with it).
+    channels: d_B, the size of x_B's last axis.
+    make_net: callable (output width) -> the built conditioner.
+    name: the layer's name.
+    **kwargs: the partition and the layer's other arguments.
+  """
+  scale_fn = kwargs.pop("scale_fn", None)
+  if isinstance(coupling, transformers.Transformer):
+    return flow_bijectors.Coupling(make_net(coupling.num_params * channels),
+                                   coupling, channels=channels, name=name,
+                                   **kwargs)
+  if coupling == "affine":
+    if scale_fn is not None:
+      kwargs["scale_fn"] = scale_fn
+    return flow_bijectors.AffineCoupling(make_net(2 * channels),
+                                         channels=channels, name=name,
+                                         **kwargs)
+  return flow_bijectors.AdditiveCoupling(make_net(channels), name=name,
+                                         **kwargs)
 
 
 @build_config.records
@@ -46,7 +83,10 @@ def coupling_flow(event_shape,
     event_shape: data event shape, e.g. [2] or [8, 8, 1]; D >= 2 entries.
     num_layers: number of couplings.
     hidden_units: hidden sizes of each coupling's MLP.
-    coupling: "affine" or "additive".
+    coupling: "affine" (RealNVP's `AffineCoupling`), "additive" (NICE's)
+      or a `bijectors.transformers.Transformer` with its options, e.g.
+      `transformers.Spline(num_bins=8)` (NSF-C) or
+      `transformers.LogisticMixture(num_components=8)`.
     actnorm: an `ActNorm` (event_ndims=1) before each coupling.
     activation: the MLPs' activation.
     context_shape: [C] for a conditional flow p(x | c), else None.
@@ -66,29 +106,27 @@ def coupling_flow(event_shape,
       Real NVP. ICLR. arXiv:1605.08803.
   """
   event_shape, dim = vector_stack.check_stack_args(event_shape, num_layers)
-  if coupling not in COUPLINGS:
-    raise ValueError(f"`coupling` must be one of {COUPLINGS}; got {coupling!r}.")
+  check_coupling(coupling, COUPLINGS)
   half = dim // 2
   changed = dim - half
-  width = 2 * changed if coupling == "affine" else changed
   common = dict(validate_args=validate_args, dtype=dtype)
   parts = []
   for i in range(num_layers):
     prefix = f"{name}_coupling{i}"
-    net = nets.MLP(hidden_units, width, activation=activation,
-                   context_shape=context_shape, dtype=nets.layer_dtype(dtype),
-                   name=f"{prefix}_net")
-    net.build([None, half])
+
+    def make_net(width, prefix=prefix):
+      net = nets.MLP(hidden_units, width, activation=activation,
+                     context_shape=context_shape,
+                     dtype=nets.layer_dtype(dtype), name=f"{prefix}_net")
+      net.build([None, half])
+      return net
+
+    layer = coupling_layer(coupling, changed, make_net, prefix,
+                           num_masked=half, reverse=i % 2 == 1, **common)
     if actnorm:
       parts.append(flow_bijectors.ActNorm(dim, event_ndims=1,
                                           name=f"{name}_actnorm{i}", **common))
-    partition = dict(num_masked=half, reverse=i % 2 == 1)
-    if coupling == "affine":
-      parts.append(flow_bijectors.AffineCoupling(
-          net, channels=changed, name=prefix, **partition, **common))
-    else:
-      parts.append(flow_bijectors.AdditiveCoupling(
-          net, name=prefix, **partition, **common))
+    parts.append(layer)
   # In a Chain the data-side bijector comes first: `inverse` (data ->
   # latent) runs the list left to right.
   return vector_stack.vector_flow(event_shape, dim, parts, prior,

@@ -5,20 +5,21 @@ import tensorflow_probability as tfp
 
 from tfp_flows import bijectors as flow_bijectors
 from tfp_flows import nets
-from tfp_flows.bijectors import affine_coupling
-from tfp_flows.bijectors import rational_quadratic_spline as rqs
+from tfp_flows.bijectors import transformers
+from tfp_flows.bijectors.transformers import affine
 from tfp_flows.flows import build_config
 from tfp_flows.flows import priors
 from tfp_flows.flows import shapes as shapes_lib
-from tfp_flows.flows.coupling_flow import COUPLINGS as VECTOR_COUPLINGS
+from tfp_flows.flows import coupling_flow
 
 tfb = tfp.bijectors
 
 __all__ = ["glow", "COUPLINGS", "SPLINE_COUPLING"]
 
 # The couplings of the vector builder, and splines.
-COUPLINGS = VECTOR_COUPLINGS + ("spline",)
-# coupling="spline": rational-quadratic splines with these settings. Few bins
+COUPLINGS = coupling_flow.COUPLINGS + ("spline",)
+# coupling="spline": `transformers.Spline` with these settings (any others:
+# coupling=transformers.Spline(...)). Few bins
 # keep the coupling networks' output convolutions (3K - 1 channels per
 # transformed channel) near the affine Glow's size; ActNorm standardises
 # each channel before the coupling, so [-5, 5] holds the data.
@@ -34,24 +35,19 @@ def _step(channels, hidden_units, coupling, scale_fn, lu_decomposed,
   """
   kept = channels // 2
   changed = channels - kept
-  width = {"affine": 2 * changed, "additive": changed,
-           "spline": changed * rqs.num_params(SPLINE_COUPLING["num_bins"])
-           }[coupling]
-  net = nets.GlowNet(hidden_units, width, context_shape=context_shape,
-                     dtype=nets.layer_dtype(dtype), name=f"{name}_net")
-  net.build([None, None, None, kept])
-  common = dict(num_masked=kept, event_ndims=3, validate_args=validate_args,
-                dtype=dtype)
-  if coupling == "affine":
-    layer = flow_bijectors.AffineCoupling(net, scale_fn=scale_fn,
-                                          channels=changed,
-                                          name=f"{name}_coupling", **common)
-  elif coupling == "spline":
-    layer = flow_bijectors.SplineCoupling(net, name=f"{name}_coupling",
-                                          **SPLINE_COUPLING, **common)
-  else:
-    layer = flow_bijectors.AdditiveCoupling(net, name=f"{name}_coupling",
-                                            **common)
+  if coupling == "spline":
+    coupling = transformers.Spline(**SPLINE_COUPLING)
+
+  def make_net(width):
+    net = nets.GlowNet(hidden_units, width, context_shape=context_shape,
+                       dtype=nets.layer_dtype(dtype), name=f"{name}_net")
+    net.build([None, None, None, kept])
+    return net
+
+  layer = coupling_flow.coupling_layer(
+      coupling, changed, make_net, f"{name}_coupling", num_masked=kept,
+      event_ndims=3, scale_fn=scale_fn, validate_args=validate_args,
+      dtype=dtype)
   return [
       flow_bijectors.ActNorm(channels, validate_args=validate_args,
                              dtype=dtype, name=f"{name}_actnorm"),
@@ -106,14 +102,17 @@ def glow(event_shape,
     hidden_units: channels of each coupling network's hidden layers
       (`nets.GlowNet`).
     coupling: "affine" (`bijectors.AffineCoupling` with `scale_fn`),
-      "additive" or "spline" (`bijectors.SplineCoupling` with
-      `SPLINE_COUPLING`'s settings: a neural spline flow's coupling).
+      "additive", "spline" (`transformers.Spline(**SPLINE_COUPLING)`: a
+      neural spline flow's coupling), or any
+      `bijectors.transformers.Transformer` with its own options, e.g.
+      `transformers.Spline(num_bins=8, bound=4.)`.
     scale_fn: the affine coupling's scale (`bijectors.AffineCoupling`):
       "inverse_sigmoid", the paper's (data to latent multiplies by
       sigmoid(h + 2), so every coupling contracts towards the latent);
       "sigmoid", the orientation of tfp-flows 0.1.0 (data to latent divides
       by it: amplifies, and spiked on MNIST), which its saved flows load
-      with; or "exp_tanh" (RealNVP's). Only with `coupling="affine"`.
+      with; or "exp_tanh" (RealNVP's). Only with `coupling="affine"` (a
+      transformer carries its own: `transformers.Affine(scale_fn=...)`).
     lu_decomposed: LU-parameterised 1x1 convolutions.
     learn_split_prior: learned N(mu, sigma) priors at the splits; False for
       standard normal ones.
@@ -132,12 +131,11 @@ def glow(event_shape,
       1x1 Convolutions. NeurIPS. arXiv:1807.03039.
   """
   shapes_lib.check_image_shape(event_shape, num_scales)
-  if coupling not in COUPLINGS:
-    raise ValueError(f"`coupling` must be one of {COUPLINGS}; got {coupling!r}.")
-  if scale_fn not in affine_coupling.SCALE_FNS:
+  coupling_flow.check_coupling(coupling, COUPLINGS)
+  if scale_fn not in affine.SCALE_FNS:
     raise ValueError(
         f"`scale_fn` must be one of "
-        f"{affine_coupling.SCALE_FNS}; got {scale_fn!r}.")
+        f"{affine.SCALE_FNS}; got {scale_fn!r}.")
   if num_layers < 1:
     raise ValueError(f"`num_layers` must be >= 1; got {num_layers}.")
 

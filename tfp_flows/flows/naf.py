@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tfp_flows import bijectors as flow_bijectors
-from tfp_flows.bijectors import masked_autoregressive_sigmoidal as dsf
+from tfp_flows.bijectors.transformers import sigmoidal as dsf
 from tfp_flows.flows import build_config
 from tfp_flows.flows import vector_stack
 

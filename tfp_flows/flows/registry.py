@@ -72,7 +72,10 @@ CONCEPTS = {
                     "(comma-separated; bnaf: units per entry of each hidden "
                     "layer), or the channels of each conv net (one integer)",
     "num_blocks": "residual blocks of each conv net",
-    "coupling": "the coupling transform: affine, additive (or spline: glow)",
+    "coupling": "the coupling transform: affine, additive (or spline: "
+                "glow), or in Python a bijectors.transformers object",
+    "transformer": "each autoregressive layer's elementwise map: None for "
+                   "the affine one, or a bijectors.transformers object",
     "actnorm": "an ActNorm before each layer",
     "permutation": "the order between layers: reverse or random",
     "activation": "the networks' activation",
