@@ -79,9 +79,9 @@ def test_one_conditioner_call_per_log_prob(traced):
 
 
 def test_exactly_one_partition():
-  with pytest.raises(ValueError, match="Exactly one of `mask` and "):
+  with pytest.raises(ValueError, match="Exactly one of `mask`, `num_masked` and `packed_checkerboard`"):
     bijectors.AdditiveCoupling(nets.MLP([8], 2))
-  with pytest.raises(ValueError, match="Exactly one of `mask` and "):
+  with pytest.raises(ValueError, match="Exactly one of `mask`, `num_masked` and `packed_checkerboard`"):
     bijectors.AdditiveCoupling(nets.MLP([8], 2), mask=[1., 0.], num_masked=1)
 
 

@@ -106,3 +106,28 @@ def test_split_partition_ignores_the_flag():
         partition.merge(x_a, x, x_b, conditioning_finite=flag), x)
     np.testing.assert_array_equal(
         partition.reduce(x, 1, conditioning_finite=flag), [10., 35.])
+
+
+@pytest.mark.parametrize("parity, reverse", [(0, False), (1, False),
+                                             (0, True)])
+def test_packed_checkerboard_packs_the_boards_halves(parity, reverse):
+  x = tf.reshape(tf.range(2 * 4 * 6 * 3, dtype=tf.float32), [2, 4, 6, 3])
+  partition = masks.PackedCheckerboardPartition(parity, reverse=reverse)
+  x_a, x_b = partition.split(x)
+  assert x_a.shape == x_b.shape == [2, 4, 3, 3]
+  board = masks.checkerboard(4, 6, 3, parity=(parity + reverse) % 2) > 0
+  # Row by row, the board's pixels in column order.
+  np.testing.assert_array_equal(
+      x_a, x.numpy()[:, board].reshape(2, 4, 3, 3))
+  np.testing.assert_array_equal(
+      x_b, x.numpy()[:, ~board].reshape(2, 4, 3, 3))
+  np.testing.assert_array_equal(partition.merge(x_a, x, x_b), x)
+  np.testing.assert_array_equal(partition.reduce(x_b, 3),
+                                tf.reduce_sum(x_b, [1, 2, 3]))
+
+
+def test_packed_checkerboard_refuses_odd_widths_and_other_parities():
+  with pytest.raises(ValueError, match="even width W; got W = 5"):
+    masks.PackedCheckerboardPartition(0).split(tf.zeros([1, 4, 5, 1]))
+  with pytest.raises(ValueError, match="`parity` must be 0 or 1; got 2"):
+    masks.PackedCheckerboardPartition(2)

@@ -5,8 +5,11 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows import bijectors
 from tfp_flows import flows
 from tfp_flows import testing
+
+import helpers
 
 tfd = tfp.distributions
 SHAPE = [4, 4, 2]
@@ -62,3 +65,31 @@ def test_bad_arguments():
     flows.realnvp(SHAPE, num_scales=0)
   with pytest.raises(ValueError, match=r"divisible by 2\*\*2"):
     flows.realnvp([6, 6, 1], num_scales=3)
+
+
+def test_packed_checkerboard_runs_half_width_networks_with_the_same_weights():
+  """checkerboard="packed": the same parameters, each checkerboard ResNet on
+  [H, W / 2, C]; a different model, still the logit of a standard normal
+  while every coupling is the identity, and exactly invertible."""
+  masked, packed = _realnvp(), _realnvp(checkerboard="packed")
+  assert ([v.shape for v in masked.trainable_variables] ==
+          [v.shape for v in packed.trainable_variables])
+  x = tf.random.stateless_uniform([3] + SHAPE, [1, 2])
+  np.testing.assert_allclose(packed.log_prob(x), masked.log_prob(x),
+                             rtol=1e-5)
+  partitions = [type(b._partition).__name__  # pylint: disable=protected-access
+                for b in helpers.bijectors_of_type(packed, bijectors.Coupling)]
+  assert sorted(partitions) == (["PackedCheckerboardPartition"] * 7 +
+                                ["SplitPartition"] * 3)
+  testing.perturb(packed, 0.3, seed=4)
+  z = packed.bijector.inverse(x)
+  np.testing.assert_allclose(packed.bijector.forward(z), x, atol=1e-5)
+  assert not np.allclose(packed.log_prob(x), masked.log_prob(x))
+
+
+def test_packed_checkerboard_needs_an_even_width_at_every_scale():
+  with pytest.raises(ValueError, match=r"checkerboard='packed' needs the "
+                     r"width 6 divisible by 2\*\*num_scales = 4"):
+    flows.realnvp([4, 6, 1], num_scales=2, checkerboard="packed")
+  with pytest.raises(ValueError, match="`checkerboard` must be one of"):
+    flows.realnvp(SHAPE, checkerboard="dense")

@@ -87,6 +87,41 @@ def test_full_harness(case, layout):
                          perturb_variables=0.3, expect_trainable=True)
 
 
+def _packed_layer(case, dtype):
+  """A seeded coupling over [4, 4, 2] images, the checkerboard packed."""
+  transformer = CASES[case]()
+  net = tf_keras.Sequential([
+      tf_keras.layers.Conv2D(4, 3, padding="same", activation="relu",
+                             dtype=dtype),
+      tf_keras.layers.Conv2D(2 * transformer.num_params, 3, padding="same",
+                             dtype=dtype)])
+  net.build([None, 4, 2, 2])
+  return bijectors.Coupling(net, transformer, packed_checkerboard=1,
+                            channels=2, dtype=dtype)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_packed_checkerboard_harness(case):
+  testing.check_bijector(lambda dtype: _packed_layer(case, dtype), [4, 4, 2],
+                         dtypes=(tf.float64,), checks=CORE_CHECKS,
+                         perturb_variables=0.3, expect_trainable=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_packed_checkerboard_full_harness(case):
+  testing.check_bijector(lambda dtype: _packed_layer(case, dtype), [4, 4, 2],
+                         perturb_variables=0.3, expect_trainable=True)
+
+
+def test_packed_checkerboard_is_exclusive_with_the_other_partitions():
+  with pytest.raises(ValueError, match="Exactly one of `mask`, `num_masked` "
+                     r"and `packed_checkerboard` must be given; got \['mask', "
+                     "'packed_checkerboard'\]"):
+    bijectors.Coupling(lambda x: x, transformers.Additive(),
+                       mask=masks.checkerboard(2, 2), packed_checkerboard=0)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_config_round_trip(case):
   transformer = CASES[case]()

@@ -58,14 +58,14 @@ parts: `nf.flows.AffineCouplingBlock` (split_mode "checkerboard_inv" /
   parameters). Both couplings start as the identity, so at initialisation
   the two flows give the same log-density.
 
-Differs where normflows does: its checkerboard split gathers the
-conditioning half of the pixels into a [C, H, W/2] image, which the
-network maps to the parameters of the other half, [C, H, W/2]; ours feeds
-the network the whole masked [H, W, C] image and uses its outputs where the
-mask is 0. normflows' checkerboard conditioners so run on half the pixels
-(half the work: part of any throughput gap is this design, not overhead)
-and see a compacted image, whose neighbours lie at other offsets in the
-original. Its checkerboard also alternates along channels (at 14x14x2 the
+Checkerboards: normflows' split gathers the conditioning half of the
+pixels into a [C, H, W/2] image, which the network maps to the parameters
+of the other half, [C, H, W/2]. Ours does the same by default here
+(`realnvp(checkerboard="packed")`, [H, W/2, C]: both networks run on half
+the pixels); `--realnvp-checkerboard masked` runs ours as `realnvp`'s
+default does, the network on the whole masked [H, W, C] image with the
+outputs used where the mask is 0 (twice the network work at the
+checkerboard couplings). normflows' checkerboard also alternates along channels (at 14x14x2 the
 two channels have opposite boards; ours repeats one board). It needs an
 even width at every scale, which on 28x28 allows at most 2 scales. Ours
 also clips the shift to |t| <= 1e3 and continues linearly beyond |y| > 1e3:
@@ -128,6 +128,11 @@ def parse_args(argv=None):
   parser.add_argument("--realnvp-alpha", type=float, default=0.05,
                       help="RealNVP's logit constant, both libraries "
                       "(default 0.05)")
+  parser.add_argument("--realnvp-checkerboard", default="packed",
+                      choices=("packed", "masked"),
+                      help="our RealNVP's checkerboard couplings: packed "
+                      "into half-width images as normflows' (default), or "
+                      "the whole masked image (realnvp's default)")
   parser.add_argument("--realnvp-lr", type=float, default=1e-3,
                       help="RealNVP's Adam learning rate (default 1e-3, our "
                       "CLI's)")
@@ -170,7 +175,8 @@ def _describe(args, family):
             f"channels, no logit, Adam {args.lr:g}")
   couplings = 6 * (args.realnvp_scales - 1) + 4
   return (f"RealNVP {args.realnvp_scales} scales ({couplings} affine "
-          f"couplings), ResNet conditioners of {args.realnvp_channels} "
+          f"couplings, our checkerboards {args.realnvp_checkerboard}), "
+          f"ResNet conditioners of {args.realnvp_channels} "
           f"channels x {args.realnvp_blocks} block(s), "
           f"log s = clip(scale_factor tanh(h), -3, 3), logit alpha "
           f"{args.realnvp_alpha:g} (log-det counted), Adam "
@@ -199,7 +205,8 @@ def _ours(args, train, test):
     dist = tfp_flows.flows.realnvp(
         list(IMAGE_SHAPE), num_scales=args.realnvp_scales,
         hidden_units=args.realnvp_channels,
-        num_blocks=args.realnvp_blocks, alpha=args.realnvp_alpha)
+        num_blocks=args.realnvp_blocks, alpha=args.realnvp_alpha,
+        checkerboard=args.realnvp_checkerboard)
   model = tfp_flows.FlowModel(dist, num_levels=256)
   model.compile(tf_keras.optimizers.Adam(_learning_rate(args, args.family)))
   data = tf.data.Dataset.from_tensor_slices(train).shuffle(

@@ -60,6 +60,7 @@ class AdditiveCoupling(coupling.Coupling):
                reverse=False,
                event_ndims=None,
                shift_bound=base.DEFAULT_SHIFT_BOUND,
+               packed_checkerboard=None,
                validate_args=False,
                dtype=tf.float32,
                name="additive_coupling"):
@@ -76,6 +77,7 @@ class AdditiveCoupling(coupling.Coupling):
         num_masked=num_masked,
         reverse=reverse,
         event_ndims=event_ndims,
+        packed_checkerboard=packed_checkerboard,
         validate_args=validate_args,
         dtype=dtype,
         parameters=parameters,

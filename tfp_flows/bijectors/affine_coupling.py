@@ -146,6 +146,7 @@ class AffineCoupling(coupling.Coupling):
                log_scale_bound="default",
                shift_bound=base.DEFAULT_SHIFT_BOUND,
                tail_bound=base.DEFAULT_SHIFT_BOUND,
+               packed_checkerboard=None,
                validate_args=False,
                dtype=tf.float32,
                name="affine_coupling"):
@@ -159,6 +160,8 @@ class AffineCoupling(coupling.Coupling):
       num_masked: size of x_A when splitting the last axis.
       reverse: swap the roles of the two parts.
       event_ndims: rank of the event; defaults to the mask's rank, else 1.
+      packed_checkerboard: 0 or 1, a checkerboard of images packed into
+        half-width images instead of a mask (see `Coupling`).
       scale_fn: "exp_tanh" (RealNVP), "inverse_sigmoid" (Glow),
         "sigmoid" (tfp-flows 0.1.0's Glow; see the class docstring) or
         "soft_tanh" (MAF's, `transformers.Affine`).
@@ -190,6 +193,7 @@ class AffineCoupling(coupling.Coupling):
         num_masked=num_masked,
         reverse=reverse,
         event_ndims=event_ndims,
+        packed_checkerboard=packed_checkerboard,
         channels=channels,
         validate_args=validate_args,
         dtype=dtype,

@@ -27,7 +27,9 @@ class Coupling(base.AugmentedBijector):
   the network once. TFP's built-in couplings run it twice.
 
   The partition is a binary `mask` (x_A = mask * x, the transform acts where
-  mask == 0) or a split of the last axis after `num_masked` entries;
+  mask == 0), a split of the last axis after `num_masked` entries, or a
+  `packed_checkerboard` (both halves of an image's checkerboard packed into
+  half-width images, so the network runs on half the pixels);
   `reverse=True` swaps the two parts so consecutive layers alternate.
   With a mask the transform also runs on the conditioning entries, and its
   output there is discarded; a transformer that zeroes theta there
@@ -80,6 +82,7 @@ class Coupling(base.AugmentedBijector):
                reverse=False,
                event_ndims=None,
                channels=None,
+               packed_checkerboard=None,
                validate_args=False,
                dtype=tf.float32,
                parameters=None,
@@ -100,6 +103,11 @@ class Coupling(base.AugmentedBijector):
         per-layer variables (`Affine("exp_tanh")`'s scale factor) are created
         here, so a model lists all its weights before any data; else at the
         first call.
+      packed_checkerboard: 0 or 1, for images [H, W, C] (W even): x_A the
+        pixels where i + j + parity is even, x_B the others, each packed
+        into [H, W / 2, C] (`masks.PackedCheckerboardPartition`), so the
+        conditioner maps [N, H, W / 2, C] to [N, H, W / 2, P * C]. Exclusive
+        with `mask` and `num_masked`.
       validate_args: check inputs (finiteness) at run time.
       dtype: float dtype of inputs and outputs.
       parameters: a subclass's `dict(locals())`; None for this class's.
@@ -107,7 +115,8 @@ class Coupling(base.AugmentedBijector):
 
     Raises:
       TypeError: `transformer` is not a `Transformer`.
-      ValueError: not exactly one of `mask` and `num_masked`.
+      ValueError: not exactly one of `mask`, `num_masked` and
+        `packed_checkerboard`.
     """
     parameters = dict(locals()) if parameters is None else parameters
     if not isinstance(transformer, transformer_lib.Transformer):
@@ -116,17 +125,25 @@ class Coupling(base.AugmentedBijector):
           f"Transformer (Additive, Affine, Spline, ...); got "
           f"{type(transformer).__name__}.")
     with tf.name_scope(name) as name:
-      if (mask is None) == (num_masked is None):
+      given = [arg for arg, value in (("mask", mask),
+                                      ("num_masked", num_masked),
+                                      ("packed_checkerboard",
+                                       packed_checkerboard))
+               if value is not None]
+      if len(given) != 1:
         raise ValueError(
-            "Exactly one of `mask` and `num_masked` must be given; got "
-            f"mask={'None' if mask is None else 'an array'}, "
-            f"num_masked={num_masked!r}.")
+            "Exactly one of `mask`, `num_masked` and `packed_checkerboard` "
+            f"must be given; got {given or 'none'}.")
       if mask is not None:
         self._partition = masks.MaskPartition(mask, reverse=reverse)
         default_ndims = np.ndim(mask)
-      else:
+      elif num_masked is not None:
         self._partition = masks.SplitPartition(num_masked, reverse=reverse)
         default_ndims = 1
+      else:
+        self._partition = masks.PackedCheckerboardPartition(
+            packed_checkerboard, reverse=reverse)
+        default_ndims = 3
       self._event_ndims = int(default_ndims if event_ndims is None
                               else event_ndims)
       self._conditioner = conditioner

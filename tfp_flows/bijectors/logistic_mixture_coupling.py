@@ -164,6 +164,7 @@ class LogisticMixtureCoupling(coupling.Coupling):
                max_iterations=60,
                shift_bound=base.DEFAULT_SHIFT_BOUND,
                tail_bound=base.DEFAULT_SHIFT_BOUND,
+               packed_checkerboard=None,
                validate_args=False,
                dtype=tf.float32,
                name="logistic_mixture_coupling"):
@@ -178,6 +179,8 @@ class LogisticMixtureCoupling(coupling.Coupling):
       num_masked: size of x_A when splitting the last axis.
       reverse: swap the roles of the two parts.
       event_ndims: rank of the event; defaults to the mask's rank, else 1.
+      packed_checkerboard: 0 or 1, a checkerboard of images packed into
+        half-width images instead of a mask (see `Coupling`).
       component_spread: the fixed offsets delta_k of the means span
         [-spread, spread]; 0 leaves a zero conditioner's components identical
         (and untrainable apart).
@@ -215,6 +218,7 @@ class LogisticMixtureCoupling(coupling.Coupling):
         num_masked=num_masked,
         reverse=reverse,
         event_ndims=event_ndims,
+        packed_checkerboard=packed_checkerboard,
         validate_args=validate_args,
         dtype=dtype,
         parameters=parameters,

@@ -8,6 +8,9 @@ A coupling layer leaves x_A unchanged and transforms x_B given x_A. Two forms:
 * `SplitPartition(num_masked)`: x_A = x[..., :d], x_B = x[..., d:] along the
   last axis (or the reverse). Cheaper than a mask because the conditioner and
   the transform see only the half they need.
+* `PackedCheckerboardPartition(parity)`: a checkerboard whose halves are
+  packed into half-width images [H, W / 2, C], so that, as with a split,
+  the conditioner and the transform see only the half they need.
 
 Mask constructors return numpy arrays with 1 on the conditioning (x_A) entries.
 """
@@ -15,8 +18,11 @@ Mask constructors return numpy arrays with 1 on the conditioning (x_A) entries.
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.tfp_internal import ps
+
 __all__ = [
-    "checkerboard", "channel_mask", "halves", "MaskPartition", "SplitPartition"
+    "checkerboard", "channel_mask", "halves", "MaskPartition",
+    "PackedCheckerboardPartition", "SplitPartition"
 ]
 
 
@@ -150,6 +156,79 @@ class SplitPartition:
 
   def zero_conditioning(self, theta):
     """theta unchanged: a split's x_B has no conditioning entries."""
+    return theta
+
+  def reduce(self, ldj, event_ndims, conditioning_finite=False):
+    del conditioning_finite
+    return tf.reduce_sum(ldj, axis=list(range(-event_ndims, 0)))
+
+  def event_shape(self, event_ndims):
+    del event_ndims
+    return None
+
+
+class PackedCheckerboardPartition:
+  """A checkerboard with both halves packed into half-width images.
+
+  On events [..., H, W, C] (W even), x_A holds the pixels where (i + j +
+  parity) is even (`checkerboard`'s ones; `reverse` swaps the halves), x_B
+  the others, each packed along the width into [..., H, W / 2, C]: in row i
+  the pair of columns (2k, 2k + 1) gives one pixel to each. So a coupling's
+  conditioner runs on half the pixels and predicts parameters for the other
+  half only (normflows' layout), where a
+  `MaskPartition` runs it on the whole masked image and discards half its
+  outputs. Neighbours in the packed image lie one column apart in the
+  original on every other row, a different receptive field from the
+  masked layout's.
+  """
+
+  def __init__(self, parity=0, reverse=False):
+    if parity not in (0, 1):
+      raise ValueError(f"`parity` must be 0 or 1; got {parity!r}.")
+    self.parity = (int(parity) + int(bool(reverse))) % 2
+
+  def _rows(self, x):
+    """[H, 1, 1] booleans: rows whose conditioning pixel is the even column."""
+    height = x.shape[-3]
+    if height is None:
+      height = tf.shape(x)[-3]
+    rows = tf.range(height)
+    return tf.reshape(tf.equal((rows + self.parity) % 2, 0), [-1, 1, 1])
+
+  def _pairs(self, x):
+    width = x.shape[-2]
+    if x.shape.rank is not None and x.shape.rank < 3:
+      raise ValueError(
+          f"A packed checkerboard needs events [H, W, C]; got shape "
+          f"{x.shape.as_list()}.")
+    if width is not None and width % 2:
+      raise ValueError(
+          f"A packed checkerboard needs an even width W; got W = {width} in "
+          f"shape {x.shape.as_list()}.")
+    pairs = tf.reshape(x, ps.concat(
+        [ps.shape(x)[:-2], [-1, 2, ps.shape(x)[-1]]], 0))
+    pairs.set_shape(x.shape[:-2].concatenate(
+        [None if width is None else width // 2, 2, x.shape[-1]]))
+    return tf.unstack(pairs, num=2, axis=-2)
+
+  def split(self, x):
+    """Returns (x_A, x_B), each [..., H, W / 2, C]."""
+    even, odd = self._pairs(x)
+    rows = self._rows(x)
+    return tf.where(rows, even, odd), tf.where(rows, odd, even)
+
+  def merge(self, x_a, x, y_b, conditioning_finite=False):
+    """Interleaves x_A and y_B back into x's shape [..., H, W, C]."""
+    del conditioning_finite
+    rows = self._rows(x_a)
+    pairs = tf.stack([tf.where(rows, x_a, y_b), tf.where(rows, y_b, x_a)],
+                     axis=-2)
+    out = tf.reshape(pairs, ps.shape(x))
+    out.set_shape(x.shape)
+    return out
+
+  def zero_conditioning(self, theta):
+    """theta unchanged: the packed x_B has no conditioning entries."""
     return theta
 
   def reduce(self, ldj, event_ndims, conditioning_finite=False):

@@ -80,6 +80,7 @@ class SplineCoupling(coupling.Coupling):
                min_bin_height=rqs.DEFAULT_MIN_BIN_HEIGHT,
                min_derivative=rqs.DEFAULT_MIN_DERIVATIVE,
                jit_compile=True,
+               packed_checkerboard=None,
                validate_args=False,
                dtype=tf.float32,
                name="spline_coupling"):
@@ -95,6 +96,8 @@ class SplineCoupling(coupling.Coupling):
       num_masked: size of x_A when splitting the last axis.
       reverse: swap the roles of the two parts.
       event_ndims: rank of the event; defaults to the mask's rank, else 1.
+      packed_checkerboard: 0 or 1, a checkerboard of images packed into
+        half-width images instead of a mask (see `Coupling`).
       min_bin_width: smallest bin width, a fraction of 2B in [0, 1 / K).
       min_bin_height: smallest bin height, a fraction of 2B in [0, 1 / K).
       min_derivative: smallest interior derivative, in [0, 1).
@@ -120,6 +123,7 @@ class SplineCoupling(coupling.Coupling):
         num_masked=num_masked,
         reverse=reverse,
         event_ndims=event_ndims,
+        packed_checkerboard=packed_checkerboard,
         validate_args=validate_args,
         dtype=dtype,
         parameters=parameters,

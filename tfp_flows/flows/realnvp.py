@@ -12,13 +12,18 @@ from tfp_flows.flows import shapes as shapes_lib
 
 tfb = tfp.bijectors
 
-__all__ = ["realnvp"]
+__all__ = ["CHECKERBOARDS", "realnvp"]
+
+
+CHECKERBOARDS = ("masked", "packed")
 
 
 def _coupling(shape_in, conditioning, net_args, common, name, **partition):
   """An exp-tanh affine coupling whose ResNet sees `conditioning` channels."""
   h, w, c = shape_in
-  changed = c if "mask" in partition else c - partition["num_masked"]
+  changed = c - partition.get("num_masked", 0)
+  if "packed_checkerboard" in partition:
+    w //= 2  # The ResNet sees, and predicts for, half-width images.
   net = nets.ResNet(output_channels=2 * changed, name=f"{name}_net", **net_args)
   net.build([None, h, w, conditioning])
   return flow_bijectors.AffineCoupling(net, event_ndims=3, scale_fn="exp_tanh",
@@ -33,6 +38,7 @@ def realnvp(event_shape,
             hidden_units=32,
             num_blocks=2,
             alpha=0.05,
+            checkerboard="masked",
             context_shape=None,
             prior="gaussian",
             validate_args=False,
@@ -57,6 +63,15 @@ def realnvp(event_shape,
     hidden_units: ResNet width, its channels (the paper: 64).
     num_blocks: residual blocks per ResNet (the paper: 8).
     alpha: logit preprocessing constant (the paper: 0.05).
+    checkerboard: "masked": each checkerboard coupling's ResNet sees the
+      whole masked image [H, W, C] and half its outputs are used (the
+      paper's description); "packed": both halves of the board are packed
+      into half-width images [H, W / 2, C]
+      (`masks.PackedCheckerboardPartition`), so the ResNet runs on half the
+      pixels and predicts only what is used (about half the network work;
+      normflows' layout; needs W divisible by 2**num_scales). The same
+      parameters either way; a different model (packed neighbours lie at
+      other offsets).
     context_shape: [C] for a conditional flow p(x | c): every ResNet sees c
       and the prior on the latent is N(mu(c), sigma(c)^2)
       (`bijectors.ContextAffine`); else None.
@@ -77,6 +92,14 @@ def realnvp(event_shape,
   if num_scales < 1:
     raise ValueError(f"`num_scales` must be >= 1; got {num_scales}.")
   h, w, c = shapes_lib.check_image_shape(event_shape, num_scales - 1)
+  if checkerboard not in CHECKERBOARDS:
+    raise ValueError(f"`checkerboard` must be one of {CHECKERBOARDS}; got "
+                     f"{checkerboard!r}.")
+  if checkerboard == "packed" and w % 2 ** num_scales:
+    raise ValueError(
+        f"checkerboard='packed' needs the width {w} divisible by "
+        f"2**num_scales = {2 ** num_scales} (an even width at every scale); "
+        "pad the images or use checkerboard='masked'.")
   common = dict(validate_args=validate_args, dtype=dtype)
   net_args = dict(hidden_channels=hidden_units, num_blocks=num_blocks,
                   context_shape=context_shape, dtype=nets.layer_dtype(dtype))
@@ -92,7 +115,9 @@ def realnvp(event_shape,
     last = scale == num_scales - 1
     parts = [
         _coupling((h, w, c), c, net_args, common, f"{prefix}_checker{i}",
-                  mask=masks.checkerboard(h, w, c, parity=i % 2))
+                  **({"packed_checkerboard": i % 2}
+                     if checkerboard == "packed" else
+                     {"mask": masks.checkerboard(h, w, c, parity=i % 2)}))
         for i in range(4 if last else 3)
     ]
     if last:
