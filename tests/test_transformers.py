@@ -179,22 +179,48 @@ def _perturbed(layer):
   return layer
 
 
+def _preset_pairs():
+  """(preset layer, the generic layer with its transformer), same network."""
+  def net(params):
+    mlp = MLP([8], output_units=2 * params)
+    mlp.build([None, 2])
+    return mlp
+
+  pairs = [
+      (bijectors.AffineCoupling(
+          net(2), num_masked=2, channels=2, scale_fn="inverse_sigmoid"),
+       lambda: transformers.Affine(scale_fn="inverse_sigmoid")),
+      (bijectors.AdditiveCoupling(net(1), num_masked=2),
+       transformers.Additive),
+      (bijectors.SplineCoupling(net(11), num_bins=4, num_masked=2),
+       lambda: transformers.Spline(num_bins=4)),
+      (bijectors.LogisticMixtureCoupling(net(11), num_components=3,
+                                         num_masked=2),
+       lambda: transformers.LogisticMixture(num_components=3,
+                                            tolerance=1e-5)),
+  ]
+  pairs = [(_perturbed(a), make) for a, make in pairs]
+  pairs = [(a, bijectors.Coupling(a.conditioner, make(), num_masked=2,
+                                  channels=2)) for a, make in pairs]
+  for params, preset, transformer in [
+      (2, bijectors.MaskedAutoregressive,
+       transformers.Affine(scale_fn="soft_tanh", tail_bound=None)),
+      (11, lambda m: bijectors.MaskedAutoregressiveSpline(m, num_bins=4),
+       transformers.Spline(num_bins=4)),
+      (9, lambda m: bijectors.MaskedAutoregressiveSigmoidal(
+          m, num_sigmoids=3), transformers.Sigmoidal(num_sigmoids=3)),
+  ]:
+    made = helpers.made(4, [8], params=params, scale=0.3)
+    pairs.append((preset(made), bijectors.Autoregressive(made, transformer)))
+  return pairs
+
+
 def test_presets_are_the_generic_layers():
-  """AffineCoupling / MaskedAutoregressive / ... compute exactly what the
-  generic layer with their transformer computes, with the same network."""
+  """The named layers compute exactly what the generic layer with their
+  transformer computes, with the same network: bit for bit."""
   x = tf.random.stateless_normal([6, 4], [3, 4])
-  net = MLP([8], output_units=4)
-  net.build([None, 2])
-  preset = _perturbed(bijectors.AffineCoupling(
-      net, num_masked=2, channels=2, scale_fn="inverse_sigmoid"))
-  generic = bijectors.Coupling(
-      net, transformers.Affine(scale_fn="inverse_sigmoid"), num_masked=2,
-      channels=2)
-  made = helpers.made(4, [8], params=2, scale=0.3)
-  maf = bijectors.MaskedAutoregressive(made)
-  ar = bijectors.Autoregressive(
-      made, transformers.Affine(scale_fn="soft_tanh", tail_bound=None))
-  for a, b in ((preset, generic), (maf, ar)):
+  for a, b in _preset_pairs():
+    assert a.transformer == b.transformer, a.name
     np.testing.assert_array_equal(a.inverse(x + 0.), b.inverse(x + 0.))
     np.testing.assert_array_equal(a.forward(x + 0.), b.forward(x + 0.))
     np.testing.assert_array_equal(

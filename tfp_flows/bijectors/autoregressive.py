@@ -1,5 +1,7 @@
 """The autoregressive layer: y_i = g(x_i; conditioner(y)_i), a MADE and any transformer g."""
 
+import functools
+
 import tensorflow as tf
 
 from tfp_flows.tfp_internal import ps
@@ -148,8 +150,7 @@ class Autoregressive(base.AugmentedBijector):
   def _site(self):
     return transformer_lib.Site(
         layout=transformer_lib.AUTOREGRESSIVE, zero_conditioning=_identity,
-        variable=lambda name, channels: base.layer_variable(
-            self, name, channels),
+        variable=functools.partial(base.layer_variable, self),
         owner=self.name)
 
   def _params(self, value, y, **kwargs):

@@ -1,5 +1,7 @@
 """The coupling layer: y_A = x_A, y_B = g(x_B; conditioner(x_A)), any transformer g."""
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -158,7 +160,7 @@ class Coupling(base.AugmentedBijector):
     if channels is not None:
       with tf.name_scope(self.name):
         for variable_name in transformer.variable_names:
-          self._layer_variable(variable_name, int(channels))
+          base.layer_variable(self, variable_name, int(channels))
 
   @property
   def conditioner(self):
@@ -169,15 +171,12 @@ class Coupling(base.AugmentedBijector):
     """The `bijectors.transformers.Transformer` applied to x_B."""
     return self._transformer
 
-  def _layer_variable(self, variable_name, channels):
-    """The layer's own [channels] variable `variable_name`, made at ones once."""
-    return base.layer_variable(self, variable_name, channels)
-
   def _site(self):
     return transformer_lib.Site(
         layout=transformer_lib.COUPLING,
         zero_conditioning=self._partition.zero_conditioning,
-        variable=self._layer_variable, owner=self.name)
+        variable=functools.partial(base.layer_variable, self),
+        owner=self.name)
 
   def _prepare(self, value, arg_name):
     return self._validate_input(
