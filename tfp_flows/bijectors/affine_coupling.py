@@ -159,7 +159,8 @@ class AffineCoupling(coupling.Coupling):
         `num_masked`.
       num_masked: size of x_A when splitting the last axis.
       reverse: swap the roles of the two parts.
-      event_ndims: rank of the event; defaults to the mask's rank, else 1.
+      event_ndims: rank of the event; defaults to the mask's rank, 3 with a
+        packed checkerboard, else 1.
       packed_checkerboard: 0 or 1, a checkerboard of images packed into
         half-width images instead of a mask (see `Coupling`).
       scale_fn: "exp_tanh" (RealNVP), "inverse_sigmoid" (Glow),

@@ -100,7 +100,8 @@ class Coupling(base.AugmentedBijector):
         broadcastable to it. Exclusive with `num_masked`.
       num_masked: int, size of x_A when splitting the last axis.
       reverse: swap the roles of the two parts.
-      event_ndims: rank of the event; defaults to the mask's rank, else 1.
+      event_ndims: rank of the event; defaults to the mask's rank, 3 with a
+        packed checkerboard, else 1.
       channels: d_B, the size of x_B's last axis. Given, the transformer's
         per-layer variables (`Affine("exp_tanh")`'s scale factor) are created
         here, so a model lists all its weights before any data; else at the

@@ -95,7 +95,8 @@ class SplineCoupling(coupling.Coupling):
         `num_masked`.
       num_masked: size of x_A when splitting the last axis.
       reverse: swap the roles of the two parts.
-      event_ndims: rank of the event; defaults to the mask's rank, else 1.
+      event_ndims: rank of the event; defaults to the mask's rank, 3 with a
+        packed checkerboard, else 1.
       packed_checkerboard: 0 or 1, a checkerboard of images packed into
         half-width images instead of a mask (see `Coupling`).
       min_bin_width: smallest bin width, a fraction of 2B in [0, 1 / K).
