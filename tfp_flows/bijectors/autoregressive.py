@@ -114,11 +114,7 @@ class Autoregressive(base.AugmentedBijector):
       TypeError: `transformer` is not a `Transformer`.
     """
     parameters = dict(locals()) if parameters is None else parameters
-    if not isinstance(transformer, transformer_lib.Transformer):
-      raise TypeError(
-          "`transformer` must be a tfp_flows.bijectors.transformers."
-          f"Transformer (Affine, Spline, Sigmoidal, ...); got "
-          f"{type(transformer).__name__}.")
+    transformer_lib.check(transformer)
     with tf.name_scope(name) as name:
       self._conditioner = conditioner
       self._transformer = transformer

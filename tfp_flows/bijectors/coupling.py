@@ -122,11 +122,7 @@ class Coupling(base.AugmentedBijector):
         `packed_checkerboard`.
     """
     parameters = dict(locals()) if parameters is None else parameters
-    if not isinstance(transformer, transformer_lib.Transformer):
-      raise TypeError(
-          "`transformer` must be a tfp_flows.bijectors.transformers."
-          f"Transformer (Additive, Affine, Spline, ...); got "
-          f"{type(transformer).__name__}.")
+    transformer_lib.check(transformer)
     with tf.name_scope(name) as name:
       given = [arg for arg, value in (("mask", mask),
                                       ("num_masked", num_masked),

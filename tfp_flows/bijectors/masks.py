@@ -155,7 +155,7 @@ class SplitPartition:
     return tf.concat([x_a, y_b], axis=-1)
 
   def zero_conditioning(self, theta):
-    """theta unchanged: a split's x_B has no conditioning entries."""
+    """theta unchanged: x_B has no conditioning entries."""
     return theta
 
   def reduce(self, ldj, event_ndims, conditioning_finite=False):
@@ -167,7 +167,7 @@ class SplitPartition:
     return None
 
 
-class PackedCheckerboardPartition:
+class PackedCheckerboardPartition(SplitPartition):
   """A checkerboard with both halves packed into half-width images.
 
   On events [..., H, W, C] (W even), x_A holds the pixels where (i + j +
@@ -182,7 +182,10 @@ class PackedCheckerboardPartition:
   masked layout's.
   """
 
-  def __init__(self, parity=0, reverse=False):
+  # A split's zero_conditioning, reduce and event_shape hold: x_B has no
+  # conditioning entries either.
+
+  def __init__(self, parity=0, reverse=False):  # pylint: disable=super-init-not-called
     if parity not in (0, 1):
       raise ValueError(f"`parity` must be 0 or 1; got {parity!r}.")
     self.parity = (int(parity) + int(bool(reverse))) % 2
@@ -226,15 +229,3 @@ class PackedCheckerboardPartition:
     out = tf.reshape(pairs, ps.shape(x))
     out.set_shape(x.shape)
     return out
-
-  def zero_conditioning(self, theta):
-    """theta unchanged: the packed x_B has no conditioning entries."""
-    return theta
-
-  def reduce(self, ldj, event_ndims, conditioning_finite=False):
-    del conditioning_finite
-    return tf.reduce_sum(ldj, axis=list(range(-event_ndims, 0)))
-
-  def event_shape(self, event_ndims):
-    del event_ndims
-    return None

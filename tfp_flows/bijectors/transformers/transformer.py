@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tfp_flows.tfp_internal import ps
 
-__all__ = ["COUPLING", "AUTOREGRESSIVE", "Site", "Transformer",
+__all__ = ["COUPLING", "AUTOREGRESSIVE", "Site", "Transformer", "check",
            "entry_major"]
 
 # The two layouts of theta (see `Transformer`).
@@ -107,3 +107,11 @@ class Transformer:
     arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
     return f"{type(self).__name__}({arguments})"
 
+
+def check(transformer):
+  """Raises a TypeError unless `transformer` is a `Transformer`."""
+  if not isinstance(transformer, Transformer):
+    raise TypeError(
+        "`transformer` must be a tfp_flows.bijectors.transformers."
+        "Transformer (Additive, Affine, Spline, LogisticMixture, Sigmoidal); "
+        f"got {type(transformer).__name__}.")
