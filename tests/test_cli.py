@@ -509,7 +509,7 @@ def left_bright_mnist(tmp_path_factory):
   return data_dir
 
 
-def test_glow_with_lu_jit_bfloat16_mirrored_n_bits_image_size_flip(
+def test_glow_with_lu_jit_bfloat16_mirrored_n_bits_image_size_flip_shards(
     spy, left_bright_mnist, tmp_path, capsys):
   """One tiny run, several independent checks, one per flag."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -523,13 +523,15 @@ def test_glow_with_lu_jit_bfloat16_mirrored_n_bits_image_size_flip(
       "--dataset", "mnist", "--data-dir", left_bright_mnist, "--n-bits", "3",
       "--image-size", "8", "--flip", "--batch-size", "16",
       "--steps-per-epoch", "2", "--epochs", "1", "--num-samples", "4",
-      "--out", str(out)]) == 0, capsys.readouterr().err
+      "--batch-shards", "2", "--out", str(out)]) == 0, capsys.readouterr().err
   metrics = json.loads((out / "metrics.json").read_text())
   config = json.loads((out / "flow" / "config.json").read_text())
   model = spy.model
 
   # --jit-compile: the model's training step is XLA-compiled.
   assert model.jit_compile is True
+  # --batch-shards: each batch in two parts.
+  assert model.batch_shards == 2
   # --strategy mirrored: the model lives in a MirroredStrategy.
   assert isinstance(model.distribute_strategy, tf.distribute.MirroredStrategy)
   # --mixed-precision: the conditioner layers compute in bfloat16, the flow's

@@ -326,6 +326,65 @@ def test_fit_initialises_actnorm_on_the_first_batch():
                              rtol=1e-5, atol=1e-6)
 
 
+def _sharded_run(batch_shards):
+  """A conditional Glow's losses and weights after SGD steps in K shards."""
+  tf_keras.utils.set_random_seed(0)
+  dist = flows.glow([4, 4, 1], num_scales=1, num_layers=2, hidden_units=4,
+                    context_shape=[3])
+  model = tfp_flows.FlowModel(dist, num_classes=3, init_examples=7,
+                              batch_shards=batch_shards)
+  model.compile(tf_keras.optimizers.SGD(0.05))
+  rng = np.random.default_rng(3)
+  x = rng.uniform(size=[7, 4, 4, 1]).astype(np.float32)
+  y = np.arange(7, dtype=np.int32) % 3
+  before = [v.numpy() for v in dist.trainable_variables]
+  # One uneven batch of 7, three times; then two examples in K parts.
+  hist = model.fit(tf.data.Dataset.from_tensors((x, y)).repeat(3), epochs=1,
+                   verbose=0)
+  pair = model.evaluate(tf.data.Dataset.from_tensors((x[:2], y[:2])),
+                          verbose=0, return_dict=True)["loss"]
+  # Control: the steps moved every trainable variable.
+  assert all(not np.array_equal(b, v.numpy())
+             for b, v in zip(before, dist.trainable_variables))
+  return (hist.history["loss"][0], pair,
+          [v.numpy() for v in dist.variables])
+
+
+def test_batch_shards_train_and_evaluate_as_one_batch():
+  loss, pair, weights = _sharded_run(1)
+  for shards in (2, 3):
+    shard_loss, shard_pair, shard_weights = _sharded_run(shards)
+    assert shard_loss == pytest.approx(loss, rel=1e-5)
+    # With 3 parts of 2 examples the empty one's stand-in (the first
+    # example again) is dropped: counted, it would change the mean.
+    assert shard_pair == pytest.approx(pair, rel=1e-5, abs=1e-4)
+    # The same steps, so the same weights (ActNorm's state included: its
+    # initialisation saw the whole batch).
+    for a, b in zip(weights, shard_weights):
+      np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+  with pytest.raises(ValueError, match="batch_shards"):
+    tfp_flows.FlowModel(flows.nice([2], hidden_units=[4]), batch_shards=0)
+
+
+def test_shard_threads():
+  shard_threads = tfp_flows.training.shard_threads
+  assert shard_threads(2, cores=2) == (1, 2)
+  assert shard_threads(2, cores=16) == (8, 2)
+  assert shard_threads(4, cores=2) == (1, 4)
+  assert shard_threads(1, cores=8) == (8, 2)
+  intra, inter = shard_threads(3)
+  assert intra >= 1 and inter == 3
+  for bad in (0, 1.5, True):
+    with pytest.raises(ValueError, match="batch_shards"):
+      shard_threads(bad)
+  # TensorFlow runs here already: other counts are refused in one message.
+  tf.constant(0.) + 1.
+  current = tf.config.threading.get_intra_op_parallelism_threads()
+  with pytest.raises(RuntimeError, match=rf"wants {current + 5} intra-op .* "
+                     "before any TensorFlow op runs"):
+    tfp_flows.training.set_shard_threads(2, cores=2 * (current + 5))
+
+
 def test_sample_grid_writes_png_and_tensorboard(tmp_path):
   dist = flows.nice([2, 2, 1], hidden_units=[4])
   model = tfp_flows.FlowModel(dist)

@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from typing import Optional
 
 import tensorflow as tf
@@ -83,6 +84,7 @@ class TrainConfig:
   skip_spikes: Optional[float] = None
   ema: Optional[float] = None
   jit_compile: bool = False
+  batch_shards: int = 1
   mixed_precision: str = "float32"
   strategy: str = "default"
   checkpoint_dir: Optional[str] = None
@@ -251,6 +253,11 @@ def train(config):
   if config.flow not in registry.BUILDERS:
     raise ValueError(f"Unknown flow {config.flow!r}; known: "
                      f"{sorted(registry.BUILDERS)}.")
+  if config.batch_shards > 1:
+    try:
+      training.set_shard_threads(config.batch_shards)
+    except RuntimeError as e:  # TensorFlow already runs (a Python caller).
+      warnings.warn(f"{e} The shards still run, perhaps no faster.")
   # Before any other TensorFlow call: multi-worker collectives are set up at
   # startup.
   strategy = distribute.strategy(config.strategy)
@@ -336,7 +343,8 @@ def _train(config, strategy, out, tensorboard_dir):
           shape, context_shape=options.get("context_shape"))
     model = training.FlowModel(dist, num_levels=levels,
                                dequantizer=dequantizer,
-                               num_classes=num_classes)
+                               num_classes=num_classes,
+                               batch_shards=config.batch_shards)
     rate = config.learning_rate
     if config.warmup_steps:
       rate = callbacks_lib.LinearWarmup(rate, config.warmup_steps)

@@ -18,7 +18,7 @@ from tfp_flows import context as context_lib
 from tfp_flows import evaluation
 
 __all__ = ["FlowModel", "SPIKE_AVERAGE_DECAY", "resume_position",
-           "skipping_nonfinite"]
+           "set_shard_threads", "shard_threads", "skipping_nonfinite"]
 
 # Entries of the samples that `importance_weighted_log_prob` evaluates
 # together by default: 16 samples of an 8x8 image.
@@ -40,6 +40,85 @@ def skipping_nonfinite(optimizer):
     return tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
   return tf_keras.mixed_precision.LossScaleOptimizer(
       optimizer, initial_scale=1., dynamic_growth_steps=2**31 - 1)
+
+
+def shard_threads(batch_shards, cores=None):
+  """(intra-op, inter-op) threads for `FlowModel(batch_shards=K)` on a CPU.
+
+  K shards run at once, each of its ops on cores // K threads (at least
+  1): intra-op max(1, cores // K), inter-op max(2, K). On 2 cores with
+  K = 2 that is one thread per op and two ops at a time.
+
+  Args:
+    batch_shards: K >= 1.
+    cores: the CPU cores to use; None for those this process may run on.
+
+  Returns:
+    (intra_op_threads, inter_op_threads).
+  """
+  _check_batch_shards(batch_shards)
+  if cores is None:
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+  return max(1, cores // batch_shards), max(2, batch_shards)
+
+
+def set_shard_threads(batch_shards, cores=None):
+  """Sets TensorFlow's CPU thread pools to `shard_threads(batch_shards, cores)`.
+
+  Call it before TensorFlow runs its first op: the pools are fixed then.
+
+  Args:
+    batch_shards: K >= 1, as given to `FlowModel`.
+    cores: as for `shard_threads`.
+
+  Returns:
+    (intra_op_threads, inter_op_threads) set.
+
+  Raises:
+    RuntimeError: TensorFlow has started with other thread counts; the
+      message names them and the ones wanted.
+  """
+  intra, inter = shard_threads(batch_shards, cores)
+  threading = tf.config.threading
+  try:
+    threading.set_intra_op_parallelism_threads(intra)
+    threading.set_inter_op_parallelism_threads(inter)
+  except RuntimeError:
+    raise RuntimeError(
+        f"batch_shards={batch_shards} wants {intra} intra-op and {inter} "
+        "inter-op threads, but TensorFlow has already started with "
+        f"{threading.get_intra_op_parallelism_threads()} and "
+        f"{threading.get_inter_op_parallelism_threads()} (0: its default); "
+        "call set_shard_threads before any TensorFlow op runs.") from None
+  return intra, inter
+
+
+def _check_batch_shards(batch_shards):
+  if isinstance(batch_shards, bool) or not isinstance(
+      batch_shards, (int, np.integer)) or batch_shards < 1:
+    raise ValueError("`batch_shards` must be a positive integer; got "
+                     f"{batch_shards!r}.")
+
+
+def _sharded(fn, data, count):
+  """fn(data) of a batch computed as `count` independent parts, concatenated.
+
+  `data` is a nest of [B, ...] tensors and fn maps one to [b] results. Part
+  i holds examples [floor(i B / count), floor((i + 1) B / count)). None is
+  empty, as oneDNN's convolutions reject an empty batch: with fewer
+  examples than parts, an empty part runs on one example of its neighbour
+  and its result is dropped.
+  """
+  flat = tf.nest.flatten(data)
+  size = tf.shape(flat[0])[0]
+  results = []
+  for i in range(count):
+    start, end = (i * size) // count, ((i + 1) * size) // count
+    index = tf.minimum(tf.range(start, tf.maximum(end, start + 1)), size - 1)
+    part = tf.nest.pack_sequence_as(data, [tf.gather(t, index) for t in flat])
+    results.append(fn(part)[:end - start])
+  return tf.concat(results, axis=0)
 
 
 # Decay of the recent-NLL average that `compile(skip_spikes=)` compares
@@ -119,6 +198,17 @@ class FlowModel(tf_keras.Model):
   dequantization noise's std), and the NSF scored 46 test bits/dim after 300
   steps against 17 with 256 examples and 5.0 with 2048.
 
+  Batch shards (`batch_shards=K`): the training and evaluation steps cut
+  each batch into K parts and compute their log-densities as independent
+  branches of the step's graph (one log_prob call each), so TensorFlow's
+  inter-op threads run them at the same time; the loss, and so the
+  gradient, is the whole batch's (up to rounding). On a CPU this uses the
+  cores better than splitting every small op across them, provided the
+  thread pools are set for it before TensorFlow starts
+  (`set_shard_threads(K)`): on 2 cores, the MNIST Glow and RealNVP of
+  docs/mnist.md train 1.27x and 1.31x faster with K = 2. On a GPU leave
+  K = 1. The data-dependent initialisation still sees whole batches.
+
   Example:
 
   ```python
@@ -140,7 +230,8 @@ class FlowModel(tf_keras.Model):
   """
 
   def __init__(self, distribution, num_levels=None, dequantizer=None,
-               num_classes=None, init_examples=256, **kwargs):
+               num_classes=None, init_examples=256, batch_shards=1,
+               **kwargs):
     """Wraps `distribution`.
 
     Args:
@@ -154,11 +245,14 @@ class FlowModel(tf_keras.Model):
         [C]; None when the batches carry context vectors.
       init_examples: at least this many examples (whole batches) of a
         dataset given to `fit` run the data-dependent initialisation.
+      batch_shards: K >= 1: the training and evaluation steps compute each
+        batch in K concurrent parts (class docstring).
       **kwargs: tf_keras.Model arguments (`name`).
 
     Raises:
       ValueError: no `num_levels` with a dequantizer; `num_classes` for an
-        unconditional flow or one of another context shape.
+        unconditional flow or one of another context shape; `init_examples`
+        or `batch_shards` not a positive integer.
     """
     # The model's own policy is the flow's dtype: under a mixed-precision
     # global policy Keras would otherwise cast the data to half precision.
@@ -192,6 +286,8 @@ class FlowModel(tf_keras.Model):
       raise ValueError("`init_examples` must be a positive integer; got "
                        f"{init_examples!r}.")
     self.init_examples = int(init_examples)
+    _check_batch_shards(batch_shards)
+    self.batch_shards = int(batch_shards)
     self.event_size = int(np.prod(event_shape.as_list()))
     # B of `compile(skip_spikes=B)`; None: no spike check.
     self.skip_spikes = None
@@ -413,7 +509,11 @@ class FlowModel(tf_keras.Model):
 
   def _nll_and_loss(self, data, training):
     """(mean NLL of this batch, loss to differentiate, loss to report)."""
-    per_example = -self(data, training=training)
+    if self.batch_shards == 1:
+      per_example = -self(data, training=training)
+    else:
+      per_example = -_sharded(
+          lambda part: self(part, training=training), data, self.batch_shards)
     nll = tf.reduce_mean(per_example)
     # Sum over the GLOBAL batch: the optimizer sums replicas' gradients.
     loss = tf.nn.compute_average_loss(per_example)
@@ -470,7 +570,8 @@ class FlowModel(tf_keras.Model):
   def get_config(self):
     # The distribution is Python state built by a builder, not a config.
     return {"num_levels": self.num_levels, "num_classes": self.num_classes,
-            "init_examples": self.init_examples}
+            "init_examples": self.init_examples,
+            "batch_shards": self.batch_shards}
 
 
 def _first_examples(dataset, count):

@@ -13,8 +13,12 @@ counted, so the families' figures compare too). Reported: per family and
 library, parameters, steps taken, training images per second and test
 bits/dim; per family, throughput ours / normflows (> 1: ours faster) and
 test bits/dim ours - normflows (< 0: ours better). Each (family, library)
-trains in a process of its own, one after the other, with --threads threads
-(TF and torch keep their own thread pools), so a run takes about
+trains in a process of its own, one after the other, on --threads cores
+(torch: that many threads; ours: by default `FlowModel(batch_shards=2)`,
+each batch computed in two concurrent halves, with TensorFlow's threads
+from `training.set_shard_threads(2, cores=--threads)`, i.e. one thread per
+op and two ops at a time on 2 cores; `--batch-shards 1` runs ours as one
+batch with --threads intra- and inter-op threads), so a run takes about
 2 x (families) x --minutes plus data loading and evaluation.
 
 Glow (--levels, --depth, --channels, --lr): levels L, steps per level K and
@@ -139,6 +143,10 @@ def parse_args(argv=None):
   parser.add_argument("--batch", type=int, default=64)
   parser.add_argument("--threads", type=int, default=2,
                       help="CPU threads of each library's process (default 2)")
+  parser.add_argument("--batch-shards", type=int, default=2,
+                      help="ours: FlowModel's batch_shards, TensorFlow's "
+                      "threads set for it on --threads cores (default 2; "
+                      "1: one batch, --threads intra- and inter-op threads)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--data-dir", default=None,
                       help="TFDS data dir (default $TFDS_DATA_DIR or "
@@ -190,11 +198,14 @@ def _bits_per_dim(nll_nats, dims=784):
 def _ours(args, train, test):
   """(parameters, train_step(), test_nll()) of our --family flow."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-  tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-  tf.get_logger().setLevel("ERROR")
   import tf_keras  # pylint: disable=g-import-not-at-top
   import tfp_flows  # pylint: disable=g-import-not-at-top
+  if args.batch_shards > 1:
+    tfp_flows.training.set_shard_threads(args.batch_shards, cores=args.threads)
+  else:
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+  tf.get_logger().setLevel("ERROR")
 
   tf_keras.utils.set_random_seed(args.seed)
   if args.family == "glow":
@@ -207,7 +218,8 @@ def _ours(args, train, test):
         hidden_units=args.realnvp_channels,
         num_blocks=args.realnvp_blocks, alpha=args.realnvp_alpha,
         checkerboard=args.realnvp_checkerboard)
-  model = tfp_flows.FlowModel(dist, num_levels=256)
+  model = tfp_flows.FlowModel(dist, num_levels=256,
+                              batch_shards=args.batch_shards)
   model.compile(tf_keras.optimizers.Adam(_learning_rate(args, args.family)))
   data = tf.data.Dataset.from_tensor_slices(train).shuffle(
       len(train), seed=args.seed).repeat().batch(args.batch).map(
@@ -459,7 +471,8 @@ def render(rows, ratios, args, common):
   names = {"glow": "Glow", "realnvp": "RealNVP"}
   return "\n".join(
       [f"MNIST, batch {args.batch}, {args.minutes:g} min of training per "
-       f"library and family, {args.threads} thread(s), seed {args.seed}; test "
+       f"library and family, {args.threads} thread(s), ours in "
+       f"{args.batch_shards} batch shard(s), seed {args.seed}; test "
        "bits/dim of the 10,000 test images in [0, 1) (uniform "
        "dequantization).", ""] +
       [f"- {names[f]}: {_describe(args, f)}." for f in args.flows] + [
