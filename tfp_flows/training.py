@@ -56,7 +56,7 @@ def shard_threads(batch_shards, cores=None):
   Returns:
     (intra_op_threads, inter_op_threads).
   """
-  _check_batch_shards(batch_shards)
+  batch_shards = _positive_int(batch_shards, "batch_shards")
   if cores is None:
     cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
              else os.cpu_count() or 1)
@@ -94,11 +94,11 @@ def set_shard_threads(batch_shards, cores=None):
   return intra, inter
 
 
-def _check_batch_shards(batch_shards):
-  if isinstance(batch_shards, bool) or not isinstance(
-      batch_shards, (int, np.integer)) or batch_shards < 1:
-    raise ValueError("`batch_shards` must be a positive integer; got "
-                     f"{batch_shards!r}.")
+def _positive_int(value, name):
+  """int(value), or a ValueError naming `name` unless it is a whole number >= 1."""
+  if isinstance(value, bool) or int(value) != value or value < 1:
+    raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+  return int(value)
 
 
 def _sharded(fn, data, count):
@@ -281,13 +281,8 @@ class FlowModel(tf_keras.Model):
             f"[{num_classes}] (one-hot labels); got "
             f"{self.context_shape.as_list()}.")
     self.num_classes = num_classes
-    if isinstance(init_examples, bool) or int(init_examples) != init_examples \
-        or init_examples < 1:
-      raise ValueError("`init_examples` must be a positive integer; got "
-                       f"{init_examples!r}.")
-    self.init_examples = int(init_examples)
-    _check_batch_shards(batch_shards)
-    self.batch_shards = int(batch_shards)
+    self.init_examples = _positive_int(init_examples, "init_examples")
+    self.batch_shards = _positive_int(batch_shards, "batch_shards")
     self.event_size = int(np.prod(event_shape.as_list()))
     # B of `compile(skip_spikes=B)`; None: no spike check.
     self.skip_spikes = None
