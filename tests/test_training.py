@@ -342,7 +342,7 @@ def _sharded_run(batch_shards):
   hist = model.fit(tf.data.Dataset.from_tensors((x, y)).repeat(3), epochs=1,
                    verbose=0)
   pair = model.evaluate(tf.data.Dataset.from_tensors((x[:2], y[:2])),
-                          verbose=0, return_dict=True)["loss"]
+                        verbose=0, return_dict=True)["loss"]
   # Control: the steps moved every trainable variable.
   assert all(not np.array_equal(b, v.numpy())
              for b, v in zip(before, dist.trainable_variables))
